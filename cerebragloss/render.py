@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import math
+import zlib
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -68,7 +69,7 @@ class RenderSettings:
     grid_s: float = 1.0  #: a vertical grid line every grid_s seconds
     calibration_bar_uv: float = 50.0
     font_size: int = 12
-    png_compress_level: int = 1  #: zlib level: 1 is 3x faster than 6 for a few % more bytes
+    png_compress_level: int = 1  #: zlib level; with the RLE strategy higher levels gain little
 
     def __post_init__(self) -> None:
         problems = []
@@ -236,7 +237,12 @@ class Page:
         info.add_text("montage", self.segment.montage)
         info.add_text("filters", self.segment.filters)
         info.add_text("segment", self.segment.key)
-        self.image.save(buffer, "PNG", compress_level=self.settings.png_compress_level, bits=2, pnginfo=info)
+        # Z_RLE: a page is long runs of paper between thin ink, which run-length matching codes
+        # smaller and faster than zlib's default strategy (see tools/bench_render.py).
+        self.image.save(
+            buffer, "PNG", compress_level=self.settings.png_compress_level, compress_type=zlib.Z_RLE,
+            bits=2, pnginfo=info,
+        )  # fmt: skip
         return buffer.getvalue()
 
     def save(self, path: str | Path) -> Path:
@@ -297,51 +303,58 @@ def _format_clock(seconds: float) -> str:
     )
 
 
-def trace_pixels(data: np.ndarray, sfreq: float, layout: Layout) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and columns of the ink pixels of every trace.
+@lru_cache(maxsize=16)
+def _column_plan(n_samples: int, sfreq: float, left: float, px_per_s: float, width: int):
+    """Where samples fall among pixel columns; the same for every page of one geometry, so cached."""
+    sample_x = left + np.arange(n_samples) / sfreq * px_per_s
+    first_column = math.floor(sample_x[0])
+    last_column = min(math.ceil(sample_x[-1]) - 1, width - 1)
+    columns = np.arange(first_column, last_column + 1)
+    # Column edges (len(columns) + 1) and the interpolation that gives the polyline there.
+    edges = np.arange(first_column, last_column + 2, dtype=np.float64).clip(sample_x[0], sample_x[-1])
+    right = np.searchsorted(sample_x, edges, side="left").clip(1, n_samples - 1)
+    weight = ((edges - sample_x[right - 1]) / (sample_x[right] - sample_x[right - 1]))[None, :]
+    # sample_x grows monotonically, so the samples inside one column are one contiguous run.
+    sample_column = np.floor(sample_x).astype(np.intp) - first_column
+    kept = np.flatnonzero((sample_column >= 0) & (sample_column < len(columns)))
+    runs = None
+    if kept.size:
+        run_columns = sample_column[kept[0] : kept[-1] + 1]
+        starts = np.concatenate(([0], np.flatnonzero(np.diff(run_columns)) + 1))
+        runs = (kept[0], kept[-1] + 1, starts, run_columns[starts])
+    return columns, right, weight, runs
+
+
+def trace_pixels(data: np.ndarray, sfreq: float, layout: Layout) -> np.ndarray:
+    """Flat indices (``row * width + column``) of the ink pixels of every trace.
 
     Each pixel column of a channel is inked from the lowest to the highest point the polyline
     through the samples reaches inside that column (its value at both column edges, interpolated,
     and every sample between). This is exact for any ratio of samples to pixels, and costs one
-    vectorised pass instead of drawing line segments one by one.
+    vectorised pass instead of drawing line segments one by one. Voltage is drawn negative up.
     """
     n_channels, n_samples = data.shape
     if n_channels == 0 or n_samples < 2:
-        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
-    sample_x = layout.left + np.arange(n_samples) / sfreq * layout.px_per_s
-    first_column = math.floor(sample_x[0])
-    last_column = min(math.ceil(sample_x[-1]) - 1, layout.width - 1)
-    columns = np.arange(first_column, last_column + 1)
-    # Polyline value at each column edge (len(columns) + 1 edges), by linear interpolation.
-    edges = np.arange(first_column, last_column + 2, dtype=np.float64).clip(sample_x[0], sample_x[-1])
-    right = np.searchsorted(sample_x, edges, side="left").clip(1, n_samples - 1)
-    weight = ((edges - sample_x[right - 1]) / (sample_x[right] - sample_x[right - 1]))[None, :]
+        return np.zeros(0, dtype=np.intp)
+    columns, right, weight, runs = _column_plan(n_samples, float(sfreq), layout.left, layout.px_per_s, layout.width)
     y = layout.top + (np.arange(n_channels)[:, None] + 0.5) * layout.row_height + data / layout.uv_per_px
     y_edges = y[:, right - 1] * (1 - weight) + y[:, right] * weight
     low = np.fmin(y_edges[:, :-1], y_edges[:, 1:])
     high = np.fmax(y_edges[:, :-1], y_edges[:, 1:])
-    # Samples inside each column (none when there are more pixels than samples). sample_x grows
-    # monotonically, so the samples of one column are one contiguous run: reduceat over the runs.
-    sample_column = np.floor(sample_x).astype(np.intp) - first_column
-    kept = np.flatnonzero((sample_column >= 0) & (sample_column < len(columns)))
-    if kept.size:
-        run_columns = sample_column[kept[0] : kept[-1] + 1]
-        starts = np.concatenate(([0], np.flatnonzero(np.diff(run_columns)) + 1))
-        occupied = run_columns[starts]
-        run_y = y[:, kept[0] : kept[-1] + 1]
-        low[:, occupied] = np.fmin(low[:, occupied], np.fmin.reduceat(run_y, starts, axis=1))
-        high[:, occupied] = np.fmax(high[:, occupied], np.fmax.reduceat(run_y, starts, axis=1))
+    if runs is not None:  # None when there are more pixel columns than samples
+        first, stop, starts, occupied = runs
+        low[:, occupied] = np.fmin(low[:, occupied], np.fmin.reduceat(y[:, first:stop], starts, axis=1))
+        high[:, occupied] = np.fmax(high[:, occupied], np.fmax.reduceat(y[:, first:stop], starts, axis=1))
     # NaN samples leave a gap; clip every span to the trace area so large deflections stop there.
     y_min = layout.top
     y_max = layout.top + layout.row_height * n_channels - 1
     valid = np.isfinite(low) & np.isfinite(high) & (high >= y_min) & (low <= y_max + 1)
     row_start = np.floor(np.clip(low[valid], y_min, y_max)).astype(np.intp)
     row_end = np.floor(np.clip(high[valid], y_min, y_max)).astype(np.intp)
-    column_of = np.broadcast_to(columns, low.shape)[valid]
+    first_pixel = row_start * layout.width + np.broadcast_to(columns, low.shape)[valid]
     lengths = row_end - row_start + 1
-    total = int(lengths.sum())
-    offsets = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return np.repeat(row_start, lengths) + offsets, np.repeat(column_of, lengths)
+    offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.repeat(first_pixel, lengths) + offsets * layout.width
 
 
 def render_segment(segment: Segment, settings: RenderSettings | None = None) -> Page:
@@ -356,8 +369,7 @@ def render_segment(segment: Segment, settings: RenderSettings | None = None) -> 
     layout = Layout.for_page(settings, segment.channels, segment.duration_s)
     note = calibration_note(settings, segment.montage, segment.filters)
     canvas = _template(settings, tuple(segment.channels), segment.duration_s, note).copy()
-    rows, columns = trace_pixels(segment.data, segment.sfreq, layout)
-    canvas[rows, columns] = INK
+    canvas.ravel()[trace_pixels(segment.data, segment.sfreq, layout)] = INK
     image = Image.fromarray(canvas, mode="P")
     title = f"{segment.recording}   {_format_clock(segment.start_s)} - {_format_clock(segment.start_s + segment.duration_s)}"
     ImageDraw.Draw(image).text((6, settings.header_height / 2), title, fill=INK, font=_font(settings.font_size), anchor="lm")

@@ -1,0 +1,38 @@
+# CerebraGloss. `make help` lists the targets. Everything installs into .venv; caches stay in .cache.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# deepspeed's CUDA ops are compiled just in time on a GPU machine; skip building them at install.
+export DS_BUILD_OPS := 0
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help setup test test-all demo bench lint clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed  ## create .venv and install the project with its dev extras
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+test: setup  ## set up, then run the fast CPU test suite
+	$(BIN)/python -m pytest
+
+test-all: setup  ## set up, then run every test including the slow ones (not gpu)
+	$(BIN)/python -m pytest -m "not gpu"
+
+demo: setup  ## set up, then run the main job on built-in defaults (simulated EEG)
+	$(BIN)/python tools/demo.py --out demo_output
+
+bench: setup  ## set up, then print the benchmark tables
+	$(BIN)/python tools/bench_render.py
+
+lint: setup  ## ruff over the project
+	$(BIN)/ruff check cerebragloss datamodules lit_modules callbacks tools tests
+
+clean:  ## remove outputs and caches (keeps .venv)
+	rm -rf demo_output .cache .pytest_cache
