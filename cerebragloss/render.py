@@ -308,7 +308,7 @@ def _column_plan(n_samples: int, sfreq: float, left: float, px_per_s: float, wid
     """Where samples fall among pixel columns; the same for every page of one geometry, so cached."""
     sample_x = left + np.arange(n_samples) / sfreq * px_per_s
     first_column = math.floor(sample_x[0])
-    last_column = min(math.ceil(sample_x[-1]) - 1, width - 1)
+    last_column = min(math.floor(sample_x[-1]), width - 1)  # the column holding the last sample
     columns = np.arange(first_column, last_column + 1)
     # Column edges (len(columns) + 1) and the interpolation that gives the polyline there.
     edges = np.arange(first_column, last_column + 2, dtype=np.float64).clip(sample_x[0], sample_x[-1])

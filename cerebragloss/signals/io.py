@@ -246,7 +246,14 @@ def read_recording(
     else:
         subject = default_subject(recording_id)
 
-    return _recording_from_raw(raw, path, recording_id, subject, on_bad_channel)
+    recording = _recording_from_raw(raw, path, recording_id, subject, on_bad_channel)
+    if kind == "brainvision":
+        # MNE names BrainVision markers "<type>/<text>"; free-text markers are of type Comment.
+        recording.annotations = [
+            Annotation(a.onset_s, a.duration_s, a.description.removeprefix("Comment/"))
+            for a in recording.annotations
+        ]
+    return recording
 
 
 def _recording_from_raw(raw, path: Path, recording_id: str, subject: str, on_bad_channel: str) -> Recording:

@@ -7,6 +7,7 @@ neither can be recognised.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 
@@ -110,7 +111,8 @@ def find_signal_problems(
         n_windows = signal.size // window
         if n_windows:
             blocks = np.where(finite, signal, np.nan)[: n_windows * window].reshape(n_windows, window)
-            with np.errstate(invalid="ignore"):
+            with warnings.catch_warnings():  # all-NaN windows: flagged as nan above, not flat
+                warnings.simplefilter("ignore", RuntimeWarning)
                 peak_to_peak = np.nanmax(blocks, axis=1) - np.nanmin(blocks, axis=1)
             flat = peak_to_peak < settings.flat_peak_to_peak_uv  # NaN windows compare False
             for start, end in _runs(flat):
