@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cerebragloss.render import INK, QWEN_TOKEN_PX, Layout, RenderSettings, render_segment, trace_pixels
+from cerebragloss.render import (
+    INK,
+    QWEN_TOKEN_PX,
+    Layout,
+    RenderSettings,
+    render_segment,
+    trace_pixels,
+)
 from cerebragloss.signals import Segment
 
 CHANNELS = ["Fp1-F7", "F7-T7", "T7-P7", "P7-O1", "Fz-Cz"]

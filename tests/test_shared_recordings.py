@@ -6,7 +6,12 @@ import pytest
 from scipy.signal import welch
 
 from cerebragloss.render import INK, render_segment
-from cerebragloss.signals import RecordingError, available_montages, read_recording, segments_from_recording
+from cerebragloss.signals import (
+    RecordingError,
+    available_montages,
+    read_recording,
+    segments_from_recording,
+)
 from cerebragloss.signals.io import expand_inputs
 from tests.conftest import SHARED_EEG
 

@@ -84,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     theirs, their_bytes = rate(lambda: matplotlib_png(segment, settings), args.mpl_pages)
     print(f"page: {path.name} {segment.montage}, {len(segment.channels)} channels, {settings.width}x{settings.height} px, CPU time on 1 core")
     print()
-    print(f"| renderer            | pages/s per core | ms/page | PNG bytes | speed-up |")
-    print(f"|---------------------|-----------------:|--------:|----------:|---------:|")
+    print("| renderer            | pages/s per core | ms/page | PNG bytes | speed-up |")
+    print("|---------------------|-----------------:|--------:|----------:|---------:|")
     print(f"| matplotlib (Agg)    | {theirs:16.1f} | {1000 / theirs:7.1f} | {their_bytes:9d} |     1.0x |")
     print(f"| cerebragloss numpy  | {ours:16.1f} | {1000 / ours:7.1f} | {our_bytes:9d} | {ours / theirs:7.1f}x |")
     return 0

@@ -1,6 +1,11 @@
 """The signal layer: read EEG files, name channels canonically, filter, build montages, cut pages."""
 
-from cerebragloss.signals.channels import TEN_TWENTY, ChannelInfo, canonical_electrode, classify_channel
+from cerebragloss.signals.channels import (
+    TEN_TWENTY,
+    ChannelInfo,
+    canonical_electrode,
+    classify_channel,
+)
 from cerebragloss.signals.filters import FilterSettings, filter_signals, prepare, resample
 from cerebragloss.signals.io import (
     SUPPORTED_EXTENSIONS,

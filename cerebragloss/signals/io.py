@@ -268,7 +268,7 @@ def _recording_from_raw(raw, path: Path, recording_id: str, subject: str, on_bad
     channel_map: dict[str, str] = {}
     not_used: dict[str, str] = {}
     aux: list[AuxChannel] = []
-    for index, (name, mne_type) in enumerate(zip(raw.ch_names, types)):
+    for index, (name, mne_type) in enumerate(zip(raw.ch_names, types, strict=True)):
         info = classify_channel(name, mne_type)
         if info.kind in ("eeg", "reference"):
             if info.canonical in electrodes:

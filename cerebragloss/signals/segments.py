@@ -17,7 +17,6 @@ from cerebragloss.signals.filters import FilterSettings, prepare
 from cerebragloss.signals.io import Recording
 from cerebragloss.signals.montage import apply_montage
 
-
 #: Seconds of signal kept on each side of the requested pages when only some pages are wanted.
 FILTER_MARGIN_S = 10.0
 
@@ -92,7 +91,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """Start (inclusive) and end (exclusive) indices of the True runs of a 1-D mask."""
     padded = np.concatenate(([False], mask, [False])).astype(np.int8)
     edges = np.flatnonzero(np.diff(padded))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 def find_signal_problems(
@@ -103,7 +102,7 @@ def find_signal_problems(
     flags: list[SignalFlag] = []
     window = max(2, int(round(settings.flat_window_s * sfreq)))
     min_clip = max(settings.min_clipped_samples, int(round(settings.min_clipped_s * sfreq)))
-    for channel, signal in zip(channels, data):
+    for channel, signal in zip(channels, data, strict=True):
         finite = np.isfinite(signal)
         for start, end in _runs(~finite):
             flags.append(SignalFlag("nan", channel, start / sfreq, end / sfreq))

@@ -100,7 +100,7 @@ def write_edf(path: str | Path, data_uv: np.ndarray, sfreq: float, channel_names
     info = mne.create_info(list(channel_names), sfreq, ch_types="eeg")
     raw = mne.io.RawArray(np.asarray(data_uv, dtype=np.float64) * 1e-6, info, verbose="error")
     if annotations:
-        onsets, durations, descriptions = zip(*annotations)
+        onsets, durations, descriptions = zip(*annotations, strict=True)
         raw.set_annotations(mne.Annotations(onsets, durations, descriptions))
     temporary = path.with_name(path.name + ".partial.edf")
     mne.export.export_raw(temporary, raw, fmt="edf", overwrite=True, verbose="error")

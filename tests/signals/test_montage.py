@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from cerebragloss.signals import TEN_TWENTY, MontageError, apply_montage, available_montages, canonical_montage
+from cerebragloss.signals import (
+    TEN_TWENTY,
+    MontageError,
+    apply_montage,
+    available_montages,
+    canonical_montage,
+)
 from cerebragloss.signals.montage import LONGITUDINAL_BIPOLAR, TRANSVERSE_BIPOLAR
 
 

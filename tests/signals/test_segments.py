@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from cerebragloss.signals import FilterSettings, cut_segments, find_signal_problems, read_recording, segments_from_recording
+from cerebragloss.signals import (
+    FilterSettings,
+    cut_segments,
+    find_signal_problems,
+    read_recording,
+    segments_from_recording,
+)
 from tests.conftest import sine
 
 

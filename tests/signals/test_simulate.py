@@ -3,7 +3,11 @@ import pytest
 from scipy.signal import welch
 
 from cerebragloss.signals import read_recording, segments_from_recording
-from cerebragloss.signals.simulate import BackgroundSettings, simulate_background, simulate_recordings
+from cerebragloss.signals.simulate import (
+    BackgroundSettings,
+    simulate_background,
+    simulate_recordings,
+)
 
 
 def _peak_hz(signal, sfreq):
