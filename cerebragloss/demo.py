@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from cerebragloss.render import RenderSettings, render_recordings
+from cerebragloss.render import render_recordings
+from cerebragloss.settings import PageSettings
 from cerebragloss.signals.simulate import simulate_recordings
 
 
@@ -20,7 +21,7 @@ def run_demo(out_dir: str | Path = "demo_output", subjects: int = 3, minutes: fl
     recordings = simulate_recordings(out_dir / "recordings", subjects=subjects, minutes=minutes, seed=seed)
 
     print(f"[2/2] rendering pages in every montage -> {out_dir / 'pages'}")
-    settings = RenderSettings()
+    settings = PageSettings()
     started = time.perf_counter()
     report = render_recordings(recordings, out_dir / "pages", montage="all", settings=settings, progress=False)
     elapsed = time.perf_counter() - started
@@ -34,7 +35,8 @@ def run_demo(out_dir: str | Path = "demo_output", subjects: int = 3, minutes: fl
         print(f"{Path(path).stem:<14} {'error':>6}  {problem}")
     print()
     print(
-        f"{total} pages of {settings.width}x{settings.height} px ({settings.visual_tokens} Qwen2.5-VL visual tokens each) "
+        f"{total} pages of {settings.render.width}x{settings.render.height} px "
+        f"({settings.render.visual_tokens} Qwen2.5-VL visual tokens each) "
         f"in {elapsed:.1f} s, including reading and filtering"
     )
     montage_dirs = sorted(p.name for p in (out_dir / "pages").iterdir() if p.is_dir())

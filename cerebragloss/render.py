@@ -397,8 +397,7 @@ def render_recordings(
     montage: str = "longitudinal_bipolar",
     start_s: float = 0.0,
     pages: int | None = None,
-    filters=None,
-    settings: RenderSettings | None = None,
+    settings=None,
     partial: bool = True,
     progress: bool = True,
 ) -> RenderReport:
@@ -406,12 +405,14 @@ def render_recordings(
 
     ``montage="all"`` renders every montage the electrodes allow, each into ``out_dir/<montage>/``.
     A recording that cannot be read or drawn is reported and the run goes on with the next one.
-    Each output folder gets ``pages.jsonl``: one line per page with its identity and Layout.
+    Each output folder gets ``pages.jsonl``: one line per page with its identity and Layout, and
+    ``out_dir/render_settings.yaml`` records the settings (``cerebragloss.settings.PageSettings``).
     """
     import json
 
     from tqdm.auto import tqdm
 
+    from cerebragloss.settings import PageSettings, write_settings
     from cerebragloss.signals import (
         MontageError,
         RecordingError,
@@ -422,9 +423,9 @@ def render_recordings(
     )
     from cerebragloss.signals.io import expand_inputs
 
-    settings = settings or RenderSettings()
+    settings = settings or PageSettings()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    write_settings(settings, out_dir / "render_settings.yaml")
     files, problems = expand_inputs(list(inputs))
     report = RenderReport(errors={problem.split(":", 1)[0]: problem.split(": ", 1)[1] for problem in problems})
     every_montage = montage == "all"
@@ -446,9 +447,10 @@ def render_recordings(
                 folder = out_dir / name if every_montage else out_dir
                 folder.mkdir(parents=True, exist_ok=True)
                 for segment in segments_from_recording(
-                    recording, name, filters=filters, start_s=start_s, max_segments=pages, partial=partial
-                ):
-                    page = render_segment(segment, settings)
+                    recording, name, filters=settings.filters, flag_settings=settings.flags,
+                    start_s=start_s, max_segments=pages, partial=partial,
+                ):  # fmt: skip
+                    page = render_segment(segment, settings.render)
                     page.save(folder / f"{recording.recording}_{int(round(segment.start_s * 1000))}.png")
                     manifests.setdefault(folder, []).append(json.dumps(page.metadata()))
                     count += 1

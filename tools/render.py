@@ -1,6 +1,7 @@
 """Render 10-second clinical pages of EEG recordings.
 
     python tools/render.py RECORDING [RECORDING ...] --out DIR [--montage NAME|all] [--start S] [--pages N]
+                           [--config SETTINGS.yaml] [--set filters.notch_hz=50 render.width=1120 ...]
 
 Writes DIR/<recording>_<start_ms>.png and DIR/pages.jsonl (segment identity and Layout per page).
 A file that cannot be read is reported and the others are still rendered; the exit code is 1 if
@@ -12,9 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cerebragloss.render import RenderSettings, render_recordings
+from cerebragloss.render import render_recordings
 from cerebragloss.runtime import use_local_caches
-from cerebragloss.signals import MONTAGES, FilterSettings
+from cerebragloss.settings import PageSettings, load_settings
+from cerebragloss.signals import MONTAGES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,22 +26,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--montage", default="longitudinal_bipolar", help=f"one of {', '.join(MONTAGES)}, or 'all'")
     parser.add_argument("--start", type=float, default=0.0, help="first page start in seconds")
     parser.add_argument("--pages", type=int, default=None, help="pages per recording (default: all)")
-    parser.add_argument("--sfreq", type=float, default=FilterSettings.sfreq, help="working rate in Hz")
-    parser.add_argument("--lff", type=float, default=FilterSettings.l_freq, help="low-frequency filter in Hz (0: off)")
-    parser.add_argument("--hff", type=float, default=FilterSettings.h_freq, help="high-frequency filter in Hz (0: off)")
-    parser.add_argument("--notch", type=float, default=None, help="mains frequency to notch (50 or 60)")
-    parser.add_argument("--sensitivity", type=float, default=RenderSettings.sensitivity_uv_per_mm, help="uV/mm")
-    parser.add_argument("--width", type=int, default=RenderSettings.width)
-    parser.add_argument("--height", type=int, default=RenderSettings.height)
+    parser.add_argument("--config", default=None, help="YAML with filters/flags/render settings (see render_settings.yaml of a run)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="overrides, e.g. filters.notch_hz=50 render.sensitivity_uv_per_mm=7")  # fmt: skip
     args = parser.parse_args(argv)
 
     use_local_caches()
-    filters = FilterSettings(sfreq=args.sfreq, l_freq=args.lff or None, h_freq=args.hff or None, notch_hz=args.notch)
-    settings = RenderSettings(width=args.width, height=args.height, sensitivity_uv_per_mm=args.sensitivity)
+    try:
+        settings = load_settings(PageSettings, args.config, args.set)
+    except ValueError as error:  # SettingsError, or a dataclass that rejected its values
+        parser.error(str(error))
     report = render_recordings(
-        args.recordings, args.out, montage=args.montage, start_s=args.start, pages=args.pages,
-        filters=filters, settings=settings,
-    )  # fmt: skip
+        args.recordings, args.out, montage=args.montage, start_s=args.start, pages=args.pages, settings=settings
+    )
     for path, count in report.pages.items():
         print(f"ok     {path}: {count} pages  [{'; '.join(report.notes.get(path, []))}]")
     for path, problem in report.errors.items():

@@ -56,7 +56,31 @@ def test_every_montage_into_its_own_folder(tmp_path, write_edf):
     from tools.render import main
 
     assert main([str(path), "--out", str(tmp_path / "all"), "--montage", "all"]) == 0
-    folders = sorted(p.name for p in (tmp_path / "all").iterdir())
+    folders = sorted(p.name for p in (tmp_path / "all").iterdir() if p.is_dir())
     assert folders == ["as_recorded", "average", "longitudinal_bipolar", "transverse_bipolar"]
     for folder in folders:
         assert len(list((tmp_path / "all" / folder).glob("*.png"))) == 2  # 12 s: one page + a padded one
+
+
+def test_settings_from_yaml_and_overrides_are_applied_and_recorded(tmp_path, write_edf, capsys):
+    from cerebragloss.settings import PageSettings, load_settings
+    from tools.render import main
+
+    path = write_edf({e: sine(9, 10, amplitude=20) for e in ["Fp1", "F7", "O1"]})
+    config = tmp_path / "page.yaml"
+    config.write_text("render:\n  width: 1120\n  height: 560\nfilters:\n  notch_hz: 50\n")
+    out = tmp_path / "out"
+    assert main([str(path), "--out", str(out), "--montage", "as_recorded", "--config", str(config),
+                 "--set", "render.sensitivity_uv_per_mm=7"]) == 0  # fmt: skip
+    recorded = load_settings(PageSettings, out / "render_settings.yaml")
+    assert (recorded.render.width, recorded.render.height, recorded.render.sensitivity_uv_per_mm) == (1120, 560, 7.0)
+    assert recorded.filters.notch_hz == 50
+    (page,) = out.glob("*.png")
+    image = Image.open(page)
+    assert image.size == (1120, 560) and image.info["sensitivity_uv_per_mm"] == "7"
+
+    try:
+        main([str(path), "--out", str(out), "--set", "render.widht=1000"])
+    except SystemExit as exit_:
+        assert exit_.code == 2
+    assert "Key 'widht' not in 'RenderSettings'. Did you mean: 'width'?" in capsys.readouterr().err
