@@ -69,10 +69,18 @@ def test_subject_pattern_overrides_the_default(write_edf):
 # --- bad input ------------------------------------------------------------------------------
 
 
-def test_empty_file(tmp_path):
-    path = tmp_path / "empty.edf"
-    path.write_bytes(b"")
-    with pytest.raises(RecordingError, match=r"empty\.edf: file is empty"):
+@pytest.mark.parametrize(
+    "name, content, problem",
+    [
+        ("empty.edf", b"", r"empty\.edf: file is empty"),
+        ("recording.xyz", b"not eeg", r"recording\.xyz: unknown extension '\.xyz'"),
+        ("garbage.edf", b"hello " * 100, r"garbage\.edf: header is not valid EDF"),
+    ],
+)
+def test_files_that_are_not_recordings(tmp_path, name, content, problem):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(RecordingError, match=problem):
         read_recording(path)
 
 
@@ -94,20 +102,6 @@ def test_edf_corrupted_by_crlf_conversion(write_edf):
     with pytest.raises(RecordingError, match="LF->CRLF") as error:
         read_recording(path)
     assert str(path) in str(error.value)
-
-
-def test_unknown_extension(tmp_path):
-    path = tmp_path / "recording.xyz"
-    path.write_bytes(b"not eeg")
-    with pytest.raises(RecordingError, match=r"recording\.xyz: unknown extension '\.xyz'"):
-        read_recording(path)
-
-
-def test_garbage_with_an_edf_extension(tmp_path):
-    path = tmp_path / "garbage.edf"
-    path.write_bytes(b"hello " * 100)
-    with pytest.raises(RecordingError, match="garbage.edf: header is not valid EDF"):
-        read_recording(path)
 
 
 def test_all_nan_channel_is_an_error_or_dropped_on_request(tmp_path):
