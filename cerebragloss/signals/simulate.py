@@ -1,34 +1,55 @@
-"""Simulated EEG background written as EDF+, so the demo and the tests exercise the real reader.
+"""Simulated EEG with exact ground truth, written as EDF+ so every run exercises the real reader.
 
-This first version simulates background activity only (the waveform events, artifacts and their
-truth files come with the detector work): spatially correlated 1/f activity plus a
-state-dependent rhythm - posterior alpha when awake with eyes closed, diffuse theta when drowsy,
-delta in deep sleep - at clinical amplitudes.
+A recording is background (spatially correlated 1/f activity plus the rhythms of each vigilance
+state it visits) with waveform events and artifacts added (``transients.py``); the truth -
+states, events with their scalp field, artifacts - goes to ``<recording>.events.json`` beside the
+EDF. The hybrid mode adds the same events and artifacts to a real recording's background, since a
+detector that has only seen synthetic background will not transfer to the clinic.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from cerebragloss.labels import (
+    ARTIFACT_TYPES,
+    EPILEPTIFORM_CLASSES,
+    SLEEP_CLASSES,
+    SLEEP_CLASSES_BY_STATE,
+    STATES,
+    WAVEFORM_CLASSES,
+)
 from cerebragloss.signals.channels import TEN_TWENTY
+from cerebragloss.signals.transients import Transient, make_artifact, make_event
+
+#: Version of the truth file format (``<recording>.events.json``).
+TRUTH_SCHEMA = 1
 
 #: How much of the state's rhythm each electrode carries (posterior alpha is occipital/parietal).
 _POSTERIOR_WEIGHT = {"O1": 1.0, "O2": 1.0, "P7": 0.6, "P8": 0.6, "P3": 0.6, "P4": 0.6, "Pz": 0.6,
                      "T7": 0.25, "T8": 0.25, "C3": 0.2, "C4": 0.2, "Cz": 0.2}  # fmt: skip
+#: Frontal predominance (beta awake, delta in deep sleep).
+_FRONTAL_WEIGHT = {"Fp1": 1.0, "Fp2": 1.0, "F3": 1.0, "F4": 1.0, "Fz": 1.0, "F7": 0.8, "F8": 0.8,
+                   "C3": 0.7, "C4": 0.7, "Cz": 0.7}  # fmt: skip
+#: Central predominance (drowsy and N2 theta).
+_CENTRAL_WEIGHT = {"C3": 1.0, "C4": 1.0, "Cz": 1.0, "F3": 0.8, "F4": 0.8, "Fz": 0.8, "P3": 0.8, "P4": 0.8,
+                   "Pz": 0.8}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class BackgroundSettings:
-    """One subject's background. ``state``: ``awake`` (eyes closed), ``drowsy`` or ``n3``."""
+    """One subject's background. ``state``: ``awake`` (eyes closed), ``drowsy``, ``n2`` or ``n3``."""
 
     state: str = "awake"
     alpha_hz: float = 10.0  #: posterior dominant rhythm frequency
     alpha_uv: float = 40.0  #: half peak-to-peak of the alpha at O1/O2
     noise_uv: float = 8.0  #: RMS of the 1/f background at each electrode
     spatial_mm: float = 60.0  #: correlation length between electrodes on the scalp
+    beta_uv: float = 5.0  #: frontocentral beta when awake
 
 
 def _electrode_positions(electrodes: list[str]) -> np.ndarray:
@@ -39,6 +60,12 @@ def _electrode_positions(electrodes: list[str]) -> np.ndarray:
     name = "colin27_1020" if "colin27_1020" in known else "standard_1020"
     positions = mne.channels.make_standard_montage(name).get_positions()["ch_pos"]
     return np.array([positions[name] for name in electrodes]) * 1000.0  # metres -> mm
+
+
+def electrode_positions(electrodes: list[str]) -> dict[str, np.ndarray]:
+    """Template-head positions (mm) of the 10-20 electrodes in ``electrodes``; others are left out."""
+    known = [e for e in electrodes if e in TEN_TWENTY]
+    return dict(zip(known, _electrode_positions(known), strict=True)) if known else {}
 
 
 def _pink_noise(rng: np.random.Generator, shape: tuple[int, int], sfreq: float) -> np.ndarray:
@@ -58,14 +85,24 @@ def _waxing_rhythm(rng: np.random.Generator, n: int, sfreq: float, freq: float, 
     return envelope * np.sin(phase)
 
 
+def _weights(electrodes: list[str], table: dict[str, float], default: float) -> np.ndarray:
+    return np.array([table.get(e, default) for e in electrodes])[:, None]
+
+
 def simulate_background(
     duration_s: float,
     sfreq: float = 200.0,
     settings: BackgroundSettings | None = None,
     electrodes: list[str] | None = None,
-    seed: int = 0,
+    seed: int | np.random.Generator = 0,
 ) -> np.ndarray:
-    """``[electrodes, samples]`` microvolts of background EEG against a linked-ear reference."""
+    """``[electrodes, samples]`` microvolts of background EEG against a linked-ear reference.
+
+    Spatially correlated 1/f activity (a Gaussian kernel over scalp distance mixes independent
+    sources) plus the state's rhythms: posterior alpha and frontocentral beta awake; alpha
+    dropout and diffuse theta when drowsy; theta with some delta in N2; high-voltage frontal
+    delta in N3.
+    """
     settings = settings or BackgroundSettings()
     electrodes = list(electrodes or TEN_TWENTY)
     rng = np.random.default_rng(seed)
@@ -75,19 +112,25 @@ def simulate_background(
     mixing = np.exp(-((distance / settings.spatial_mm) ** 2))
     mixing /= np.linalg.norm(mixing, axis=1, keepdims=True)
     data = settings.noise_uv * (mixing @ _pink_noise(rng, (len(electrodes), n), sfreq))
+    frontal = _weights(electrodes, _FRONTAL_WEIGHT, 0.3)
+    central = _weights(electrodes, _CENTRAL_WEIGHT, 0.5)
 
     if settings.state == "awake":
         rhythm = _waxing_rhythm(rng, n, sfreq, settings.alpha_hz)
-        weights = np.array([_POSTERIOR_WEIGHT.get(e, 0.08) for e in electrodes])
-        data += settings.alpha_uv * weights[:, None] * rhythm[None]
+        data += settings.alpha_uv * _weights(electrodes, _POSTERIOR_WEIGHT, 0.08) * rhythm[None]
+        data += settings.beta_uv * frontal * _waxing_rhythm(rng, n, sfreq, rng.uniform(18, 24), jitter_hz=1.0)[None]
     elif settings.state == "drowsy":
-        rhythm = _waxing_rhythm(rng, n, sfreq, 6.0, jitter_hz=0.6)
-        data += 0.6 * settings.alpha_uv * rhythm[None]
+        rhythm = _waxing_rhythm(rng, n, sfreq, settings.alpha_hz - 1.0)
+        data += 0.25 * settings.alpha_uv * _weights(electrodes, _POSTERIOR_WEIGHT, 0.08) * rhythm[None]
+        data += 0.6 * settings.alpha_uv * central * _waxing_rhythm(rng, n, sfreq, rng.uniform(5, 7), jitter_hz=0.6)[None]
+    elif settings.state == "n2":
+        data += 0.5 * settings.alpha_uv * central * _waxing_rhythm(rng, n, sfreq, rng.uniform(4.5, 6.5), jitter_hz=0.6)[None]
+        data += 0.6 * settings.alpha_uv * frontal * _waxing_rhythm(rng, n, sfreq, rng.uniform(1.5, 2.5), jitter_hz=0.2)[None]
     elif settings.state == "n3":
         for freq in (0.8, 1.3, 1.9):
-            data += 1.8 * settings.alpha_uv * _waxing_rhythm(rng, n, sfreq, freq, jitter_hz=0.1)[None] / 2
+            data += 0.9 * settings.alpha_uv * frontal * _waxing_rhythm(rng, n, sfreq, freq, jitter_hz=0.1)[None]
     else:
-        raise ValueError(f"unknown state {settings.state!r}; choose awake, drowsy or n3")
+        raise ValueError(f"unknown state {settings.state!r}; choose one of {', '.join(STATES)}")
     return data
 
 
@@ -108,24 +151,251 @@ def write_edf(path: str | Path, data_uv: np.ndarray, sfreq: float, channel_names
     return path
 
 
-def simulate_recordings(out_dir: str | Path, subjects: int = 2, minutes: float = 1.0, seed: int = 0, sfreq: float = 200.0) -> list[Path]:
-    """Write ``subjects`` background recordings as ``out_dir/sim<NNN>_r0.edf`` with varied states.
+@dataclass
+class SimulationSettings:
+    """What goes into each simulated recording (``tools/simulate.py --config/--set``)."""
 
-    Channel names are written in the TUH style (``EEG FP1-REF``, old names ``T3``...) so that the
-    channel-name mapping is exercised on every demo run.
+    sfreq: float = 200.0
+    #: vigilance states visited in order, each for an equal share of the recording
+    states: list[str] = field(default_factory=lambda: list(STATES))
+    events_per_page: float = 1.6  #: mean waveform events per 10 s
+    artifacts_per_page: float = 0.5  #: mean artifacts per 10 s
+    #: minimum gap between two events, so that each truth box holds one waveform
+    min_event_gap_s: float = 0.4
+    #: waveform classes to draw from (default: all 9, sleep transients only in sleep)
+    classes: list[str] = field(default_factory=lambda: list(WAVEFORM_CLASSES))
+    artifact_types: list[str] = field(default_factory=lambda: list(ARTIFACT_TYPES))
+    crossfade_s: float = 2.0  #: overlap between two states' backgrounds
+
+    def __post_init__(self) -> None:
+        problems = [f"states: unknown {s!r} (choose from {', '.join(STATES)})" for s in self.states if s not in STATES]
+        problems += [f"classes: unknown {c!r}" for c in self.classes if c not in WAVEFORM_CLASSES]
+        problems += [f"artifact_types: unknown {a!r}" for a in self.artifact_types if a not in ARTIFACT_TYPES]
+        if self.sfreq < 150:
+            problems.append(f"sfreq: {self.sfreq} Hz cannot carry spikes, EMG and line noise; use >= 150")
+        if problems:
+            raise ValueError("simulation settings: " + "; ".join(problems))
+
+
+def state_blocks(duration_s: float, states: list[str]) -> list[dict]:
+    """Equal consecutive spans, one per state: ``[{"state", "onset_s", "offset_s"}]``."""
+    edges = np.linspace(0.0, duration_s, len(states) + 1)
+    return [{"state": state, "onset_s": round(float(a), 3), "offset_s": round(float(b), 3)}
+            for state, a, b in zip(states, edges[:-1], edges[1:], strict=True)]  # fmt: skip
+
+
+def state_at(blocks: list[dict], time_s: float) -> str:
+    for block in blocks:
+        if block["onset_s"] <= time_s < block["offset_s"]:
+            return block["state"]
+    return blocks[-1]["state"]
+
+
+def _background_over_states(blocks, electrodes, sfreq, subject: BackgroundSettings, crossfade_s, rng) -> np.ndarray:
+    n = int(round(blocks[-1]["offset_s"] * sfreq))
+    data = np.zeros((len(electrodes), n))
+    fade = int(round(crossfade_s * sfreq))
+    for block in blocks:
+        first = max(0, int(round(block["onset_s"] * sfreq)) - fade // 2)
+        last = min(n, int(round(block["offset_s"] * sfreq)) + fade // 2)
+        piece = simulate_background((last - first) / sfreq, sfreq, replace(subject, state=block["state"]), electrodes, rng)
+        window = np.ones(last - first)
+        if first > 0:
+            window[:fade] = np.linspace(0, 1, fade)
+        if last < n:
+            window[-fade:] = np.linspace(1, 0, fade)
+        data[:, first:last] += piece[:, : last - first] * window
+    return data
+
+
+def schedule_transients(
+    duration_s: float,
+    blocks: list[dict],
+    electrodes: list[str],
+    settings: SimulationSettings,
+    rng: np.random.Generator,
+) -> list[Transient]:
+    """Place events and artifacts over a recording, respecting the state of each moment."""
+    positions = electrode_positions(electrodes)
+    if not positions:
+        raise ValueError(f"no 10-20 electrodes to place events on (electrodes: {', '.join(electrodes)})")
+    transients: list[Transient] = []
+    busy: list[tuple[float, float]] = []
+    pages = duration_s / 10.0
+    for _ in range(rng.poisson(settings.events_per_page * pages)):
+        onset = rng.uniform(0.3, max(0.31, duration_s - 3.5))
+        state = state_at(blocks, onset)
+        allowed = [c for c in settings.classes if c in EPILEPTIFORM_CLASSES or c in SLEEP_CLASSES_BY_STATE[state]]
+        if not allowed:
+            continue
+        # Sleep transients get more weight where they may occur, so the 9 classes come out
+        # roughly balanced over a recording that visits every state.
+        weights = np.array([2.5 if c in SLEEP_CLASSES else 1.0 for c in allowed])
+        label = allowed[rng.choice(len(allowed), p=weights / weights.sum())]
+        event = make_event(label, onset, settings.sfreq, positions, rng)
+        gap = settings.min_event_gap_s
+        if event.offset_s > duration_s or any(event.onset_s < b + gap and a - gap < event.offset_s for a, b in busy):
+            continue
+        busy.append((event.onset_s, event.offset_s))
+        transients.append(event)
+    for _ in range(rng.poisson(settings.artifacts_per_page * pages)):
+        if not settings.artifact_types:
+            break
+        label = settings.artifact_types[rng.integers(len(settings.artifact_types))]
+        onset = rng.uniform(0.0, max(0.01, duration_s - 2.0))
+        artifact = make_artifact(label, onset, settings.sfreq, positions, rng, max_duration_s=duration_s - onset)
+        if artifact.offset_s <= duration_s:
+            transients.append(artifact)
+    return sorted(transients, key=lambda t: t.onset_s)
+
+
+def truth_record(recording: str, subject: str, duration_s: float, sfreq: float, blocks, transients, **extra) -> dict:
+    """The ``<recording>.events.json`` document (times in seconds from the recording start)."""
+    return {
+        "schema": TRUTH_SCHEMA,
+        "recording": recording,
+        "subject": subject,
+        "duration_s": duration_s,
+        "sfreq": sfreq,
+        "states": blocks,
+        "events": [t.truth() for t in transients if t.kind == "event"],
+        "artifacts": [t.truth() for t in transients if t.kind == "artifact"],
+        **extra,
+    }
+
+
+def _write_truth(path: Path, truth: dict) -> Path:
+    temporary = path.with_name(path.name + ".partial")
+    temporary.write_text(json.dumps(truth, indent=1))
+    temporary.replace(path)
+    return path
+
+
+def truth_path(recording_path: str | Path) -> Path:
+    """Where the truth of a recording lives: ``<dir>/<stem>.events.json``."""
+    recording_path = Path(recording_path)
+    return recording_path.with_name(recording_path.stem + ".events.json")
+
+
+def load_truth(recording_path: str | Path) -> dict:
+    path = truth_path(recording_path)
+    if not path.exists():
+        raise FileNotFoundError(f"{recording_path}: no truth file {path.name} beside it")
+    return json.loads(path.read_text())
+
+
+#: TUH-style names for the simulated files, so every run exercises the channel-name mapping.
+_OLD_NAME = {new: old for old, new in {"T3": "T7", "T4": "T8", "T5": "P7", "T6": "P8"}.items()}
+SIMULATED_CHANNEL_NAMES = [f"EEG {_OLD_NAME.get(e, e).upper()}-REF" for e in TEN_TWENTY]
+
+_STAGE_NAMES = {"awake": "Sleep stage W", "drowsy": "Sleep stage N1", "n2": "Sleep stage N2", "n3": "Sleep stage N3"}
+
+
+def simulate_recording(
+    path: str | Path,
+    minutes: float,
+    settings: SimulationSettings | None = None,
+    subject_settings: BackgroundSettings | None = None,
+    seed: int = 0,
+) -> Path:
+    """One recording with events and artifacts: ``path`` (EDF+) and its truth file beside it.
+
+    The EDF+ holds the sleep stages as annotations (``Sleep stage W``...), as scored files do.
     """
-    old_name = {new: old for old, new in {"T3": "T7", "T4": "T8", "T5": "P7", "T6": "P8"}.items()}
-    names = [f"EEG {old_name.get(e, e).upper()}-REF" for e in TEN_TWENTY]
+    settings = settings or SimulationSettings()
+    subject_settings = subject_settings or BackgroundSettings()
+    path = Path(path)
+    rng = np.random.default_rng(seed)
+    duration = minutes * 60.0
+    blocks = state_blocks(duration, settings.states)
+    electrodes = list(TEN_TWENTY)
+    data = _background_over_states(blocks, electrodes, settings.sfreq, subject_settings, settings.crossfade_s, rng)
+    transients = schedule_transients(duration, blocks, electrodes, settings, rng)
+    for transient in transients:
+        transient.apply(data, electrodes, settings.sfreq)
+    annotations = [(b["onset_s"], b["offset_s"] - b["onset_s"], _STAGE_NAMES[b["state"]]) for b in blocks]
+    write_edf(path, data, settings.sfreq, SIMULATED_CHANNEL_NAMES, annotations=annotations)
+    recording = path.stem
+    truth = truth_record(recording, recording.split("_", 1)[0], duration, settings.sfreq, blocks, transients,
+                         seed=seed, background=asdict(subject_settings), settings=asdict(settings))  # fmt: skip
+    _write_truth(truth_path(path), truth)
+    return path
+
+
+def simulate_recordings(
+    out_dir: str | Path,
+    subjects: int = 2,
+    minutes: float = 1.0,
+    seed: int = 0,
+    sfreq: float | None = None,
+    settings: SimulationSettings | None = None,
+    progress: bool = False,
+) -> list[Path]:
+    """Write ``subjects`` recordings as ``out_dir/sim<NNN>_r0.edf``, each with ``.events.json``.
+
+    Every subject gets its own background (alpha frequency and amplitude, noise level) and seed;
+    a recording visits the states in ``settings.states`` in order (awake -> drowsy -> N2 -> N3 by
+    default). Channel names are written in the TUH style (``EEG FP1-REF``, old names ``T3``...)
+    so that the channel-name mapping is exercised on every run. Same seed, same files.
+    """
+    from tqdm.auto import tqdm
+
+    settings = settings or SimulationSettings()
+    if sfreq is not None:
+        settings = replace(settings, sfreq=sfreq)
     rng = np.random.default_rng(seed)
     paths = []
-    states = ("awake", "drowsy", "n3")
-    for index in range(subjects):
-        settings = BackgroundSettings(
-            state=states[index % len(states)] if index else "awake",
+    for index in tqdm(range(subjects), desc="simulate", unit="recording", disable=not progress):
+        subject = BackgroundSettings(
             alpha_hz=float(rng.uniform(8.5, 11.5)),
             alpha_uv=float(rng.uniform(25, 50)),
+            noise_uv=float(rng.uniform(5, 10)),
         )
-        data = simulate_background(minutes * 60, sfreq, settings, seed=seed * 1000 + index)
         path = Path(out_dir) / f"sim{index:03d}_r0.edf"
-        paths.append(write_edf(path, data, sfreq, names, annotations=[(0.0, 0.0, f"state {settings.state}")]))
+        paths.append(simulate_recording(path, minutes, settings, subject, seed=seed * 100003 + index))
     return paths
+
+
+def inject_into_recording(
+    source: str | Path,
+    out_path: str | Path,
+    *,
+    state: str = "awake",
+    settings: SimulationSettings | None = None,
+    seed: int = 0,
+    max_minutes: float | None = None,
+) -> Path:
+    """Hybrid mode: the simulator's events and artifacts added to a real recording's background.
+
+    The real recording is read with the project's reader (any supported format), its 10-20
+    electrodes kept against their recorded reference, events placed only on electrodes present,
+    and the result written as EDF+ with a truth file. ``state`` declares the background's
+    vigilance state, which decides which sleep transients may be added (none when awake).
+    """
+    from cerebragloss.signals.io import read_recording
+
+    settings = settings or SimulationSettings()
+    if state not in STATES:
+        raise ValueError(f"state {state!r}: choose one of {', '.join(STATES)}")
+    recording = read_recording(source)
+    electrodes = [e for e in recording.electrodes if e in TEN_TWENTY]
+    if not electrodes:
+        raise ValueError(f"{source}: no 10-20 electrodes to inject events into")
+    rows = [recording.electrodes.index(e) for e in electrodes]
+    data = recording.data[rows].copy()
+    sfreq = recording.sfreq
+    if max_minutes is not None:
+        data = data[:, : int(round(max_minutes * 60 * sfreq))]
+    duration = data.shape[1] / sfreq
+    local = replace(settings, sfreq=sfreq, states=[state])
+    rng = np.random.default_rng(seed)
+    blocks = state_blocks(duration, [state])
+    transients = schedule_transients(duration, blocks, electrodes, local, rng)
+    for transient in transients:
+        transient.apply(data, electrodes, sfreq)
+    out_path = Path(out_path)
+    write_edf(out_path, data, sfreq, electrodes, annotations=[(0.0, duration, _STAGE_NAMES[state])])
+    truth = truth_record(out_path.stem, recording.subject, duration, sfreq, blocks, transients,
+                         seed=seed, background_source=Path(source).name, settings=asdict(local))  # fmt: skip
+    _write_truth(truth_path(out_path), truth)
+    return out_path

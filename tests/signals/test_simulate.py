@@ -2,11 +2,17 @@ import numpy as np
 import pytest
 from scipy.signal import welch
 
-from cerebragloss.signals import read_recording, segments_from_recording
+from cerebragloss.labels import SLEEP_CLASSES, SLEEP_CLASSES_BY_STATE, WAVEFORM_CLASSES
+from cerebragloss.signals import TEN_TWENTY, read_recording, segments_from_recording
 from cerebragloss.signals.simulate import (
     BackgroundSettings,
+    SimulationSettings,
+    inject_into_recording,
+    load_truth,
     simulate_background,
     simulate_recordings,
+    state_at,
+    truth_path,
 )
 
 
@@ -34,3 +40,78 @@ def test_simulated_recordings_go_through_the_real_reader(tmp_path):
     assert len(pages) == 3 and pages[0].data.shape == (18, 2000)
     again = simulate_recordings(tmp_path / "again", subjects=1, minutes=0.5, seed=1)[0]
     assert again.read_bytes()[256:] == paths[0].read_bytes()[256:]  # same seed, same samples
+
+
+def test_truth_files_are_deterministic_per_seed_and_differ_across_seeds(tmp_path):
+    first = simulate_recordings(tmp_path / "a", subjects=2, minutes=0.5, seed=4)
+    again = simulate_recordings(tmp_path / "b", subjects=2, minutes=0.5, seed=4)
+    other = simulate_recordings(tmp_path / "c", subjects=2, minutes=0.5, seed=5)
+    for a, b, c in zip(first, again, other, strict=True):
+        assert truth_path(a).read_text() == truth_path(b).read_text()
+        assert a.read_bytes()[256:] == b.read_bytes()[256:]
+        assert truth_path(a).read_text() != truth_path(c).read_text()
+
+
+def test_truth_lists_states_events_and_artifacts_with_sleep_transients_only_in_sleep(tmp_path):
+    settings = SimulationSettings(events_per_page=4, artifacts_per_page=2)
+    paths = simulate_recordings(tmp_path, subjects=3, minutes=2, seed=0, settings=settings)
+    classes, artifacts = set(), set()
+    for path in paths:
+        truth = load_truth(path)
+        assert truth["schema"] == 1 and truth["recording"] == path.stem and truth["subject"] == path.stem.split("_")[0]
+        assert [b["state"] for b in truth["states"]] == ["awake", "drowsy", "n2", "n3"]
+        for event in truth["events"]:
+            state = state_at(truth["states"], event["onset_s"])
+            if event["class"] in SLEEP_CLASSES:
+                assert event["class"] in SLEEP_CLASSES_BY_STATE[state], (event, state)
+            assert 0 <= event["onset_s"] < event["offset_s"] <= truth["duration_s"]
+            assert set(event["channels"]) <= set(TEN_TWENTY) and event["gains"]
+        ordered = sorted(truth["events"], key=lambda e: e["onset_s"])
+        assert all(a["offset_s"] <= b["onset_s"] for a, b in zip(ordered, ordered[1:], strict=False))
+        classes |= {e["class"] for e in truth["events"]}
+        artifacts |= {a["type"] for a in truth["artifacts"]}
+        # the EDF carries the sleep stages as scored files do
+        stages = [a.description for a in read_recording(path).annotations]
+        assert stages == ["Sleep stage W", "Sleep stage N1", "Sleep stage N2", "Sleep stage N3"]
+    assert classes == set(WAVEFORM_CLASSES)
+    assert len(artifacts) >= 5
+
+
+def test_events_land_in_the_recording_where_the_truth_says(tmp_path):
+    settings = SimulationSettings(events_per_page=3, artifacts_per_page=0, states=["awake"])
+    path = simulate_recordings(tmp_path, subjects=1, minutes=1, seed=2, settings=settings)[0]
+    recording = read_recording(path)
+    quiet = simulate_recordings(tmp_path / "quiet", subjects=1, minutes=1, seed=2,
+                                settings=SimulationSettings(events_per_page=0, artifacts_per_page=0, states=["awake"]))[0]  # fmt: skip
+    difference = recording.data - read_recording(quiet).data
+    for event in load_truth(path)["events"]:
+        focus = max(event["gains"], key=lambda e: abs(event["gains"][e]))
+        row = difference[recording.electrodes.index(focus)]
+        first, last = (int(round(t * recording.sfreq)) for t in (event["onset_s"], event["offset_s"]))
+        inside = np.abs(row[first:last]).max()
+        assert inside == pytest.approx(event["amplitude_uv"], rel=0.05)  # EDF quantisation
+        assert np.abs(row[max(0, first - 60) : first - 2]).max() < 0.05 * inside  # nothing before it
+
+
+def test_hybrid_mode_injects_events_into_a_real_background(shared_eeg, tmp_path):
+    source = shared_eeg / "eegmat" / "Subject00_1.edf"
+    out = inject_into_recording(source, tmp_path / "Subject00_1_hybrid.edf", state="awake", seed=3, max_minutes=1,
+                                settings=SimulationSettings(events_per_page=3))  # fmt: skip
+    truth = load_truth(out)
+    real, hybrid = read_recording(source), read_recording(out)
+    assert set(hybrid.electrodes) == set(TEN_TWENTY) & set(real.electrodes)
+    assert truth["events"] and not {e["class"] for e in truth["events"]} & set(SLEEP_CLASSES)  # awake: none
+    assert truth["background_source"] == "Subject00_1.edf" and truth["subject"] == "Subject00"
+    event = truth["events"][0]
+    focus = max(event["gains"], key=lambda e: abs(event["gains"][e]))
+    first = int(round(event["onset_s"] * real.sfreq))
+    row_real = real.data[real.electrodes.index(focus), first : first + 40]
+    row_hybrid = hybrid.data[hybrid.electrodes.index(focus), first : first + 40]
+    assert np.abs(row_hybrid - row_real).max() > 50  # the event is there, on top of the real EEG
+
+
+def test_simulation_settings_report_every_problem():
+    with pytest.raises(ValueError) as error:
+        SimulationSettings(states=["rem"], classes=["spike", "alpha"], sfreq=100)
+    message = str(error.value)
+    assert "rem" in message and "alpha" in message and "sfreq" in message

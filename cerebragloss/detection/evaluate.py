@@ -1,0 +1,109 @@
+"""Event-level scores of a detector against truth: precision, recall, F1 at a time-IoU threshold.
+
+mAP@0.5 (ultralytics) scores boxes; a clinician counts events. A truth event drawn on several
+runs of rows is several boxes, and the detector may answer with one or several: both sides are
+first merged per class into events (boxes of one class whose time spans overlap on the same page),
+then matched greedily by confidence, one-to-one, where the time IoU reaches ``min_iou``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cerebragloss.labels import WAVEFORM_CLASSES
+
+
+def time_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
+    overlap = min(a[1], b[1]) - max(a[0], b[0])
+    if overlap <= 0:
+        return 0.0
+    return overlap / (max(a[1], b[1]) - min(a[0], b[0]))
+
+
+def merge_events(items: list[dict]) -> list[dict]:
+    """Per class, union of overlapping time spans ``{"class", "start_s", "end_s", ["confidence"]}``
+    (confidence of a merged event: the highest of its parts)."""
+    merged: list[dict] = []
+    for label in sorted({item["class"] for item in items}):
+        spans = sorted((i for i in items if i["class"] == label), key=lambda i: i["start_s"])
+        for item in spans:
+            if merged and merged[-1]["class"] == label and item["start_s"] <= merged[-1]["end_s"]:
+                merged[-1]["end_s"] = max(merged[-1]["end_s"], item["end_s"])
+                merged[-1]["confidence"] = max(merged[-1]["confidence"], item.get("confidence", 1.0))
+            else:
+                merged.append({"class": label, "start_s": item["start_s"], "end_s": item["end_s"], "confidence": item.get("confidence", 1.0)})
+    return merged
+
+
+@dataclass
+class EventScore:
+    true_positives: int = 0
+    false_positives: int = 0
+    false_negatives: int = 0
+
+    @property
+    def precision(self) -> float:
+        found = self.true_positives + self.false_positives
+        return self.true_positives / found if found else 0.0
+
+    @property
+    def recall(self) -> float:
+        real = self.true_positives + self.false_negatives
+        return self.true_positives / real if real else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def score_events(truth_pages: list[list[dict]], predicted_pages: list[list[dict]], min_iou: float = 0.2) -> dict[str, EventScore]:
+    """Per-class event scores over pages (lists aligned page by page)."""
+    scores = {label: EventScore() for label in WAVEFORM_CLASSES}
+    for truth, predicted in zip(truth_pages, predicted_pages, strict=True):
+        truth_events, predicted_events = merge_events(truth), merge_events(predicted)
+        for label in WAVEFORM_CLASSES:
+            wanted = [(e["start_s"], e["end_s"]) for e in truth_events if e["class"] == label]
+            found = sorted((e for e in predicted_events if e["class"] == label), key=lambda e: -e["confidence"])
+            free = list(range(len(wanted)))
+            for event in found:
+                ious = [(time_iou((event["start_s"], event["end_s"]), wanted[i]), i) for i in free]
+                best = max(ious, default=(0.0, -1))
+                if best[0] >= min_iou:
+                    free.remove(best[1])
+                    scores[label].true_positives += 1
+                else:
+                    scores[label].false_positives += 1
+            scores[label].false_negatives += len(free)
+    return scores
+
+
+def event_table(scores: dict[str, EventScore], classes=WAVEFORM_CLASSES) -> str:
+    lines = [f"{'class':<22} {'truth':>6} {'found':>6} {'P':>6} {'R':>6} {'F1':>6}"]
+    for label in classes:
+        s = scores[label]
+        lines.append(
+            f"{label:<22} {s.true_positives + s.false_negatives:>6} {s.true_positives + s.false_positives:>6} "
+            f"{s.precision:>6.3f} {s.recall:>6.3f} {s.f1:>6.3f}"
+        )
+    return "\n".join(lines)
+
+
+def evaluate_events(weights, data_dir, *, split: str = "val", min_iou: float = 0.2, settings=None) -> dict[str, EventScore]:
+    """Run the detector over a dataset split's pages and score events against ``boxes.jsonl``."""
+    import json
+    from pathlib import Path
+
+    from PIL import Image
+
+    from cerebragloss.engine.detector import WaveformDetector
+    from cerebragloss.render import Layout
+
+    data_dir = Path(data_dir)
+    pages = [json.loads(line) for line in (data_dir / "boxes.jsonl").read_text().splitlines()]
+    pages = [p for p in pages if p["split"] == split]
+    detector = WaveformDetector(weights, settings)
+    images = [Image.open(data_dir / "images" / split / f"{p['page']}.png") for p in pages]
+    predicted = detector.detect_images(images, [Layout.from_dict(p["layout"]) for p in pages])
+    truth = [[{"class": b["label"], "start_s": b["start_s"], "end_s": b["end_s"]} for b in p["boxes"]] for p in pages]
+    return score_events(truth, predicted, min_iou)

@@ -1,0 +1,150 @@
+"""Train and evaluate the CerebraGloss-YOLO waveform detector with ultralytics, offline.
+
+The model is built from a YAML (``models/cerebragloss-yolo.yaml`` by default; any ultralytics
+model YAML or a ``.pt`` checkpoint works too), so nothing is downloaded. Augmentations are chosen
+for EEG pages rather than photographs; each choice is explained on :class:`DetectorTrainSettings`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from cerebragloss.labels import WAVEFORM_CLASSES
+
+MODELS_DIR = Path(__file__).parent / "models"
+
+
+@dataclass
+class DetectorTrainSettings:
+    """Training settings (``tools/train_detector.py --config/--set``)."""
+
+    #: a model YAML (bare names are looked up in ``cerebragloss/detection/models`` first, then
+    #: ultralytics: ``yolov8n.yaml``), or a ``.pt`` to fine-tune
+    model: str = "cerebragloss-yolo.yaml"
+    epochs: int = 40
+    #: long side of the network input. Pages are 1344 px wide, so 640 halves them: a 30 ms spike
+    #: is still 2 px wide and its margin-padded box ~10 px, above YOLO's stride-8 floor
+    imgsz: int = 640
+    batch: int = 16
+    device: str = "cpu"
+    workers: int = 2
+    seed: int = 0
+    patience: int = 100
+    lr0: float = 0.01
+    #: letterbox pages to the page shape (640x384) instead of a square: 40 % less compute per page.
+    #: ultralytics then keeps the dataset order instead of shuffling.
+    rect: bool = True
+    # --- augmentation, for pages, not photographs -------------------------------------------
+    #: no flips: time runs left to right (a K-complex or a POSTS "check mark" is asymmetric in
+    #: time), and channel order is anatomy while up is negative voltage
+    fliplr: float = 0.0
+    flipud: float = 0.0
+    #: no scaling, mosaic or mixup: the time base (30 mm/s) and sensitivity (10 uV/mm) are
+    #: calibrated, and scaling a 50 ms spike by 2 makes it a 100 ms sharp wave; mosaic rescales
+    #: and tiles pages, mixup overlays two pages into traces no machine draws
+    scale: float = 0.0
+    mosaic: float = 0.0
+    mixup: float = 0.0
+    #: a small shift moves boxes with their pixels and costs nothing in meaning
+    translate: float = 0.05
+    #: the page is black ink on white: no hue or saturation to vary
+    hsv_h: float = 0.0
+    hsv_s: float = 0.0
+    hsv_v: float = 0.0
+
+
+def resolve_model(model: str) -> str:
+    """A bundled model YAML by bare name (``cerebragloss-yolo.yaml``), else ``model`` unchanged
+    (an ultralytics model YAML such as ``yolov8n.yaml``, or a path to a YAML or ``.pt``)."""
+    bundled = MODELS_DIR / model
+    return str(bundled) if not Path(model).exists() and bundled.exists() else model
+
+
+def _build(model: str):
+    from ultralytics import YOLO
+
+    return YOLO(resolve_model(model), task="detect")
+
+
+def per_class_ap50(metrics) -> dict[str, float | None]:
+    """Per-class AP@0.5 from an ultralytics ``DetMetrics`` (None: class absent from the split)."""
+    result: dict[str, float | None] = dict.fromkeys(WAVEFORM_CLASSES)
+    for index, ap in zip(metrics.box.ap_class_index, metrics.box.ap50, strict=True):
+        result[WAVEFORM_CLASSES[int(index)]] = float(ap)
+    return result
+
+
+def ap50_table(per_class: dict[str, float | None], counts: dict[str, int] | None = None) -> str:
+    lines = [f"{'class':<22} {'boxes':>6} {'AP@0.5':>7}"]
+    for name, ap in per_class.items():
+        count = "" if counts is None else str(counts.get(name, 0))
+        lines.append(f"{name:<22} {count:>6} {'-' if ap is None else f'{ap:.3f}':>7}")
+    present = [ap for ap in per_class.values() if ap is not None]
+    lines.append(f"{'mAP@0.5':<22} {'':>6} {sum(present) / max(1, len(present)):.3f}")
+    return "\n".join(lines)
+
+
+def evaluate_detector(weights: str | Path, data: str | Path, *, imgsz: int = 640, batch: int = 16, device: str = "cpu", split: str = "val", rect: bool = True) -> dict:
+    """AP@0.5 per class and mAP@0.5 of ``weights`` on a split of a dataset (folder or data.yaml).
+
+    The mean is over the classes present in the split, as ultralytics computes mAP."""
+    from ultralytics import YOLO
+
+    from cerebragloss.runtime import use_local_caches
+
+    use_local_caches()
+    data = Path(data).resolve()
+    if data.is_dir():
+        data = data / "data.yaml"
+    metrics = YOLO(str(weights), task="detect").val(
+        data=str(data), split=split, imgsz=imgsz, batch=batch, device=device,
+        rect=rect, plots=False, verbose=False, workers=0,
+    )  # fmt: skip
+    per_class = per_class_ap50(metrics)
+    present = [ap for ap in per_class.values() if ap is not None]
+    return {"map50": sum(present) / max(1, len(present)), "ap50": per_class, "split": split}
+
+
+def train_detector(data_dir: str | Path, out_dir: str | Path, settings: DetectorTrainSettings | None = None, *, resume: bool = False) -> dict:
+    """Train on ``data_dir`` (a ``write_yolo_dataset`` folder or any ultralytics ``data.yaml``'s
+    folder), keep the best weights as ``out_dir/detector.pt`` and write ``out_dir/metrics.json``
+    with per-class AP@0.5 on the validation split.
+
+    ``resume=True`` continues an interrupted run from ``out_dir/train/weights/last.pt``.
+    """
+    from cerebragloss.runtime import use_local_caches
+    from cerebragloss.settings import write_settings
+
+    use_local_caches()
+    settings = settings or DetectorTrainSettings()
+    out_dir = Path(out_dir).resolve()
+    data_yaml = Path(data_dir).resolve() / "data.yaml"
+    if not data_yaml.exists():
+        raise FileNotFoundError(f"{data_dir}: no data.yaml (write one with tools/train_detector.py --simulate or write_yolo_dataset)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_settings(settings, out_dir / "train_settings.yaml")
+    last = out_dir / "train" / "weights" / "last.pt"
+    if resume and last.exists():
+        model = _build(str(last))
+        model.train(resume=True)
+    else:
+        options = asdict(settings)
+        model = _build(options.pop("model"))
+        model.train(
+            data=str(data_yaml), project=str(out_dir), name="train", exist_ok=True, pretrained=False,
+            amp=False, plots=False, val=True, deterministic=True, verbose=False, **options,
+        )  # fmt: skip
+    best = out_dir / "train" / "weights" / "best.pt"
+    if not best.exists():
+        raise RuntimeError(f"ultralytics finished without {best}; see the log above")
+    detector = out_dir / "detector.pt"
+    shutil.copyfile(best, detector.with_suffix(".pt.partial"))
+    detector.with_suffix(".pt.partial").replace(detector)
+    result = evaluate_detector(detector, data_yaml, imgsz=settings.imgsz, batch=settings.batch, device=settings.device, rect=settings.rect)
+    result["weights"] = detector.name
+    result["settings"] = asdict(settings)
+    (out_dir / "metrics.json").write_text(json.dumps(result, indent=1))
+    return result

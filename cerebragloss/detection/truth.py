@@ -1,0 +1,169 @@
+"""Labelled waveforms -> page boxes, through Layout.
+
+Two kinds of labels come in:
+
+- simulator truth: each event has a scalp field (gain per electrode) and the extremes of its
+  waveform, so its contribution to any montage channel ``a - b`` is ``gain[a] - gain[b]`` times
+  the waveform. A channel is part of the event where that contribution is visible. The box is
+  the row bands of those channels (one box per run of adjacent rows); ``extent`` adds the trace's
+  actual excursion (a 200 uV spike overflows its row band).
+- expert labels (CSV rows, EDF+ annotations): the channels are named, the box covers their row
+  bands over the labelled span.
+
+Either way the box goes through ``Layout``, so a change of page geometry moves labels and pixels
+together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from cerebragloss.labels import WAVEFORM_CLASSES
+from cerebragloss.render import Layout
+
+
+@dataclass(frozen=True)
+class BoxSettings:
+    """How truth becomes a box on a page."""
+
+    #: a channel belongs to an event where the event moves its trace by at least this much
+    #: (20 uV is 8 px at 10 uV/mm: plainly visible against background)...
+    min_visible_uv: float = 25.0
+    #: ...and by at least this fraction of the event's largest deflection on the page
+    min_relative: float = 0.3
+    #: seconds added before and after the waveform: a reader boxes a spike with some margin, and
+    #: 5 px boxes would make IoU hostage to one pixel
+    margin_s: float = 0.06
+    #: an event cut by the page edge is labelled only if this much of it is on the page
+    min_visible_fraction: float = 0.5
+
+
+@dataclass
+class PageBox:
+    """One labelled waveform on one page: pixel box plus the region it stands for."""
+
+    label: str
+    #: x0, y0, x1, y1 in page pixels: the row bands of ``channels`` over the span. This is what
+    #: the detector learns, so a detected box maps back to channels without ambiguity.
+    box: tuple[float, float, float, float]
+    channels: list[str]
+    start_s: float  #: seconds from the page start
+    end_s: float
+    #: the box grown to everything the waveform draws: a 200 uV spike overflows its row band
+    #: (simulator truth only; expert labels carry no amplitude)
+    extent: tuple[float, float, float, float] | None = None
+
+    @property
+    def class_index(self) -> int:
+        return WAVEFORM_CLASSES.index(self.label)
+
+    def yolo_line(self, width: int, height: int) -> str:
+        """``class x_centre y_centre w h`` normalised to the image, as ultralytics reads labels."""
+        x0, y0, x1, y1 = self.box
+        values = ((x0 + x1) / 2 / width, (y0 + y1) / 2 / height, (x1 - x0) / width, (y1 - y0) / height)
+        return f"{self.class_index} " + " ".join(f"{v:.6f}" for v in values)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["box"] = [round(v, 2) for v in self.box]
+        if self.extent is not None:
+            data["extent"] = [round(v, 2) for v in self.extent]
+        return data
+
+
+def derivation_of(channel: str) -> tuple[str, str | None]:
+    """``"Fp1-F7"`` -> ``("Fp1", "F7")``; ``"C3-AVG"`` -> ``("C3", "AVG")``; ``"C3"`` -> ``("C3", None)``."""
+    active, _, reference = channel.partition("-")
+    return active, (reference or None)
+
+
+def channel_gain(channel: str, gains: dict[str, float], electrodes_on_page: list[str]) -> float:
+    """How much of an event's waveform appears on a montage channel, given its scalp field."""
+    active, reference = derivation_of(channel)
+    gain = gains.get(active, 0.0)
+    if reference == "AVG":
+        scalp = [derivation_of(c)[0] for c in electrodes_on_page]
+        return gain - sum(gains.get(e, 0.0) for e in scalp) / max(1, len(scalp))
+    if reference is not None:
+        gain -= gains.get(reference, 0.0)
+    return gain
+
+
+def _clip_span(onset_s: float, offset_s: float, page_start_s: float, duration_s: float, settings: BoxSettings):
+    start, end = onset_s - page_start_s, offset_s - page_start_s
+    visible = min(end, duration_s) - max(start, 0.0)
+    if visible <= 0 or visible < settings.min_visible_fraction * (end - start):
+        return None
+    return max(0.0, start - settings.margin_s), min(duration_s, end + settings.margin_s)
+
+
+def truth_boxes(events: list[dict], layout: Layout, page_start_s: float, settings: BoxSettings | None = None) -> list[PageBox]:
+    """Boxes for simulator truth events (``events.json`` records) that show on this page."""
+    settings = settings or BoxSettings()
+    boxes = []
+    for event in events:
+        span = _clip_span(event["onset_s"], event["offset_s"], page_start_s, layout.duration_s, settings)
+        if span is None:
+            continue
+        low, high = event["extremes_uv"]
+        deflection = {}
+        for channel in layout.channels:
+            gain = channel_gain(channel, event["gains"], list(layout.channels))
+            deflection[channel] = sorted((gain * low, gain * high))
+        largest = max(max(abs(a), abs(b)) for a, b in deflection.values())
+        threshold = max(settings.min_visible_uv, settings.min_relative * largest)
+        channels = [c for c, (a, b) in deflection.items() if max(abs(a), abs(b)) >= threshold]
+        # (an empty list: this montage cancels the event's field, there is nothing to see)
+        # One box per run of neighbouring rows: a focal spike at F8 shows in Fp2-F8 and F8-T8,
+        # and a box from there to a faint F4-C4 would cover eight rows with nothing on them.
+        for run in contiguous_runs(channels, layout):
+            box = layout.box_of(run, *span)
+            x0, y0, x1, y1 = box
+            for channel in run:
+                a, b = deflection[channel]
+                # Positive voltage is drawn downwards: the trace spans baseline + [low, high] / uv_per_px.
+                y0 = min(y0, layout.baseline_y(channel) + a / layout.uv_per_px)
+                y1 = max(y1, layout.baseline_y(channel) + b / layout.uv_per_px)
+            extent = (x0, max(0.0, y0), x1, min(float(layout.height), y1))
+            boxes.append(PageBox(event["class"], box, run, round(span[0], 4), round(span[1], 4), extent))
+    return boxes
+
+
+def contiguous_runs(channels: list[str], layout: Layout) -> list[list[str]]:
+    """``channels`` grouped into runs of adjacent rows on the page."""
+    rows = sorted(layout.index_of(c) for c in channels)
+    runs: list[list[int]] = []
+    for row in rows:
+        if runs and row == runs[-1][-1] + 1:
+            runs[-1].append(row)
+        else:
+            runs.append([row])
+    return [[layout.channels[i] for i in run] for run in runs]
+
+
+def electrodes_to_channels(names: list[str], layout: Layout) -> list[str]:
+    """Page channels meant by a label's channel list: exact channel labels, or electrodes
+    (every channel whose derivation uses one of them)."""
+    wanted = {n.strip() for n in names if n.strip()}
+    exact = [c for c in layout.channels if c in wanted]
+    if exact:
+        return exact
+    return [c for c in layout.channels if set(filter(None, derivation_of(c))) & wanted]
+
+
+def label_boxes(labels: list[dict], layout: Layout, page_start_s: float, settings: BoxSettings | None = None) -> list[PageBox]:
+    """Boxes for expert labels ``{"class", "channels", "onset_s", "offset_s"}`` on this page.
+
+    Channels may be the page's own labels (``Fp1-F7``) or electrodes (``C3``); an empty list means
+    every channel (a generalized finding).
+    """
+    settings = settings or BoxSettings()
+    boxes = []
+    for label in labels:
+        span = _clip_span(label["onset_s"], label["offset_s"], page_start_s, layout.duration_s, settings)
+        if span is None:
+            continue
+        channels = electrodes_to_channels(label["channels"], layout) if label["channels"] else list(layout.channels)
+        for run in contiguous_runs(channels, layout):
+            boxes.append(PageBox(label["class"], layout.box_of(run, *span), run, round(span[0], 4), round(span[1], 4)))
+    return boxes

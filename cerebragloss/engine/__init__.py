@@ -1,0 +1,1 @@
+"""The data engine: pages -> structured annotations (detector events, background, artifacts, cleaning)."""

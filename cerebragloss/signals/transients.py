@@ -1,0 +1,280 @@
+"""Waveform events and artifacts with exact ground truth, for the simulator and the hybrid mode.
+
+Each generator returns a :class:`Transient`: what to add to which electrodes (microvolts, against
+the recording reference) and the truth that goes with it. Waveform events are one waveform times a
+scalp field (a gain per electrode), so their contribution to any montage channel ``a - b`` is
+``(gain[a] - gain[b]) * waveform``: that is what lets truth boxes be computed exactly for every
+montage (see ``cerebragloss.detection.truth``). Polarity follows EEG physiology: epileptiform
+discharges, vertex waves and the first phase of K-complexes are surface-negative; POSTS and
+blinks (at Fp1/Fp2) are positive.
+
+Morphology references (durations, amplitudes, fields) are the usual clinical definitions
+(IFCN glossary 2017; AASM scoring manual v3): spike 20-70 ms, sharp wave 70-200 ms, spike-and-wave
+at ~3 Hz when generalized, polyspikes at 15-25 Hz, K-complex >= 0.5 s frontocentral, spindle
+11-16 Hz 0.5-2 s centrally, vertex wave maximal at Cz, POSTS positive at O1/O2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Electrodes chosen as the focus of a focal discharge, weighted towards the temporal lobes
+#: where most interictal discharges of adults arise.
+_FOCI = {"F7": 3, "T7": 3, "P7": 2, "F8": 3, "T8": 3, "P8": 2, "F3": 1, "F4": 1, "C3": 1, "C4": 1,
+         "Fp1": 1, "Fp2": 1, "P3": 1, "P4": 1, "O1": 1, "O2": 1}  # fmt: skip
+
+
+@dataclass
+class Transient:
+    """One simulated event or artifact: its truth and what it adds to the signal."""
+
+    kind: str  #: "event" or "artifact"
+    label: str  #: waveform class or artifact type
+    onset_s: float
+    offset_s: float
+    channels: list[str]  #: electrodes carrying at least 30 % of the largest contribution
+    amplitude_uv: float  #: largest absolute contribution at any electrode
+    #: rank-one transients (all events, most artifacts): waveform and per-electrode gain
+    waveform: np.ndarray | None = None
+    gains: dict[str, float] = field(default_factory=dict)
+    #: other artifacts: per-electrode signals (EMG: independent noise on each electrode)
+    signals: dict[str, np.ndarray] = field(default_factory=dict)
+    replace: bool = False  #: flatline: the span is replaced, not added
+
+    def truth(self) -> dict:
+        """The JSON record of this transient in ``<recording>.events.json``."""
+        record = {
+            ("class" if self.kind == "event" else "type"): self.label,
+            "channels": self.channels,
+            "onset_s": round(self.onset_s, 4),
+            "offset_s": round(self.offset_s, 4),
+            "amplitude_uv": round(self.amplitude_uv, 1),
+        }
+        if self.waveform is not None:
+            # Enough to draw the event's extent in any montage without the samples.
+            record["gains"] = {name: round(gain, 4) for name, gain in self.gains.items() if abs(gain) >= 0.01}
+            record["extremes_uv"] = [round(float(self.waveform.min()), 2), round(float(self.waveform.max()), 2)]
+        return record
+
+    def apply(self, data: np.ndarray, electrodes: list[str], sfreq: float) -> None:
+        """Add (or, for a flatline, write) this transient into ``data`` ``[electrodes, samples]``."""
+        first = int(round(self.onset_s * sfreq))
+        index = {name: i for i, name in enumerate(electrodes)}
+        if self.replace:
+            last = int(round(self.offset_s * sfreq))
+            for name in self.channels:
+                data[index[name], first:last] = 0.0
+            return
+        contributions = self.signals or {name: gain * self.waveform for name, gain in self.gains.items()}
+        for name, signal in contributions.items():
+            stop = min(data.shape[1], first + len(signal))
+            data[index[name], first:stop] += signal[: stop - first]
+
+
+# --- waveform shapes (unit amplitude) ---------------------------------------------------------
+
+
+def _samples(duration_s: float, sfreq: float) -> int:
+    return max(3, int(round(duration_s * sfreq)))
+
+
+def pointed_peak(duration_s: float, sfreq: float, rise_fraction: float = 0.4, sharpness: float = 2.0) -> np.ndarray:
+    """0 -> 1 -> 0 with a pointed apex; ``sharpness`` > 1 makes the flanks concave (spiky)."""
+    n = _samples(duration_s, sfreq)
+    t = np.linspace(0.0, 1.0, n)
+    ramp = np.where(t < rise_fraction, t / rise_fraction, (1.0 - t) / (1.0 - rise_fraction))
+    return ramp**sharpness
+
+
+def half_sine(duration_s: float, sfreq: float) -> np.ndarray:
+    return np.sin(np.pi * np.linspace(0.0, 1.0, _samples(duration_s, sfreq)))
+
+
+def _discharge(rng, sfreq: float, label: str) -> np.ndarray:
+    """Surface-negative epileptiform waveform of one class, peak magnitude 1."""
+    if label == "spike":
+        return -pointed_peak(rng.uniform(0.03, 0.065), sfreq, rng.uniform(0.3, 0.45), 2.0)
+    if label == "sharp_wave":
+        return -pointed_peak(rng.uniform(0.09, 0.18), sfreq, rng.uniform(0.3, 0.45), 1.4)
+    if label == "polyspike":
+        parts = []
+        for _ in range(rng.integers(3, 6)):
+            parts.append(-rng.uniform(0.6, 1.0) * pointed_peak(rng.uniform(0.03, 0.045), sfreq, 0.4, 2.0))
+            parts.append(0.15 * half_sine(rng.uniform(0.015, 0.03), sfreq))
+        return np.concatenate(parts)
+    head = "spike" if label == "spike_and_slow_wave" else "sharp_wave"
+    slow = -rng.uniform(0.5, 0.8) * half_sine(rng.uniform(0.2, 0.33), sfreq)
+    return np.concatenate([_discharge(rng, sfreq, head), 0.15 * half_sine(0.03, sfreq), slow])
+
+
+# --- scalp fields -----------------------------------------------------------------------------
+
+
+def gaussian_field(positions: dict[str, np.ndarray], centre: np.ndarray, width_mm: float) -> dict[str, float]:
+    """Gain per electrode falling off with scalp distance from ``centre`` (1 at the centre)."""
+    return {name: float(np.exp(-np.sum((p - centre) ** 2) / (2 * width_mm**2))) for name, p in positions.items()}
+
+
+def _normalised(gains: dict[str, float]) -> dict[str, float]:
+    top = max(abs(g) for g in gains.values())
+    return {name: g / top for name, g in gains.items()}
+
+
+def _centre(positions: dict[str, np.ndarray], names: list[str], fallback: str | None = None) -> np.ndarray:
+    present = [positions[n] for n in names if n in positions]
+    if not present:
+        present = [positions[fallback or next(iter(positions))]]
+    return np.mean(present, axis=0)
+
+
+# --- events -----------------------------------------------------------------------------------
+
+
+def make_event(label: str, onset_s: float, sfreq: float, positions: dict[str, np.ndarray], rng) -> Transient:
+    """One waveform event of class ``label`` starting at ``onset_s`` over the given electrodes."""
+    if label in ("spike", "sharp_wave", "spike_and_slow_wave", "sharp_and_slow_wave", "polyspike"):
+        generalized = label in ("spike_and_slow_wave", "polyspike") and rng.random() < 0.4
+        if generalized:
+            # Generalized discharges are bilateral and frontally predominant; spike-and-wave comes
+            # in ~3 Hz runs, polyspikes in a single burst.
+            centre = _centre(positions, ["Fz"], fallback=None) + np.array([0.0, 10.0, 0.0])
+            gains = gaussian_field(positions, centre, rng.uniform(60, 75))
+            repeats = rng.integers(3, 7) if label == "spike_and_slow_wave" else 1
+            period = 1.0 / rng.uniform(2.5, 3.5)
+            complexes = [_discharge(rng, sfreq, label) for _ in range(repeats)]
+            length = max(int(round((repeats - 1) * period * sfreq)) + len(complexes[-1]), max(map(len, complexes)))
+            waveform = np.zeros(length)
+            for k, shape in enumerate(complexes):
+                start = int(round(k * period * sfreq))
+                stop = min(length, start + len(shape))
+                waveform[start:stop] += shape[: stop - start]
+            amplitude = rng.uniform(180, 300)
+        else:
+            names = [n for n in _FOCI if n in positions] or list(positions)
+            weights = np.array([_FOCI.get(n, 1) for n in names], dtype=float)
+            focus = names[rng.choice(len(names), p=weights / weights.sum())]
+            gains = gaussian_field(positions, positions[focus], rng.uniform(28, 40))
+            waveform = _discharge(rng, sfreq, label)
+            amplitude = rng.uniform(90, 180)
+    elif label == "k_complex":
+        # Negative sharp component, then a slower positive one; frontocentral maximum.
+        gains = gaussian_field(positions, _centre(positions, ["Fz", "Cz"]), rng.uniform(55, 70))
+        negative = -pointed_peak(rng.uniform(0.25, 0.4), sfreq, 0.45, 1.2)
+        positive = rng.uniform(0.5, 0.7) * half_sine(rng.uniform(0.4, 0.7), sfreq)
+        waveform = np.concatenate([negative, positive])
+        amplitude = rng.uniform(110, 200)
+    elif label == "sleep_spindle":
+        duration = rng.uniform(0.7, 1.6)
+        n = _samples(duration, sfreq)
+        t = np.arange(n) / sfreq
+        waveform = np.hanning(n) * np.sin(2 * np.pi * rng.uniform(12.0, 14.5) * t + rng.uniform(0, 2 * np.pi))
+        gains = gaussian_field(positions, _centre(positions, ["Cz"], fallback=None), rng.uniform(35, 45))
+        amplitude = rng.uniform(45, 75)
+    elif label == "vertex_wave":
+        waveform = -pointed_peak(rng.uniform(0.15, 0.25), sfreq, 0.5, 1.5)
+        waveform = np.concatenate([waveform, 0.2 * half_sine(0.12, sfreq)])
+        gains = gaussian_field(positions, _centre(positions, ["Cz"]), rng.uniform(40, 50))
+        amplitude = rng.uniform(80, 140)
+    elif label == "posts":
+        # Bilateral occipital, positive, "check mark": quick rise, slower return.
+        waveform = pointed_peak(rng.uniform(0.12, 0.2), sfreq, 0.3, 1.3)
+        left = gaussian_field(positions, _centre(positions, ["O1"], fallback=None), 35)
+        right = gaussian_field(positions, _centre(positions, ["O2"], fallback=None), 35)
+        gains = {n: max(left[n], right[n]) for n in positions}
+        amplitude = rng.uniform(50, 90)
+    else:
+        raise ValueError(f"unknown waveform class {label!r}")
+    waveform = amplitude * waveform / np.max(np.abs(waveform))
+    gains = _normalised(gains)
+    return _rank_one("event", label, onset_s, sfreq, waveform, gains)
+
+
+def _rank_one(kind: str, label: str, onset_s: float, sfreq: float, waveform: np.ndarray, gains: dict[str, float]) -> Transient:
+    peak = float(np.max(np.abs(waveform)))
+    strongest = max(abs(g) for g in gains.values())
+    channels = [name for name, gain in gains.items() if abs(gain) >= 0.3 * strongest]
+    return Transient(
+        kind=kind, label=label, onset_s=onset_s, offset_s=onset_s + len(waveform) / sfreq,
+        channels=channels, amplitude_uv=peak * strongest, waveform=waveform, gains=gains,
+    )  # fmt: skip
+
+
+# --- artifacts --------------------------------------------------------------------------------
+
+
+def _band_noise(rng, n: int, sfreq: float, low: float, high: float) -> np.ndarray:
+    spectrum = np.fft.rfft(rng.normal(size=n))
+    freqs = np.fft.rfftfreq(n, 1 / sfreq)
+    spectrum[(freqs < low) | (freqs > high)] = 0
+    noise = np.fft.irfft(spectrum, n=n)
+    return noise / (noise.std() + 1e-12)
+
+
+def _tukey(n: int, taper: float = 0.2) -> np.ndarray:
+    from scipy.signal.windows import tukey
+
+    return tukey(n, taper)
+
+
+def make_artifact(label: str, onset_s: float, sfreq: float, positions: dict[str, np.ndarray], rng, max_duration_s: float) -> Transient:
+    """One artifact of type ``label`` (see ``cerebragloss.labels.ARTIFACT_TYPES``)."""
+    names = list(positions)
+    left_temporal = [n for n in ("F7", "T7", "P7") if n in positions]
+    right_temporal = [n for n in ("F8", "T8", "P8") if n in positions]
+    if label == "emg":
+        # Scalp muscle: broadband 20-70 Hz, independent at each electrode over one temporalis.
+        group = (left_temporal if rng.random() < 0.5 else right_temporal) or names[:2]
+        duration = min(max_duration_s, rng.uniform(1.0, 3.5))
+        n = _samples(duration, sfreq)
+        rms = rng.uniform(12, 30)
+        signals = {e: rms * _tukey(n) * _band_noise(rng, n, sfreq, 20, min(70, sfreq / 2 - 1)) for e in group}
+        return Transient("artifact", "emg", onset_s, onset_s + n / sfreq, list(group), float(max(np.abs(s).max() for s in signals.values())), signals=signals)
+    if label == "eog":
+        if rng.random() < 0.6:
+            # Blink: the cornea is positive, the eyes roll up, Fp1/Fp2 go positive.
+            waveform = rng.uniform(100, 220) * half_sine(rng.uniform(0.25, 0.4), sfreq)
+            gains = {"Fp1": 1.0, "Fp2": 1.0, "F7": 0.35, "F8": 0.35, "F3": 0.35, "F4": 0.35, "Fz": 0.3}
+        else:
+            # Lateral gaze: the cornea approaches F7 (looking left), F8 goes the other way.
+            n = _samples(rng.uniform(0.6, 1.5), sfreq)
+            edge = max(2, int(0.08 * sfreq))
+            plateau = np.ones(n)
+            plateau[:edge] = np.linspace(0, 1, edge)
+            plateau[-edge:] = np.linspace(1, 0, edge)
+            sign = 1.0 if rng.random() < 0.5 else -1.0
+            waveform = rng.uniform(50, 100) * plateau
+            gains = {"F7": sign, "F8": -sign, "Fp1": 0.4 * sign, "Fp2": -0.4 * sign, "T7": 0.3 * sign, "T8": -0.3 * sign}
+        gains = {e: g for e, g in gains.items() if e in positions} or {names[0]: 1.0}
+        return _rank_one("artifact", "eog", onset_s, sfreq, waveform, gains)
+    if label == "breathing":
+        # Slow sway (breathing, sweat) at 0.3-0.6 Hz over a patch of electrodes.
+        n = _samples(min(max_duration_s, rng.uniform(6, 12)), sfreq)
+        t = np.arange(n) / sfreq
+        waveform = rng.uniform(70, 140) * _tukey(n, 0.3) * np.sin(2 * np.pi * rng.uniform(0.3, 0.6) * t)
+        centre = positions[names[rng.integers(len(names))]]
+        gains = {e: g for e, g in gaussian_field(positions, centre, 35).items() if g >= 0.3}
+        return _rank_one("artifact", "breathing", onset_s, sfreq, waveform, gains)
+    electrode = names[rng.integers(len(names))]
+    if label == "electrode_pop":
+        # A sudden change of electrode impedance: a vertical jump, then exponential recovery.
+        tau = rng.uniform(0.1, 0.3)
+        n = _samples(4 * tau, sfreq)
+        waveform = rng.choice([-1, 1]) * rng.uniform(150, 350) * np.exp(-np.arange(n) / sfreq / tau)
+        return _rank_one("artifact", "electrode_pop", onset_s, sfreq, waveform, {electrode: 1.0})
+    if label == "electrode_noise":
+        n = _samples(min(max_duration_s, rng.uniform(1.5, 4.0)), sfreq)
+        steps = np.cumsum(rng.normal(scale=1.0, size=n) * (rng.random(n) < 0.05) * 6)
+        waveform = rng.uniform(40, 90) * _tukey(n, 0.1) * (_band_noise(rng, n, sfreq, 1, 25) + steps / (np.abs(steps).max() + 1e-9))
+        return _rank_one("artifact", "electrode_noise", onset_s, sfreq, waveform, {electrode: 1.0})
+    if label == "flatline":
+        duration = min(max_duration_s, rng.uniform(6.0, 20.0))
+        return Transient("artifact", "flatline", onset_s, onset_s + duration, [electrode], 0.0, replace=True)
+    if label == "line_noise":
+        n = _samples(min(max_duration_s, rng.uniform(6.0, 20.0)), sfreq)
+        t = np.arange(n) / sfreq
+        mains = 50.0 if rng.random() < 0.5 else 60.0
+        waveform = rng.uniform(15, 40) * _tukey(n, 0.05) * np.sin(2 * np.pi * mains * t)
+        return _rank_one("artifact", "line_noise", onset_s, sfreq, waveform, {electrode: 1.0})
+    raise ValueError(f"unknown artifact type {label!r}")

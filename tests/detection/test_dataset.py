@@ -1,0 +1,119 @@
+"""The YOLO dataset writer: simulator truth, expert CSV and EDF+ annotations, split by subject."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from cerebragloss.detection.dataset import (
+    canonical_class,
+    labels_from_annotations,
+    read_label_csv,
+    split_subjects,
+    write_yolo_dataset,
+)
+from cerebragloss.labels import WAVEFORM_CLASSES
+from cerebragloss.signals.io import Annotation
+from cerebragloss.signals.simulate import SimulationSettings, simulate_recordings
+from tests.conftest import sine
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sim")
+    settings = SimulationSettings(events_per_page=3)
+    return simulate_recordings(folder, subjects=5, minutes=1, seed=3, settings=settings)
+
+
+def _labels(folder):
+    return {p.stem: p.read_text().splitlines() for p in folder.glob("*.txt")}
+
+
+def test_dataset_from_simulator_truth_is_split_by_subject(simulated, tmp_path):
+    report = write_yolo_dataset(simulated, tmp_path, val_fraction=0.4, seed=0, progress=False)
+    data = yaml.safe_load((tmp_path / "data.yaml").read_text())
+    assert data["names"] == dict(enumerate(WAVEFORM_CLASSES)) and data["train"] == "images/train"
+    pages = {split: sorted(p.stem for p in (tmp_path / "images" / split).glob("*.png")) for split in ("train", "val")}
+    assert len(pages["train"]) == 18 and len(pages["val"]) == 12  # 3 + 2 subjects x 6 pages
+    subjects = {split: {name.split("_")[0] for name in names} for split, names in pages.items()}
+    assert not subjects["train"] & subjects["val"]
+    for split in ("train", "val"):
+        labels = _labels(tmp_path / "labels" / split)
+        assert sorted(labels) == pages[split]  # one label file per page, empty ones included
+        for lines in labels.values():
+            for line in lines:
+                cls, *box = line.split()
+                assert 0 <= int(cls) < 9 and all(0 <= float(v) <= 1 for v in box)
+    counted = sum(sum(v.values()) for v in report.boxes.values())
+    assert counted == sum(len(lines) for s in ("train", "val") for lines in _labels(tmp_path / "labels" / s).values())
+    index = [json.loads(line) for line in (tmp_path / "boxes.jsonl").read_text().splitlines()]
+    assert len(index) == 30 and {p["split"] for p in index} == {"train", "val"}
+    assert report.label_source == dict.fromkeys((p.stem for p in simulated), "simulator truth")
+
+
+def test_split_is_deterministic_and_can_hold_everything_out():
+    subjects = [f"s{i}" for i in range(10)]
+    first, again = split_subjects(subjects, 0.3, seed=1), split_subjects(list(reversed(subjects)), 0.3, seed=1)
+    assert first == again and sum(v == "val" for v in first.values()) == 3
+    assert set(split_subjects(subjects, 1.0, 0).values()) == {"val"}
+    assert sorted(split_subjects(["a", "b"], 0.01, 0).values()) == ["train", "val"]  # both sides non-empty
+
+
+def test_expert_csv_labels_go_through_the_same_writer(write_edf, tmp_path):
+    channels = {name: sine(10, 20.0, amplitude=20, phase=i) for i, name in enumerate(["Fp1", "F7", "T7", "P7", "O1", "C3", "F3"])}
+    recording = write_edf(channels, name="lab01_night.edf")
+    csv_path = tmp_path / "labels.csv"
+    csv_path.write_text(
+        "recording,channels,start_s,end_s,class\n"
+        "lab01_night.edf,F7;T7,2.0,2.2,Spike\n"
+        "lab01_night,Fp1-F7,12.5,13.4,K-complex\n"
+        "lab01_night,C3,4.0,3.0,spike\n"
+        "lab01_night,C3,4.0,5.0,alpha squeak\n"
+    )
+    labels, problems = read_label_csv(csv_path)
+    assert [row["class"] for row in labels["lab01_night"]] == ["spike", "k_complex"]
+    assert len(problems) == 2 and "not after" in problems[0] and "unknown class" in problems[1]
+    report = write_yolo_dataset([recording], tmp_path / "ds", labels_csv=csv_path, val_fraction=0.0, progress=False)
+    assert report.label_source == {"lab01_night": "csv"} and report.pages == {"train": 2, "val": 0}
+    lines = (tmp_path / "ds" / "labels" / "train" / "lab01_night_000000000.txt").read_text().split()
+    assert lines[0] == str(WAVEFORM_CLASSES.index("spike"))
+    index = [json.loads(line) for line in (tmp_path / "ds" / "boxes.jsonl").read_text().splitlines()]
+    spike = index[0]["boxes"][0]
+    assert spike["channels"] == ["Fp1-F7", "F7-T7", "T7-P7"] and spike["start_s"] == pytest.approx(1.94)
+    assert index[1]["boxes"][0]["label"] == "k_complex"
+
+
+def test_edf_annotations_naming_a_class_become_labels(write_edf, tmp_path):
+    channels = {name: sine(10, 10.0, amplitude=20) for name in ["Fp1", "F7", "T7", "F3", "C3", "Fz", "Cz"]}
+    annotations = [(1.0, 0.1, "Spike: C3"), (3.0, 0.0, "sleep spindle @ Cz"), (5.0, 0.8, "K complex"),
+                   (7.0, 0.0, "eyes closed"), (8.0, 0.1, "spike: O2")]  # fmt: skip
+    recording = write_edf(channels, name="ann02_x.edf", annotations=annotations)
+    report = write_yolo_dataset([recording], tmp_path / "ds", val_fraction=0.0, progress=False)
+    assert report.label_source == {"ann02_x": "edf annotations"}
+    index = json.loads((tmp_path / "ds" / "boxes.jsonl").read_text().splitlines()[0])
+    assert [(b["label"], b["channels"]) for b in index["boxes"]] == [
+        ("spike", ["F3-C3"]),  # C3 appears in the double banana only as F3-C3 here (no P3)
+        ("sleep_spindle", ["Fz-Cz"]),
+        ("k_complex", ["Fp1-F7", "F7-T7", "Fp1-F3", "F3-C3", "Fz-Cz"]),  # no channels: all of them
+    ]
+    assert any("O2" in p and "ann02_x" in p for p in report.problems)  # not on the page: said, not dropped
+
+
+def test_annotation_parsing_and_class_aliases():
+    parsed = labels_from_annotations([
+        Annotation(onset_s=1.0, duration_s=0.0, description="spike C3 C4"),
+        Annotation(onset_s=2.0, duration_s=0.5, description="POSTS"),
+        Annotation(onset_s=3.0, duration_s=1.0, description="Lights off"),
+    ])  # fmt: skip
+    assert [(p["class"], p["channels"]) for p in parsed] == [("spike", ["C3", "C4"]), ("posts", [])]
+    assert parsed[0]["onset_s"] == pytest.approx(0.9) and parsed[0]["offset_s"] == pytest.approx(1.1)
+    assert canonical_class("Spike-and-wave") == "spike_and_slow_wave" and canonical_class("vertex sharp wave") == "vertex_wave"
+    assert canonical_class("alpha") is None
+
+
+def test_recordings_without_labels_are_reported_not_dropped(write_edf, tmp_path):
+    recording = write_edf({"C3": np.zeros(2000) + sine(10, 10.0), "C4": sine(9, 10.0)}, name="nolab_1.edf")
+    report = write_yolo_dataset([recording, tmp_path / "missing.edf"], tmp_path / "ds", progress=False)
+    assert "no labels" in report.skipped[str(recording)]
+    assert any("missing.edf" in p for p in report.problems)

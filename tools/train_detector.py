@@ -1,0 +1,71 @@
+"""Train the CerebraGloss-YOLO waveform detector (ultralytics, offline) and report AP@0.5 per class.
+
+    python tools/train_detector.py --data DIR --out DIR [--epochs E] [--imgsz N] [--model M.yaml]
+                                   [--device cpu|0] [--resume] [--config TRAIN.yaml] [--set KEY=VALUE ...]
+    python tools/train_detector.py --evaluate WEIGHTS --data DIR     # AP@0.5 of existing weights
+
+DIR is a dataset folder from tools/detector_dataset.py (or any folder with an ultralytics
+data.yaml). Writes OUT/detector.pt (best weights on the validation split), OUT/metrics.json,
+OUT/train_settings.yaml, and ultralytics' run in OUT/train/. --resume continues from
+OUT/train/weights/last.pt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+
+from cerebragloss.detection.train import (
+    DetectorTrainSettings,
+    ap50_table,
+    evaluate_detector,
+    train_detector,
+)
+from cerebragloss.runtime import use_local_caches
+from cerebragloss.settings import load_settings
+
+
+def _box_counts(data_dir: str) -> dict[str, int] | None:
+    from pathlib import Path
+
+    report = Path(data_dir) / "dataset.json"
+    return json.loads(report.read_text())["boxes"]["val"] if report.exists() else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True, help="dataset folder holding data.yaml")
+    parser.add_argument("--out", help="output folder (training)")
+    parser.add_argument("--evaluate", metavar="WEIGHTS", help="only evaluate these weights on --data's validation split")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--imgsz", type=int)
+    parser.add_argument("--model", help="model YAML or .pt (default: cerebragloss-yolo.yaml)")
+    parser.add_argument("--device", help="cpu, or a CUDA index such as 0")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    parser.add_argument("--config", default=None, help="YAML of DetectorTrainSettings")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="e.g. batch=32 lr0=0.005")
+    args = parser.parse_args(argv)
+
+    use_local_caches()
+    try:
+        settings = load_settings(DetectorTrainSettings, args.config, args.set)
+    except ValueError as error:
+        parser.error(str(error))
+    chosen = {k: v for k, v in {"epochs": args.epochs, "imgsz": args.imgsz, "model": args.model, "device": args.device}.items() if v is not None}
+    settings = replace(settings, **chosen)
+    if args.evaluate:
+        result = evaluate_detector(args.evaluate, args.data, imgsz=settings.imgsz, batch=settings.batch, device=settings.device, rect=settings.rect)
+    elif args.out:
+        result = train_detector(args.data, args.out, settings, resume=args.resume)
+    else:
+        parser.error("give --out to train, or --evaluate WEIGHTS")
+    print(ap50_table(result["ap50"], _box_counts(args.data)))
+    if args.out and not args.evaluate:
+        print(f"best weights: {args.out}/detector.pt; metrics: {args.out}/metrics.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
