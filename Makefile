@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DS_BUILD_OPS := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup test test-all demo bench lint clean
+.PHONY: help setup test test-all demo bench lint clean detector
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -30,6 +30,20 @@ demo: setup  ## set up, then run the main job on built-in defaults (simulated EE
 
 bench: setup  ## set up, then print the benchmark tables
 	$(BIN)/python tools/bench_render.py
+
+# The default detector (cerebragloss/detection/weights/cerebragloss-yolo-sim.pt) is rebuilt by
+# `make detector`: simulate 40 training subjects, train, then score on 12 held-out subjects.
+DETECTOR_WORK := .cache/detector
+SIM_DETECTOR := --minutes 2.5 --set events_per_page=2.5
+detector: setup  ## rebuild the default detector from simulated pages (~50 min on 2 CPU cores) and score it
+	$(BIN)/python tools/simulate.py --out $(DETECTOR_WORK)/sim --subjects 40 --seed 11 $(SIM_DETECTOR)
+	$(BIN)/python tools/detector_dataset.py $(DETECTOR_WORK)/sim --out $(DETECTOR_WORK)/data
+	$(BIN)/python tools/train_detector.py --data $(DETECTOR_WORK)/data --out $(DETECTOR_WORK)/run --epochs 40
+	$(BIN)/python tools/simulate.py --out $(DETECTOR_WORK)/heldout_sim --subjects 12 --seed 99 --prefix heldout $(SIM_DETECTOR)
+	$(BIN)/python tools/detector_dataset.py $(DETECTOR_WORK)/heldout_sim --out $(DETECTOR_WORK)/heldout --val-fraction 1
+	$(BIN)/python tools/train_detector.py --evaluate $(DETECTOR_WORK)/run/detector.pt --data $(DETECTOR_WORK)/heldout --events
+	mkdir -p cerebragloss/detection/weights
+	cp $(DETECTOR_WORK)/run/detector.pt cerebragloss/detection/weights/cerebragloss-yolo-sim.pt
 
 lint: setup  ## ruff over the project
 	$(BIN)/ruff check cerebragloss datamodules lit_modules callbacks tools tests

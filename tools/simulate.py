@@ -3,7 +3,7 @@
     python tools/simulate.py --out DIR --subjects N --minutes M --seed S [--set events_per_page=2.5 ...]
     python tools/simulate.py --out DIR --background REAL.edf [REAL2.edf ...] --state awake --seed S
 
-Writes DIR/sim<NNN>_r0.edf (EDF+, TUH-style channel names) and DIR/sim<NNN>_r0.events.json per
+Writes DIR/<prefix><NNN>_r0.edf (EDF+, TUH-style channel names) and DIR/<prefix><NNN>_r0.events.json per
 subject. With --background, the same events and artifacts are added to real recordings instead
 (hybrid mode): DIR/<recording>_hybrid.edf and its truth file.
 """
@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subjects", type=int, default=3)
     parser.add_argument("--minutes", type=float, default=1.0, help="length of each recording")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--prefix", default="sim", help="subject id prefix (a held-out set gets its own)")
     parser.add_argument("--background", nargs="*", default=None, help="real recordings to inject events into (hybrid mode)")
     parser.add_argument("--state", default="awake", help="vigilance state of the real backgrounds (decides which sleep transients may be added)")
     parser.add_argument("--config", default=None, help="YAML of SimulationSettings")
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         parser.error(str(error))
     if args.background is None:
-        paths = simulate_recordings(args.out, args.subjects, args.minutes, args.seed, settings=settings, progress=True)
+        paths = simulate_recordings(args.out, args.subjects, args.minutes, args.seed, settings=settings, progress=True, prefix=args.prefix)
         print(f"{len(paths)} recordings x {args.minutes:g} min with truth files -> {args.out}")
         return 0
     failed = 0

@@ -2,7 +2,8 @@
 
     python tools/train_detector.py --data DIR --out DIR [--epochs E] [--imgsz N] [--model M.yaml]
                                    [--device cpu|0] [--resume] [--config TRAIN.yaml] [--set KEY=VALUE ...]
-    python tools/train_detector.py --evaluate WEIGHTS --data DIR     # AP@0.5 of existing weights
+    python tools/train_detector.py --evaluate WEIGHTS --data DIR [--events]
+                                   # AP@0.5 of existing weights; --events adds event-level P/R/F1
 
 DIR is a dataset folder from tools/detector_dataset.py (or any folder with an ultralytics
 data.yaml). Writes OUT/detector.pt (best weights on the validation split), OUT/metrics.json,
@@ -17,12 +18,14 @@ import json
 import sys
 from dataclasses import replace
 
+from cerebragloss.detection.evaluate import evaluate_events, event_table
 from cerebragloss.detection.train import (
     DetectorTrainSettings,
     ap50_table,
     evaluate_detector,
     train_detector,
 )
+from cerebragloss.engine.detector import DetectorSettings
 from cerebragloss.runtime import use_local_caches
 from cerebragloss.settings import load_settings
 
@@ -43,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--imgsz", type=int)
     parser.add_argument("--model", help="model YAML or .pt (default: cerebragloss-yolo.yaml)")
     parser.add_argument("--device", help="cpu, or a CUDA index such as 0")
+    parser.add_argument("--events", action="store_true",
+                        help="also score events (precision/recall/F1 at time IoU >= --min-iou) against boxes.jsonl")
+    parser.add_argument("--min-iou", type=float, default=0.2, help="time IoU for an event match (default 0.2)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     parser.add_argument("--config", default=None, help="YAML of DetectorTrainSettings")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="e.g. batch=32 lr0=0.005")
@@ -62,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         parser.error("give --out to train, or --evaluate WEIGHTS")
     print(ap50_table(result["ap50"], _box_counts(args.data)))
+    if args.events:
+        weights = args.evaluate or f"{args.out}/detector.pt"
+        detector = DetectorSettings(imgsz=settings.imgsz, batch=settings.batch, device=settings.device)
+        scores = evaluate_events(weights, args.data, min_iou=args.min_iou, settings=detector)
+        print(f"\nevents (boxes of one class overlapping in time merged; matched at time IoU >= {args.min_iou}):")
+        print(event_table(scores))
     if args.out and not args.evaluate:
         print(f"best weights: {args.out}/detector.pt; metrics: {args.out}/metrics.json")
     return 0

@@ -140,9 +140,13 @@ def train_detector(data_dir: str | Path, out_dir: str | Path, settings: Detector
     best = out_dir / "train" / "weights" / "best.pt"
     if not best.exists():
         raise RuntimeError(f"ultralytics finished without {best}; see the log above")
+    from ultralytics.utils.torch_utils import strip_optimizer
+
     detector = out_dir / "detector.pt"
-    shutil.copyfile(best, detector.with_suffix(".pt.partial"))
-    detector.with_suffix(".pt.partial").replace(detector)
+    partial = out_dir / "detector.pt.partial"
+    shutil.copyfile(best, partial)
+    strip_optimizer(partial)  # weights only, half precision: what inference needs (~1.3 MB)
+    partial.replace(detector)
     result = evaluate_detector(detector, data_yaml, imgsz=settings.imgsz, batch=settings.batch, device=settings.device, rect=settings.rect)
     result["weights"] = detector.name
     result["settings"] = asdict(settings)

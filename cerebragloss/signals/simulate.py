@@ -330,13 +330,15 @@ def simulate_recordings(
     sfreq: float | None = None,
     settings: SimulationSettings | None = None,
     progress: bool = False,
+    prefix: str = "sim",
 ) -> list[Path]:
-    """Write ``subjects`` recordings as ``out_dir/sim<NNN>_r0.edf``, each with ``.events.json``.
+    """Write ``subjects`` recordings as ``out_dir/<prefix><NNN>_r0.edf``, each with ``.events.json``.
 
     Every subject gets its own background (alpha frequency and amplitude, noise level) and seed;
     a recording visits the states in ``settings.states`` in order (awake -> drowsy -> N2 -> N3 by
     default). Channel names are written in the TUH style (``EEG FP1-REF``, old names ``T3``...)
-    so that the channel-name mapping is exercised on every run. Same seed, same files.
+    so that the channel-name mapping is exercised on every run. Same seed, same files. Subject
+    ids are ``<prefix><NNN>``: give a held-out set its own prefix so no id is shared.
     """
     from tqdm.auto import tqdm
 
@@ -351,7 +353,7 @@ def simulate_recordings(
             alpha_uv=float(rng.uniform(25, 50)),
             noise_uv=float(rng.uniform(5, 10)),
         )
-        path = Path(out_dir) / f"sim{index:03d}_r0.edf"
+        path = Path(out_dir) / f"{prefix}{index:03d}_r0.edf"
         paths.append(simulate_recording(path, minutes, settings, subject, seed=seed * 100003 + index))
     return paths
 

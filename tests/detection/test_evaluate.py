@@ -1,0 +1,55 @@
+"""Event-level precision/recall/F1 against hand-computed values."""
+
+import pytest
+
+from cerebragloss.detection.evaluate import merge_events, score_events, time_iou
+
+
+def test_time_iou_by_hand():
+    assert time_iou((0.0, 1.0), (0.5, 1.5)) == pytest.approx(0.5 / 1.5)
+    assert time_iou((0.0, 1.0), (1.0, 2.0)) == 0.0
+    assert time_iou((2.0, 3.0), (2.0, 3.0)) == 1.0
+
+
+def test_boxes_of_one_event_on_several_row_runs_merge_into_one_event():
+    merged = merge_events([
+        {"class": "posts", "start_s": 1.0, "end_s": 1.3, "confidence": 0.4},
+        {"class": "posts", "start_s": 1.05, "end_s": 1.35, "confidence": 0.9},
+        {"class": "posts", "start_s": 4.0, "end_s": 4.2, "confidence": 0.5},
+        {"class": "spike", "start_s": 1.1, "end_s": 1.2},
+    ])  # fmt: skip
+    assert merged == [
+        {"class": "posts", "start_s": 1.0, "end_s": 1.35, "confidence": 0.9},
+        {"class": "posts", "start_s": 4.0, "end_s": 4.2, "confidence": 0.5},
+        {"class": "spike", "start_s": 1.1, "end_s": 1.2, "confidence": 1.0},
+    ]
+
+
+def test_scores_by_hand():
+    truth = [
+        [{"class": "sleep_spindle", "start_s": 1.0, "end_s": 2.0}, {"class": "k_complex", "start_s": 5.0, "end_s": 6.0}],
+        [{"class": "sleep_spindle", "start_s": 3.0, "end_s": 4.0}],
+    ]
+    predicted = [
+        [
+            {"class": "sleep_spindle", "start_s": 1.2, "end_s": 1.8, "confidence": 0.9},  # IoU 0.6: hit
+            {"class": "sleep_spindle", "start_s": 7.0, "end_s": 8.0, "confidence": 0.8},  # nothing there
+            {"class": "k_complex", "start_s": 5.9, "end_s": 7.0, "confidence": 0.7},  # IoU 0.1/2.0: miss
+        ],
+        [{"class": "k_complex", "start_s": 3.0, "end_s": 4.0, "confidence": 0.9}],  # wrong class
+    ]
+    scores = score_events(truth, predicted, min_iou=0.2)
+    spindle, kc = scores["sleep_spindle"], scores["k_complex"]
+    assert (spindle.true_positives, spindle.false_positives, spindle.false_negatives) == (1, 1, 1)
+    assert spindle.precision == 0.5 and spindle.recall == 0.5 and spindle.f1 == 0.5
+    assert (kc.true_positives, kc.false_positives, kc.false_negatives) == (0, 2, 1)
+    assert kc.f1 == 0.0
+    assert scores["spike"].f1 == 0.0 and scores["spike"].true_positives == 0
+
+
+def test_one_truth_event_matches_one_detection_only():
+    truth = [[{"class": "spike", "start_s": 1.0, "end_s": 1.2}]]
+    predicted = [[{"class": "spike", "start_s": 1.0, "end_s": 1.2, "confidence": 0.9},
+                  {"class": "spike", "start_s": 1.3, "end_s": 1.5, "confidence": 0.8}]]  # fmt: skip
+    score = score_events(truth, predicted)["spike"]
+    assert (score.true_positives, score.false_positives, score.false_negatives) == (1, 1, 0)
