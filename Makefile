@@ -35,10 +35,10 @@ bench: setup  ## set up, then print the benchmark tables
 # `make detector`: simulate 40 training subjects, train, then score on 12 held-out subjects.
 DETECTOR_WORK := .cache/detector
 SIM_DETECTOR := --minutes 2.5 --set events_per_page=2.5
-detector: setup  ## rebuild the default detector from simulated pages (~50 min on 2 CPU cores) and score it
+detector: setup  ## rebuild the default detector from simulated pages (~70 min on 2 CPU cores) and score it
 	$(BIN)/python tools/simulate.py --out $(DETECTOR_WORK)/sim --subjects 40 --seed 11 $(SIM_DETECTOR)
 	$(BIN)/python tools/detector_dataset.py $(DETECTOR_WORK)/sim --out $(DETECTOR_WORK)/data
-	$(BIN)/python tools/train_detector.py --data $(DETECTOR_WORK)/data --out $(DETECTOR_WORK)/run --epochs 40
+	$(BIN)/python tools/train_detector.py --data $(DETECTOR_WORK)/data --out $(DETECTOR_WORK)/run --epochs 60
 	$(BIN)/python tools/simulate.py --out $(DETECTOR_WORK)/heldout_sim --subjects 12 --seed 99 --prefix heldout $(SIM_DETECTOR)
 	$(BIN)/python tools/detector_dataset.py $(DETECTOR_WORK)/heldout_sim --out $(DETECTOR_WORK)/heldout --val-fraction 1
 	$(BIN)/python tools/train_detector.py --evaluate $(DETECTOR_WORK)/run/detector.pt --data $(DETECTOR_WORK)/heldout --events

@@ -24,7 +24,7 @@ class DetectorTrainSettings:
     #: a model YAML (bare names are looked up in ``cerebragloss/detection/models`` first, then
     #: ultralytics: ``yolov8n.yaml``), or a ``.pt`` to fine-tune
     model: str = "cerebragloss-yolo.yaml"
-    epochs: int = 40
+    epochs: int = 60
     #: long side of the network input. Pages are 1344 px wide, so 640 halves them: a 30 ms spike
     #: is still 2 px wide and its margin-padded box ~10 px, above YOLO's stride-8 floor
     imgsz: int = 640
@@ -33,7 +33,10 @@ class DetectorTrainSettings:
     workers: int = 2
     seed: int = 0
     patience: int = 100
-    lr0: float = 0.01
+    #: AdamW at 2e-3: ultralytics' "auto" would pick 7.7e-4 for 9 classes, which crawls when
+    #: training from scratch on a few hundred pages
+    optimizer: str = "AdamW"
+    lr0: float = 0.002
     #: letterbox pages to the page shape (640x384) instead of a square: 40 % less compute per page.
     #: ultralytics then keeps the dataset order instead of shuffling.
     rect: bool = True

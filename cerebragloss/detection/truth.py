@@ -36,6 +36,10 @@ class BoxSettings:
     margin_s: float = 0.06
     #: an event cut by the page edge is labelled only if this much of it is on the page
     min_visible_fraction: float = 0.5
+    #: rows of one event closer than this many uninvolved rows share a box: a K-complex shows in
+    #: every other parasagittal row of the double banana and is one finding, not five; a focal
+    #: spike at F8 and its faint echo eight rows down in F4-C4 stay two boxes
+    max_row_gap: int = 2
 
 
 @dataclass
@@ -114,9 +118,9 @@ def truth_boxes(events: list[dict], layout: Layout, page_start_s: float, setting
         threshold = max(settings.min_visible_uv, settings.min_relative * largest)
         channels = [c for c, (a, b) in deflection.items() if max(abs(a), abs(b)) >= threshold]
         # (an empty list: this montage cancels the event's field, there is nothing to see)
-        # One box per run of neighbouring rows: a focal spike at F8 shows in Fp2-F8 and F8-T8,
-        # and a box from there to a faint F4-C4 would cover eight rows with nothing on them.
-        for run in contiguous_runs(channels, layout):
+        # One box per run of nearby rows: a focal spike at F8 shows in Fp2-F8 and F8-T8, and a
+        # box from there to a faint F4-C4 would cover eight rows with nothing on them.
+        for run in contiguous_runs(channels, layout, settings.max_row_gap):
             box = layout.box_of(run, *span)
             x0, y0, x1, y1 = box
             for channel in run:
@@ -129,16 +133,18 @@ def truth_boxes(events: list[dict], layout: Layout, page_start_s: float, setting
     return boxes
 
 
-def contiguous_runs(channels: list[str], layout: Layout) -> list[list[str]]:
-    """``channels`` grouped into runs of adjacent rows on the page."""
+def contiguous_runs(channels: list[str], layout: Layout, max_gap: int = 0) -> list[list[str]]:
+    """``channels`` grouped into runs of rows on the page; a run bridges at most ``max_gap`` rows
+    that are not in ``channels`` and then includes them (a box covers every row between its
+    first and last, and maps back to all of them)."""
     rows = sorted(layout.index_of(c) for c in channels)
     runs: list[list[int]] = []
     for row in rows:
-        if runs and row == runs[-1][-1] + 1:
+        if runs and row - runs[-1][-1] <= max_gap + 1:
             runs[-1].append(row)
         else:
             runs.append([row])
-    return [[layout.channels[i] for i in run] for run in runs]
+    return [list(layout.channels[run[0] : run[-1] + 1]) for run in runs]
 
 
 def electrodes_to_channels(names: list[str], layout: Layout) -> list[str]:
@@ -164,6 +170,6 @@ def label_boxes(labels: list[dict], layout: Layout, page_start_s: float, setting
         if span is None:
             continue
         channels = electrodes_to_channels(label["channels"], layout) if label["channels"] else list(layout.channels)
-        for run in contiguous_runs(channels, layout):
+        for run in contiguous_runs(channels, layout, settings.max_row_gap):
             boxes.append(PageBox(label["class"], layout.box_of(run, *span), run, round(span[0], 4), round(span[1], 4)))
     return boxes

@@ -42,3 +42,16 @@ def test_hybrid_mode_reports_a_recording_without_electrodes(tmp_path, write_edf)
     truth = json.loads((tmp_path / "hybrid" / "real01_a_hybrid.events.json").read_text())
     assert truth["background_source"] == "real01_a.edf"
     assert {c for e in truth["events"] for c in e["channels"]} <= {"Fp1", "F7", "T7", "C3", "O1"}
+
+
+def test_detect_tool_writes_every_page_and_reports_bad_inputs(tmp_path):
+    from cerebragloss.signals.simulate import simulate_recordings
+
+    recording = simulate_recordings(tmp_path / "sim", subjects=1, minutes=0.5, seed=1)[0]
+    result = _run(TOOLS / "detect.py", recording, tmp_path / "missing.edf", "--out", tmp_path / "found", "--draw", "--confidence", "0.05")
+    assert result.returncode == 1 and "missing.edf" in result.stderr
+    assert "ok     " in result.stdout and "3 pages" in result.stdout
+    pages = [json.loads(line) for line in (tmp_path / "found" / "detections.jsonl").read_text().splitlines()]
+    assert [p["start_s"] for p in pages] == [0.0, 10.0, 20.0]
+    drawn = list((tmp_path / "found" / "pages").glob("*.png"))
+    assert len(drawn) == sum(1 for p in pages if p["events"])
