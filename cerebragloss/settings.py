@@ -51,3 +51,18 @@ def write_settings(settings, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(OmegaConf.to_yaml(OmegaConf.structured(settings)))
     return path
+
+
+def add_settings_options(parser, what: str, example: str) -> None:
+    """``--config FILE`` and ``--set KEY=VALUE ...`` for a tool whose settings are ``what``."""
+    parser.add_argument("--config", default=None, help=f"YAML of {what} (the copy written beside a previous run works)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help=f"overrides, e.g. {example}")
+
+
+def settings_from_options(parser, schema: type[T], args) -> T:
+    """Load ``schema`` from ``--config``/``--set``; a wrong key or value exits with the parser's
+    usage error naming it (status 2)."""
+    try:
+        return load_settings(schema, args.config, args.set)
+    except ValueError as error:  # SettingsError, or a dataclass that rejected its values
+        parser.error(str(error))

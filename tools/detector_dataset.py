@@ -17,7 +17,7 @@ import sys
 
 from cerebragloss.detection.dataset import write_yolo_dataset
 from cerebragloss.runtime import use_local_caches
-from cerebragloss.settings import PageSettings, load_settings
+from cerebragloss.settings import PageSettings, add_settings_options, settings_from_options
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,15 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--montage", default="longitudinal_bipolar")
     parser.add_argument("--val-fraction", type=float, default=0.2, help="share of subjects held out for validation")
     parser.add_argument("--seed", type=int, default=0, help="seed of the subject split")
-    parser.add_argument("--config", default=None, help="page settings YAML (as tools/render.py)")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    add_settings_options(parser, "page settings (as tools/render.py)", "filters.notch_hz=50")
     args = parser.parse_args(argv)
 
     use_local_caches()
-    try:
-        settings = load_settings(PageSettings, args.config, args.set)
-    except ValueError as error:
-        parser.error(str(error))
+    settings = settings_from_options(parser, PageSettings, args)
     report = write_yolo_dataset(
         args.recordings, args.out, labels_csv=args.labels, montage=args.montage,
         val_fraction=args.val_fraction, seed=args.seed, page_settings=settings,

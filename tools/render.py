@@ -15,7 +15,7 @@ import sys
 
 from cerebragloss.render import render_recordings
 from cerebragloss.runtime import use_local_caches
-from cerebragloss.settings import PageSettings, load_settings
+from cerebragloss.settings import PageSettings, add_settings_options, settings_from_options
 from cerebragloss.signals import MONTAGES
 
 
@@ -26,16 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--montage", default="longitudinal_bipolar", help=f"one of {', '.join(MONTAGES)}, or 'all'")
     parser.add_argument("--start", type=float, default=0.0, help="first page start in seconds")
     parser.add_argument("--pages", type=int, default=None, help="pages per recording (default: all)")
-    parser.add_argument("--config", default=None, help="YAML with filters/flags/render settings (see render_settings.yaml of a run)")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="overrides, e.g. filters.notch_hz=50 render.sensitivity_uv_per_mm=7")  # fmt: skip
+    add_settings_options(parser, "filters/flags/render settings", "filters.notch_hz=50 render.sensitivity_uv_per_mm=7")
     args = parser.parse_args(argv)
 
     use_local_caches()
-    try:
-        settings = load_settings(PageSettings, args.config, args.set)
-    except ValueError as error:  # SettingsError, or a dataclass that rejected its values
-        parser.error(str(error))
+    settings = settings_from_options(parser, PageSettings, args)
     report = render_recordings(
         args.recordings, args.out, montage=args.montage, start_s=args.start, pages=args.pages, settings=settings
     )

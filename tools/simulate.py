@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from cerebragloss.runtime import use_local_caches
-from cerebragloss.settings import load_settings
+from cerebragloss.settings import add_settings_options, settings_from_options
 from cerebragloss.signals.simulate import (
     SimulationSettings,
     inject_into_recording,
@@ -32,15 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", default="sim", help="subject id prefix (a held-out set gets its own)")
     parser.add_argument("--background", nargs="*", default=None, help="real recordings to inject events into (hybrid mode)")
     parser.add_argument("--state", default="awake", help="vigilance state of the real backgrounds (decides which sleep transients may be added)")
-    parser.add_argument("--config", default=None, help="YAML of SimulationSettings")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="e.g. events_per_page=2.5 states=[n2]")
+    add_settings_options(parser, "SimulationSettings", "events_per_page=2.5 states=[n2]")
     args = parser.parse_args(argv)
 
     use_local_caches()
-    try:
-        settings = load_settings(SimulationSettings, args.config, args.set)
-    except ValueError as error:
-        parser.error(str(error))
+    settings = settings_from_options(parser, SimulationSettings, args)
     if args.background is None:
         paths = simulate_recordings(args.out, args.subjects, args.minutes, args.seed, settings=settings, progress=True, prefix=args.prefix)
         print(f"{len(paths)} recordings x {args.minutes:g} min with truth files -> {args.out}")

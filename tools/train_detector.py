@@ -27,7 +27,7 @@ from cerebragloss.detection.train import (
 )
 from cerebragloss.engine.detector import DetectorSettings
 from cerebragloss.runtime import use_local_caches
-from cerebragloss.settings import load_settings
+from cerebragloss.settings import add_settings_options, settings_from_options
 
 
 def _box_counts(data_dir: str) -> dict[str, int] | None:
@@ -50,15 +50,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="also score events (precision/recall/F1 at time IoU >= --min-iou) against boxes.jsonl")
     parser.add_argument("--min-iou", type=float, default=0.2, help="time IoU for an event match (default 0.2)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    parser.add_argument("--config", default=None, help="YAML of DetectorTrainSettings")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="e.g. batch=32 lr0=0.005")
+    add_settings_options(parser, "DetectorTrainSettings", "batch=32 lr0=0.001")
     args = parser.parse_args(argv)
 
     use_local_caches()
-    try:
-        settings = load_settings(DetectorTrainSettings, args.config, args.set)
-    except ValueError as error:
-        parser.error(str(error))
+    settings = settings_from_options(parser, DetectorTrainSettings, args)
     chosen = {k: v for k, v in {"epochs": args.epochs, "imgsz": args.imgsz, "model": args.model, "device": args.device}.items() if v is not None}
     settings = replace(settings, **chosen)
     if args.evaluate:
