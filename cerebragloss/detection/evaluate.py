@@ -57,12 +57,13 @@ class EventScore:
         return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def score_events(truth_pages: list[list[dict]], predicted_pages: list[list[dict]], min_iou: float = 0.2) -> dict[str, EventScore]:
-    """Per-class event scores over pages (lists aligned page by page)."""
-    scores = {label: EventScore() for label in WAVEFORM_CLASSES}
+def score_events(truth_pages: list[list[dict]], predicted_pages: list[list[dict]], min_iou: float = 0.2,
+                 classes: tuple[str, ...] = WAVEFORM_CLASSES) -> dict[str, EventScore]:  # fmt: skip
+    """Per-class event scores over pages (lists aligned page by page); items carry ``class``."""
+    scores = {label: EventScore() for label in classes}
     for truth, predicted in zip(truth_pages, predicted_pages, strict=True):
         truth_events, predicted_events = merge_events(truth), merge_events(predicted)
-        for label in WAVEFORM_CLASSES:
+        for label in classes:
             wanted = [(e["start_s"], e["end_s"]) for e in truth_events if e["class"] == label]
             found = sorted((e for e in predicted_events if e["class"] == label), key=lambda e: -e["confidence"])
             free = list(range(len(wanted)))

@@ -1,10 +1,10 @@
 """One page -> one SegmentAnnotation (DESIGN.md contract), as JSON-ready data.
 
-``annotate`` runs what the engine has so far: background measures, artifacts found on the signal
-as recorded (flat and clipped electrodes, from the segment's flags), and, given a detector, its
-waveform events. Without a detector the annotation says so, so that nothing downstream reads
-"no events" as "no spikes". Artifact detectors on the page (EMG, EOG, ...) and the cleaning step
-are the next parts of the engine issue.
+``annotate`` runs what the engine has so far: artifacts (on the page as drawn, plus flat and
+clipped electrodes from the segment's flags, found on the signal as recorded), background measures
+on the samples the artifacts leave, and, given a detector, its waveform events. Without a detector
+the annotation says so, so that nothing downstream reads "no events" as "no spikes". The
+cleaning step (masking, spatial pruning, dipoles) is the next part of the engine issue.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from cerebragloss.engine.artifacts import ArtifactSettings, find_artifacts
 from cerebragloss.engine.background import BackgroundSettings, analyse_background
 from cerebragloss.render import Page
 from cerebragloss.signals.segments import Segment
@@ -29,20 +30,31 @@ class EngineSettings:
     """Everything that decides an annotation besides the page geometry."""
 
     background: BackgroundSettings = field(default_factory=BackgroundSettings)
+    artifacts: ArtifactSettings = field(default_factory=ArtifactSettings)
 
 
 def _channels_with(electrode: str, channels: list[str]) -> list[str]:
     return [c for c in channels if electrode in c.split("-")]
 
 
+#: flags of one electrode this close together are one artifact (a flat electrode that picks up
+#: a pop or a blink for a moment is still the same flat electrode)
+FLAG_MERGE_GAP_S = 1.0
+
+
 def artifacts_from_flags(segment: Segment) -> list[dict]:
     """Flat and clipped electrodes (flagged before filtering) as artifacts on the page's channels."""
-    artifacts = []
-    for flag in segment.flags:
+    artifacts: list[dict] = []
+    for flag in sorted(segment.flags, key=lambda f: (f.kind, f.channel, f.start_s)):
         if flag.kind not in _FLAG_ARTIFACTS:
             continue
         channels = _channels_with(flag.channel, segment.channels)
         if not channels:
+            continue
+        previous = artifacts[-1] if artifacts else None
+        if (previous and previous["type"] == _FLAG_ARTIFACTS[flag.kind] and previous["electrodes"] == [flag.channel]
+                and flag.start_s - previous["end_s"] <= FLAG_MERGE_GAP_S):  # fmt: skip
+            previous["end_s"] = round(flag.end_s, 3)
             continue
         artifacts.append({
             "type": _FLAG_ARTIFACTS[flag.kind], "channels": channels, "electrodes": [flag.channel],
@@ -65,7 +77,7 @@ def annotate(segment: Segment, page: Page | None = None, events: list[dict] | No
     """The SegmentAnnotation of one page. ``events`` are the detector's for this page (see
     ``WaveformDetector.detect``); ``None`` means no detector ran."""
     settings = settings or EngineSettings()
-    artifacts = artifacts_from_flags(segment)
+    artifacts = find_artifacts(segment.data, segment.sfreq, segment.channels, settings.artifacts) + artifacts_from_flags(segment)
     keep = _keep_mask(segment, artifacts)
     background = analyse_background(segment.data, segment.sfreq, segment.channels, settings.background, keep)
     annotation = {

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import welch
 
-from cerebragloss.labels import band_of
+from cerebragloss.labels import BANDS, band_of
 
 #: Electrodes whose channels carry the posterior dominant rhythm, best first.
 OCCIPITAL = ("O1", "O2")
@@ -193,7 +193,9 @@ def analyse_background(data: np.ndarray, sfreq: float, channels: list[str], sett
 def summarise(per_channel: dict, pdr: dict, sym: dict) -> str:
     """One line a reader would write: PDR, the prevailing band and voltage, symmetry."""
     bands = [v["band"] for v in per_channel.values()]
-    prevailing = max(set(bands), key=bands.count) if bands else "none"
+    # Ties go to the slower band, deterministically (iterating a set would follow the hash seed).
+    order = [name for name, _, _ in BANDS]
+    prevailing = max(sorted(set(bands), key=order.index), key=bands.count) if bands else "none"
     amplitudes = [v["amplitude_uv"] for v in per_channel.values()]
     median = float(np.median(amplitudes)) if amplitudes else 0.0
     voltage = "low-voltage" if median < 10 else ("high-voltage" if median > 100 else "medium-voltage")
