@@ -4,7 +4,8 @@
 clipped electrodes from the segment's flags, found on the signal as recorded), background measures
 on the samples the artifacts leave, and, given a detector, its waveform events. Without a detector
 the annotation says so, so that nothing downstream reads "no events" as "no spikes". The
-cleaning step (masking, spatial pruning, dipoles) is the next part of the engine issue.
+detector's events then go through cleaning (``cleaning.py``: masking, spatial pruning, dipole
+estimates), whose result - and the reason for every decision - is ``findings``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from cerebragloss.engine.artifacts import ArtifactSettings, find_artifacts
 from cerebragloss.engine.background import BackgroundSettings, analyse_background
+from cerebragloss.engine.cleaning import CleaningSettings, clean_events
 from cerebragloss.render import Page
 from cerebragloss.signals.segments import Segment
 
@@ -31,6 +33,7 @@ class EngineSettings:
 
     background: BackgroundSettings = field(default_factory=BackgroundSettings)
     artifacts: ArtifactSettings = field(default_factory=ArtifactSettings)
+    cleaning: CleaningSettings = field(default_factory=CleaningSettings)
 
 
 def _channels_with(electrode: str, channels: list[str]) -> list[str]:
@@ -92,8 +95,12 @@ def annotate(segment: Segment, page: Page | None = None, events: list[dict] | No
     }
     if events is None:
         annotation["detector"]["note"] = "waveform events were not detected (no detector weights given)"
+        annotation["findings"] = {"note": "no waveform findings: no detector ran"}
     else:
         annotation["events"] = events
+        annotation["findings"] = clean_events(
+            segment.data, segment.sfreq, segment.channels, segment.montage, events, artifacts, background, settings.cleaning
+        )
     if page is not None:
         annotation["page"] = f"{segment.key}.png"
         annotation["layout"] = page.layout.to_dict()

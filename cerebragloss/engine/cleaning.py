@@ -1,0 +1,173 @@
+"""Cleaning: decide which detected waveforms to believe, and where epileptiform ones come from.
+
+Three steps, each decision recorded with its reason (``findings["decisions"]``):
+
+1. **Priority masking.** A detection inside strong artifact on the same channels is masked: the
+   artifact explains the deflection better than a brain does (a blink on Fp1-F7 is not a frontal
+   sharp wave). Sleep transients on a page whose background is awake (a clear alpha posterior
+   dominant rhythm) are kept but questioned.
+2. **Spatial pruning.** Cerebral potentials have a field: they reach neighbouring channels. A
+   detection on a single channel whose neighbours show no deflection at that moment is dropped
+   unless the detector is very sure.
+3. **Dipole estimate** for epileptiform discharges: in a bipolar chain, the electrode where the
+   deflections of consecutive channels point in opposite directions (a phase reversal) is the
+   point of maximal negativity; in a referential or average montage it is the channel with the
+   most negative peak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cerebragloss.engine.background import electrodes_of
+from cerebragloss.labels import EPILEPTIFORM_CLASSES, SLEEP_CLASSES
+from cerebragloss.signals.montage import LONGITUDINAL_BIPOLAR, TRANSVERSE_BIPOLAR
+
+
+@dataclass(frozen=True)
+class CleaningSettings:
+    """Thresholds of the cleaning step (engine settings)."""
+
+    #: an artifact masks a detection when its score reaches this (1 = just at its detector's
+    #: threshold) and it covers this share of the detection's time on a shared channel
+    mask_min_score: float = 1.0
+    mask_min_overlap: float = 0.5
+    #: a single-channel detection survives without field support only above this confidence
+    isolated_min_confidence: float = 0.8
+    #: field support: a neighbouring channel deflects by this share of the detection's own peak,
+    #: and by this many times its own ongoing amplitude (background alone is "support" otherwise:
+    #: neighbouring channels are correlated)
+    support_ratio: float = 0.3
+    support_above_background: float = 1.5
+    #: posterior rhythm that marks a page as awake (sleep transients are then questioned)
+    awake_min_pdr_hz: float = 8.0
+    awake_min_prominence: float = 3.0
+
+
+def _window(segment_data: np.ndarray, sfreq: float, start_s: float, end_s: float) -> np.ndarray:
+    first, last = int(round(start_s * sfreq)), int(round(end_s * sfreq))
+    return segment_data[:, max(0, first) : max(first + 1, last)]
+
+
+def _signed_peaks(window: np.ndarray) -> np.ndarray:
+    """Per channel, the sample of largest magnitude, with its sign (baseline = window median)."""
+    centred = window - np.median(window, axis=1, keepdims=True)
+    index = np.abs(centred).argmax(axis=1)
+    return centred[np.arange(len(centred)), index]
+
+
+def _overlap(a_start: float, a_end: float, b_start: float, b_end: float) -> float:
+    return max(0.0, min(a_end, b_end) - max(a_start, b_start))
+
+
+def _neighbours(channel: str, channels: list[str]) -> list[str]:
+    """Channels sharing an electrode with ``channel`` (its chain neighbours in a bipolar montage),
+    or, referentially, the channels whose electrode neighbours it in the 10-20 grid."""
+    mine = set(electrodes_of(channel))
+    sharing = [c for c in channels if c != channel and set(electrodes_of(c)) & mine]
+    if sharing:
+        return sharing
+    from cerebragloss.signals.simulate import electrode_positions
+
+    positions = electrode_positions([e for c in channels for e in electrodes_of(c)])
+    here = [positions[e] for e in mine if e in positions]
+    if not here:
+        return []
+    near = []
+    for other in channels:
+        if other == channel:
+            continue
+        theirs = [positions[e] for e in electrodes_of(other) if e in positions]
+        if theirs and min(np.linalg.norm(a - b) for a in here for b in theirs) <= 70.0:  # adjacent 10-20 sites
+            near.append(other)
+    return near
+
+
+def dipole_estimate(data: np.ndarray, sfreq: float, channels: list[str], montage: str, start_s: float, end_s: float) -> dict:
+    """Where an epileptiform discharge is maximal (see the module docstring)."""
+    peaks = dict(zip(channels, _signed_peaks(_window(data, sfreq, start_s, end_s)), strict=True))
+    if montage in ("longitudinal_bipolar", "transverse_bipolar"):
+        pairs = LONGITUDINAL_BIPOLAR if montage == "longitudinal_bipolar" else TRANSVERSE_BIPOLAR
+        best = None
+        for (a, b), (c, d) in zip(pairs, pairs[1:], strict=False):
+            first, second = f"{a}-{b}", f"{c}-{d}"
+            if b != c or first not in peaks or second not in peaks:
+                continue  # not consecutive links of one chain
+            # Negativity at b: a-b goes positive (a - b with b negative) and b-d negative.
+            if peaks[first] > 0 > peaks[second]:
+                strength = min(peaks[first], -peaks[second])
+                if best is None or strength > best[0]:
+                    best = (strength, b, f"phase reversal between {first} and {second}")
+        if best is not None:
+            return {"focus": best[1], "method": best[2], "polarity": "negative", "strength_uv": round(float(best[0]), 1)}
+        # No reversal: the end of a chain (e.g. Fp1 or O1) holds the maximum.
+        strongest = max(peaks, key=lambda c: abs(peaks[c]))
+        a, b = (electrodes_of(strongest) + ("",))[:2]
+        focus = b if peaks[strongest] > 0 else a
+        return {"focus": focus, "method": f"no phase reversal; largest deflection in {strongest} (end of chain)",
+                "polarity": "negative", "strength_uv": round(float(abs(peaks[strongest])), 1)}  # fmt: skip
+    negative = min(peaks, key=lambda c: peaks[c])
+    return {"focus": electrodes_of(negative)[0], "method": f"maximum negativity in {negative}", "polarity": "negative",
+            "strength_uv": round(float(-peaks[negative]), 1)}  # fmt: skip
+
+
+def clean_events(
+    data: np.ndarray,
+    sfreq: float,
+    channels: list[str],
+    montage: str,
+    events: list[dict],
+    artifacts: list[dict],
+    background: dict,
+    settings: CleaningSettings | None = None,
+) -> dict:
+    """The ``findings`` of a SegmentAnnotation: events kept after cleaning, with a decision and
+    its reason for every detected event."""
+    settings = settings or CleaningSettings()
+    data = np.nan_to_num(np.asarray(data, dtype=np.float64))
+    pdr = background.get("posterior_dominant_rhythm", {})
+    awake = bool(pdr.get("present")) and pdr.get("frequency_hz", 0) >= settings.awake_min_pdr_hz and pdr.get("prominence", 0) >= settings.awake_min_prominence
+    decisions, kept = [], []
+    for index, event in enumerate(events):
+        duration = max(1e-6, event["end_s"] - event["start_s"])
+        masking = [
+            a for a in artifacts
+            if a["score"] >= settings.mask_min_score and set(a["channels"]) & set(event["channels"])
+            and _overlap(a["start_s"], a["end_s"], event["start_s"], event["end_s"]) >= settings.mask_min_overlap * duration
+        ]  # fmt: skip
+        if masking:
+            worst = max(masking, key=lambda a: a["score"])
+            shared = sorted(set(worst["channels"]) & set(event["channels"]), key=channels.index)
+            decisions.append({"event": index, "class": event["class"], "decision": "masked",
+                              "reason": f"inside {worst['type']} (score {worst['score']:.1f}) on {', '.join(shared)}"})  # fmt: skip
+            continue
+        if len(event["channels"]) == 1 and event.get("confidence", 1.0) < settings.isolated_min_confidence:
+            channel = event["channels"][0]
+            peaks = dict(zip(channels, np.abs(_signed_peaks(_window(data, sfreq, event["start_s"], event["end_s"]))), strict=True))
+            ongoing = {c: v["amplitude_uv"] for c, v in background.get("channels", {}).items()}
+            neighbours = _neighbours(channel, channels)
+            support = [
+                n for n in neighbours
+                if peaks[n] >= settings.support_ratio * peaks[channel]
+                and peaks[n] >= settings.support_above_background * ongoing.get(n, 0.0)
+            ]  # fmt: skip
+            if not support:
+                decisions.append({"event": index, "class": event["class"], "decision": "dropped",
+                                  "reason": f"single channel {channel} with no field in {', '.join(neighbours) or 'any neighbour'} "
+                                            f"(confidence {event.get('confidence', 1.0):.2f} < {settings.isolated_min_confidence})"})  # fmt: skip
+                continue
+        finding = dict(event)
+        decision = {"event": index, "class": event["class"], "decision": "kept", "reason": "no artifact on its channels; field present"}
+        if event["class"] in SLEEP_CLASSES and awake:
+            finding["questioned"] = True
+            decision = {"event": index, "class": event["class"], "decision": "questioned",
+                        "reason": f"sleep transient with an awake background (alpha PDR {pdr['frequency_hz']:.1f} Hz)"}  # fmt: skip
+        if event["class"] in EPILEPTIFORM_CLASSES:
+            finding["dipole"] = dipole_estimate(data, sfreq, channels, montage, event["start_s"], event["end_s"])
+        decisions.append(decision)
+        kept.append(finding)
+    sleep = [f for f in kept if f["class"] in SLEEP_CLASSES and not f.get("questioned")]
+    epileptiform = [f for f in kept if f["class"] in EPILEPTIFORM_CLASSES]
+    return {"events": kept, "sleep_events": sleep, "epileptiform": epileptiform, "decisions": decisions, "awake_background": awake}
