@@ -41,6 +41,7 @@ class ArtifactSettings:
     eog_max_hz: float = 4.0
     blink_min_uv: float = 40.0
     lateral_min_uv: float = 25.0
+    lateral_min_anticorrelation: float = 0.6
     eog_frontal_ratio: float = 2.0  #: frontopolar deflection over the median channel elsewhere
     #: a blink is one deflection: within a quarter second either side nothing swings back by
     #: this share of it (a K-complex in the frontopolar chain does)
@@ -99,13 +100,19 @@ def _spans(flags: np.ndarray, starts: np.ndarray, window_s: float, min_s: float 
     return spans
 
 
+#: same-type findings this close in time are one artifact: a slow sway measured with windows of
+#: a few seconds flickers at its edges, and one burst of muscle is not three
+MERGE_GAP_S = {"breathing": 2.0, "emg": 0.5, "line_noise": 1.0, "electrode_noise": 0.5}
+
+
 def _merge(found: list[tuple[str, str, float, float, float]]) -> list[dict]:
     """(type, channel, start, end, score) -> artifacts: one per type and overlapping span, with
     the channels that share it."""
     artifacts: list[dict] = []
     for kind, channel, start, end, score in sorted(found, key=lambda f: (f[0], f[2])):
         for artifact in artifacts:
-            if artifact["type"] == kind and start <= artifact["end_s"] and end >= artifact["start_s"]:
+            gap = MERGE_GAP_S.get(kind, 0.0)
+            if artifact["type"] == kind and start <= artifact["end_s"] + gap and end >= artifact["start_s"] - gap:
                 artifact["start_s"], artifact["end_s"] = min(artifact["start_s"], start), max(artifact["end_s"], end)
                 if channel not in artifact["channels"]:
                     artifact["channels"].append(channel)
@@ -196,7 +203,18 @@ def find_eog(data, sfreq, channels, settings: ArtifactSettings) -> list[tuple]:
     left_f7, right_f8 = _first_electrode_rows(channels, ("F7",)), _first_electrode_rows(channels, ("F8",))
     if left_f7 and right_f8:
         left, right = peak[left_f7].mean(axis=0), peak[right_f8].mean(axis=0)
+        # Gaze moves the two sides as mirror images: the slow traces are anti-correlated over the
+        # window, where the slow activity of sleep moves them together.
+        left_trace, right_trace = windows[left_f7].mean(axis=0), windows[right_f8].mean(axis=0)
+        left_trace = left_trace - left_trace.mean(axis=-1, keepdims=True)
+        right_trace = right_trace - right_trace.mean(axis=-1, keepdims=True)
+        correlation = (left_trace * right_trace).sum(axis=-1) / np.maximum(
+            np.sqrt((left_trace**2).sum(axis=-1) * (right_trace**2).sum(axis=-1)), 1e-9
+        )
         flags = (np.sign(left) == -np.sign(right)) & (np.minimum(np.abs(left), np.abs(right)) >= settings.lateral_min_uv)
+        flags &= correlation <= -settings.lateral_min_anticorrelation
+        behind = np.median(np.abs(peak[back]), axis=0) if back else np.zeros_like(left)
+        flags &= np.minimum(np.abs(left), np.abs(right)) >= settings.eog_frontal_ratio * behind
         # In a bipolar chain the gaze dipole reverses phase at F7/F8 (Fp1-F7 against F7-T7);
         # shared slow activity moves both links of the chain the same way.
         for first, into in ((left, [i for i, c in enumerate(channels) if c.endswith("-F7")]),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import welch
+from scipy.signal import spectrogram, welch
 
 from cerebragloss.labels import BANDS, band_of
 
@@ -89,9 +89,21 @@ def half_peak_to_peak(signal: np.ndarray, sfreq: float, window_s: float = 1.0, k
     return float(np.median(values))
 
 
-def power_spectrum(data: np.ndarray, sfreq: float, window_s: float) -> tuple[np.ndarray, np.ndarray]:
+def power_spectrum(data: np.ndarray, sfreq: float, window_s: float, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Welch spectrum of each row; with ``keep``, averaged only over the segments free of
+    artifact on that row (all segments where fewer than two are clean)."""
     nperseg = min(data.shape[-1], int(round(window_s * sfreq)))
-    return welch(data, fs=sfreq, nperseg=nperseg, noverlap=int(nperseg * 0.75), axis=-1)
+    noverlap = int(nperseg * 0.75)
+    if keep is None:
+        return welch(data, fs=sfreq, nperseg=nperseg, noverlap=noverlap, axis=-1)
+    freqs, _, segments = spectrogram(data, fs=sfreq, nperseg=nperseg, noverlap=noverlap, axis=-1, mode="psd")
+    step = nperseg - noverlap
+    starts = np.arange(segments.shape[-1]) * step
+    clean = np.stack([keep[:, s : s + nperseg].all(axis=1) for s in starts], axis=-1)  # [rows, segments]
+    enough = clean.sum(axis=1, keepdims=True) >= 2
+    weights = np.where(enough, clean, True).astype(float)
+    power = (segments * weights[:, None, :]).sum(axis=-1) / weights.sum(axis=-1)[:, None]
+    return freqs, power
 
 
 def _refine_peak(freqs: np.ndarray, power: np.ndarray, index: int) -> float:
@@ -179,7 +191,7 @@ def analyse_background(data: np.ndarray, sfreq: float, channels: list[str], sett
     settings = settings or BackgroundSettings()
     data = np.nan_to_num(np.asarray(data, dtype=np.float64))
     keep = None if keep is None else np.broadcast_to(keep, data.shape)
-    freqs, power = power_spectrum(data, sfreq, settings.welch_window_s)
+    freqs, power = power_spectrum(data, sfreq, settings.welch_window_s, keep)
     per_channel = {}
     for row, channel in enumerate(channels):
         amplitude = half_peak_to_peak(data[row], sfreq, settings.amplitude_window_s, None if keep is None else keep[row])

@@ -77,10 +77,15 @@ def _pink_noise(rng: np.random.Generator, shape: tuple[int, int], sfreq: float) 
 
 
 def _waxing_rhythm(rng: np.random.Generator, n: int, sfreq: float, freq: float, jitter_hz: float = 0.3) -> np.ndarray:
-    """A rhythm that drifts slightly in frequency and waxes and wanes over a few seconds."""
+    """A rhythm that wobbles in frequency (standard deviation ``jitter_hz``, over a few seconds)
+    and waxes and wanes, as a posterior alpha does: its frequency stays within about half a
+    hertz over a recording, it does not wander off."""
     t = np.arange(n) / sfreq
-    drift = np.cumsum(rng.normal(scale=jitter_hz / np.sqrt(sfreq), size=n))
-    phase = 2 * np.pi * np.cumsum(freq + drift - drift.mean()) / sfreq + rng.uniform(0, 2 * np.pi)
+    wobble = np.fft.rfft(rng.normal(size=n))
+    wobble[np.fft.rfftfreq(n, 1 / sfreq) > 0.3] = 0  # changes over seconds, not cycles
+    wobble = np.fft.irfft(wobble, n=n)
+    drift = jitter_hz * (wobble - wobble.mean()) / (wobble.std() + 1e-12)
+    phase = 2 * np.pi * np.cumsum(freq + drift) / sfreq + rng.uniform(0, 2 * np.pi)
     envelope = 0.75 + 0.25 * np.sin(2 * np.pi * t / rng.uniform(2.0, 5.0) + rng.uniform(0, 2 * np.pi))
     return envelope * np.sin(phase)
 
