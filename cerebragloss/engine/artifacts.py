@@ -48,8 +48,8 @@ class ArtifactSettings:
     blink_max_swing: float = 0.6
     # --- Breathing / sweat: very slow sway (< 0.8 Hz) of a patch of electrodes.
     slow_max_hz: float = 0.8
-    slow_min_uv: float = 25.0  #: half peak-to-peak after the page's 0.5 Hz high-pass has cut the sway
-    slow_window_s: float = 3.5  #: at least one cycle of a 0.4 Hz sway
+    slow_min_uv: float = 40.0  #: half peak-to-peak below 0.8 Hz; cerebral delta that slow and large is diffuse (and sleep)
+    slow_window_s: float = 2.5  #: most of a cycle of a 0.3-0.6 Hz sway
     #: a transient (K-complex, pop) flags the windows that contain it: at most window + 1 s
     slow_min_s: float = 4.0
     slow_max_fraction: float = 0.5  #: a patch, not the whole head (that is delta sleep)
@@ -267,7 +267,9 @@ def find_electrode_artifacts(data, sfreq, channels, settings: ArtifactSettings) 
         for sample in np.flatnonzero(jump[through].min(axis=0) >= settings.pop_min_jump_uv):
             if others and jump[others, sample].max() >= settings.pop_max_elsewhere * jump[through, sample].min():
                 continue
-            after = min(data.shape[1], sample + step + hold)
+            after = sample + step + hold
+            if after > data.shape[1]:
+                break  # too close to the page end to see whether it holds (the next page will)
             size = data[through, sample + step] - data[through, sample]
             held = (data[through, sample + step : after] - data[through, sample][:, None]) / size[:, None]
             if held.size and held.min() >= settings.pop_hold_fraction:
@@ -298,12 +300,13 @@ def _resolve_overlaps(found: list[tuple]) -> list[tuple]:
     """One explanation per disturbance of a channel: a jump inside a run of electrode noise is
     that noise, and the slow tail after a pop is the pop, not a sway."""
 
-    def explained(item: tuple, kind: str) -> bool:
+    def explained(item: tuple, kind: str, margin_s: float) -> bool:
         _, channel, start, end, _ = item
-        return any(o[0] == kind and o[1] == channel and o[2] <= end and o[3] >= start - 0.5 for o in found)
+        return any(o[0] == kind and o[1] == channel and o[2] - margin_s <= end and o[3] + margin_s >= start for o in found)
 
     return [
         item for item in found
-        if not (item[0] == "electrode_pop" and explained(item, "electrode_noise"))
-        and not (item[0] == "breathing" and explained(item, "electrode_pop"))
+        # the tapered edges of a noisy run fall below the noise threshold but still jump
+        if not (item[0] == "electrode_pop" and explained(item, "electrode_noise", 1.0))
+        and not (item[0] == "breathing" and explained(item, "electrode_pop", 0.5))
     ]  # fmt: skip

@@ -1,0 +1,54 @@
+"""The engine against the simulator's truth, and against real artifact-removed recordings."""
+
+import numpy as np
+import pytest
+
+from cerebragloss.engine.evaluate import (
+    artifact_burden,
+    clean_background,
+    engine_table,
+    score_engine,
+)
+from cerebragloss.labels import ARTIFACT_TYPES
+from cerebragloss.signals import read_recording
+from cerebragloss.signals.simulate import SimulationSettings, load_truth, simulate_recordings
+
+
+def test_clean_background_regenerates_the_recording_without_its_transients(tmp_path):
+    noisy = simulate_recordings(tmp_path / "a", subjects=1, minutes=0.5, seed=8)[0]
+    quiet = simulate_recordings(tmp_path / "b", subjects=1, minutes=0.5, seed=8,
+                                settings=SimulationSettings(events_per_page=0, artifacts_per_page=0))[0]  # fmt: skip
+    recording = read_recording(quiet)
+    regenerated = clean_background(load_truth(noisy), recording.electrodes)
+    assert np.abs(regenerated - recording.data).max() < 0.05  # EDF quantisation only
+
+
+def test_scores_on_a_small_simulated_set(tmp_path):
+    recordings = simulate_recordings(tmp_path, subjects=3, minutes=2, seed=31, settings=SimulationSettings(artifacts_per_page=1.5))
+    result = score_engine(recordings)
+    assert result["pages"] == 36 and set(result["artifacts"]) == set(ARTIFACT_TYPES)
+    assert result["amplitude"]["median_error_pct"] < 5 and result["amplitude"]["within_10pct"] > 0.8
+    assert result["pdr"]["within_0_5_hz"] >= 0.8
+    for kind in ("emg", "line_noise", "flatline", "electrode_noise"):
+        assert result["artifacts"][kind].f1 >= 0.7, (kind, result["artifacts"][kind])
+    assert "posterior dominant rhythm within 0.5 Hz" in engine_table(result)
+
+
+@pytest.mark.slow
+def test_every_artifact_type_reaches_f1_of_0_8_on_fresh_subjects(tmp_path):
+    """The closing note's table, re-measured (tools/score_engine.py --seed 4242)."""
+    recordings = simulate_recordings(tmp_path, subjects=12, minutes=2, seed=4242, prefix="score",
+                                     settings=SimulationSettings(artifacts_per_page=1.5))  # fmt: skip
+    result = score_engine(recordings)
+    assert all(result["artifacts"][kind].f1 >= 0.8 for kind in ARTIFACT_TYPES), engine_table(result)
+    assert result["pdr"]["within_0_5_hz"] >= 0.9 and result["amplitude"]["median_error_pct"] < 10
+
+
+def test_more_artifact_in_raw_than_in_artifact_removed_recordings(shared_eeg):
+    pairs = np.load(shared_eeg / "artifact_pairs" / "EEG16sec_artifact.npz")
+    names, sfreq = [str(n) for n in pairs["ch_names"]], float(pairs["fs"])
+    burden = {key: artifact_burden(pairs[key].T, sfreq, names) for key in ("X_raw", "X_ica", "X_atar_soft", "X_atar_elim")}
+    for cleaned in ("X_ica", "X_atar_soft", "X_atar_elim"):
+        assert burden["X_raw"]["total_score_weighted"] > burden[cleaned]["total_score_weighted"], cleaned
+        assert burden["X_raw"]["total_channel_seconds"] >= burden[cleaned]["total_channel_seconds"], cleaned
+    assert burden["X_raw"]["total_channel_seconds"] > burden["X_ica"]["total_channel_seconds"]
