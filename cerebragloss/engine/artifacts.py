@@ -70,12 +70,22 @@ class ArtifactSettings:
     hop_s: float = 0.25
 
 
+class _PageSpectrum:
+    """One FFT of the page, shared by every detector's band-pass."""
+
+    def __init__(self, data: np.ndarray, sfreq: float):
+        self.n = data.shape[-1]
+        self.spectrum = np.fft.rfft(data, axis=-1)
+        self.freqs = np.fft.rfftfreq(self.n, 1 / sfreq)
+
+    def band(self, low: float, high: float) -> np.ndarray:
+        outside = (self.freqs < low) | (self.freqs > high)
+        return np.fft.irfft(np.where(outside, 0, self.spectrum), n=self.n, axis=-1)
+
+
 def _band(data: np.ndarray, sfreq: float, low: float, high: float) -> np.ndarray:
     """Zero-phase FFT band-pass of each row (pages are short; this is exact and fast)."""
-    spectrum = np.fft.rfft(data, axis=-1)
-    freqs = np.fft.rfftfreq(data.shape[-1], 1 / sfreq)
-    spectrum[..., (freqs < low) | (freqs > high)] = 0
-    return np.fft.irfft(spectrum, n=data.shape[-1], axis=-1)
+    return _PageSpectrum(data, sfreq).band(low, high)
 
 
 def _windows(data: np.ndarray, sfreq: float, settings: ArtifactSettings) -> tuple[np.ndarray, np.ndarray]:
@@ -127,8 +137,9 @@ def _merge(found: list[tuple[str, str, float, float, float]]) -> list[dict]:
     return artifacts
 
 
-def find_emg(data, sfreq, channels, settings: ArtifactSettings) -> list[tuple]:
-    fast = _band(data, sfreq, settings.emg_low_hz, settings.emg_high_hz)
+def find_emg(data, sfreq, channels, settings: ArtifactSettings, spectrum: _PageSpectrum | None = None) -> list[tuple]:
+    spectrum = spectrum or _PageSpectrum(data, sfreq)
+    fast = spectrum.band(settings.emg_low_hz, settings.emg_high_hz)
     windows, starts = _windows(fast, sfreq, settings)
     rms = np.sqrt((windows**2).mean(axis=-1))
     crest = np.abs(windows).max(axis=-1) / np.maximum(rms, 1e-9)
@@ -142,13 +153,14 @@ def find_emg(data, sfreq, channels, settings: ArtifactSettings) -> list[tuple]:
     return found
 
 
-def find_line_noise(data, sfreq, channels, settings: ArtifactSettings) -> list[tuple]:
+def find_line_noise(data, sfreq, channels, settings: ArtifactSettings, spectrum: _PageSpectrum | None = None) -> list[tuple]:
+    spectrum = spectrum or _PageSpectrum(data, sfreq)
     found = []
-    reference = _band(data, sfreq, 30.0, 45.0)
+    reference = spectrum.band(30.0, 45.0)
     for mains in settings.line_frequencies:
         if mains + 1 >= sfreq / 2:
             continue
-        narrow = _band(data, sfreq, mains - 1.0, mains + 1.0)
+        narrow = spectrum.band(mains - 1.0, mains + 1.0)
         windows, starts = _windows(narrow, sfreq, settings)
         ref_windows, _ = _windows(reference, sfreq, settings)
         rms = np.sqrt((windows**2).mean(axis=-1))
@@ -164,8 +176,9 @@ def _first_electrode_rows(channels: list[str], names: tuple[str, ...]) -> list[i
     return [i for i, c in enumerate(channels) if electrodes_of(c) and electrodes_of(c)[0] in names]
 
 
-def find_eog(data, sfreq, channels, settings: ArtifactSettings) -> list[tuple]:
-    slow = _band(data, sfreq, 0.0, settings.eog_max_hz)
+def find_eog(data, sfreq, channels, settings: ArtifactSettings, spectrum: _PageSpectrum | None = None) -> list[tuple]:
+    spectrum = spectrum or _PageSpectrum(data, sfreq)
+    slow = spectrum.band(0.0, settings.eog_max_hz)
     windows, starts = _windows(slow, sfreq, settings)
     # The signed extreme of each window: blinks and gaze have a direction.
     index = np.abs(windows).argmax(axis=-1)
@@ -227,8 +240,9 @@ def find_eog(data, sfreq, channels, settings: ArtifactSettings) -> list[tuple]:
     return found
 
 
-def find_slow_sway(data, sfreq, channels, settings: ArtifactSettings) -> list[tuple]:
-    slow = _band(data, sfreq, 0.05, settings.slow_max_hz)  # without the page mean (DC)
+def find_slow_sway(data, sfreq, channels, settings: ArtifactSettings, spectrum: _PageSpectrum | None = None) -> list[tuple]:
+    spectrum = spectrum or _PageSpectrum(data, sfreq)
+    slow = spectrum.band(0.05, settings.slow_max_hz)  # without the page mean (DC)
     n = int(round(settings.slow_window_s * sfreq))
     hop = int(round(0.5 * sfreq))
     starts = np.arange(0, data.shape[-1] - n + 1, hop)
@@ -250,15 +264,16 @@ def find_slow_sway(data, sfreq, channels, settings: ArtifactSettings) -> list[tu
     return found
 
 
-def find_electrode_artifacts(data, sfreq, channels, settings: ArtifactSettings) -> list[tuple]:
+def find_electrode_artifacts(data, sfreq, channels, settings: ArtifactSettings, spectrum: _PageSpectrum | None = None) -> list[tuple]:
     """Pops and noise: large, fast or irregular changes on the channels through one electrode
     and on no channel without it."""
+    spectrum = spectrum or _PageSpectrum(data, sfreq)
     found = []
     electrodes = sorted({e for c in channels for e in electrodes_of(c)})
     step = max(1, int(round(0.01 * sfreq)))
     hold = int(round(settings.pop_hold_s * sfreq))
     jump = np.abs(data[:, step:] - data[:, :-step])
-    windows, starts = _windows(_band(data, sfreq, *settings.noise_band_hz), sfreq, settings)
+    windows, starts = _windows(spectrum.band(*settings.noise_band_hz), sfreq, settings)
     amplitude = np.ptp(windows, axis=-1) / 2
     for electrode in electrodes:
         through = [i for i, c in enumerate(channels) if electrode in electrodes_of(c)]
@@ -291,8 +306,9 @@ def find_artifacts(data: np.ndarray, sfreq: float, channels: list[str], settings
     settings = settings or ArtifactSettings()
     data = np.nan_to_num(np.asarray(data, dtype=np.float64))
     found = []
+    spectrum = _PageSpectrum(data, sfreq)
     for detector in (find_emg, find_line_noise, find_eog, find_slow_sway, find_electrode_artifacts):
-        found += detector(data, sfreq, channels, settings)
+        found += detector(data, sfreq, channels, settings, spectrum)
     return _merge(_resolve_overlaps(found))
 
 

@@ -134,13 +134,23 @@ def _posterior_channels(channels: list[str]) -> list[int]:
     return []
 
 
-def posterior_dominant_rhythm(data: np.ndarray, sfreq: float, channels: list[str], settings: BackgroundSettings, keep=None) -> dict:
-    """PDR frequency and amplitude from the occipital channels (parietal if none), or why none."""
+def band_pass(data: np.ndarray, sfreq: float, low: float, high: float) -> np.ndarray:
+    """Zero-phase band-pass of each row by zeroing FFT bins: exact on a page, and one FFT."""
+    spectrum = np.fft.rfft(data, axis=-1)
+    freqs = np.fft.rfftfreq(data.shape[-1], 1 / sfreq)
+    spectrum[..., (freqs < low) | (freqs > high)] = 0
+    return np.fft.irfft(spectrum, n=data.shape[-1], axis=-1)
+
+
+def posterior_dominant_rhythm(data: np.ndarray, sfreq: float, channels: list[str], settings: BackgroundSettings,
+                              keep=None, spectrum: tuple[np.ndarray, np.ndarray] | None = None) -> dict:  # fmt: skip
+    """PDR frequency and amplitude from the occipital channels (parietal if none), or why none.
+    ``spectrum``: the page's (freqs, power per channel), when already computed."""
     rows = _posterior_channels(channels)
     if not rows:
         return {"present": False, "reason": "no occipital or parietal channel on this page"}
-    freqs, power = power_spectrum(data[rows], sfreq, settings.welch_window_s)
-    mean = power.mean(axis=0)
+    freqs, power = spectrum if spectrum is not None else power_spectrum(data, sfreq, settings.welch_window_s)
+    mean = power[rows].mean(axis=0)
     band = (freqs >= settings.pdr_min_hz) & (freqs <= settings.pdr_max_hz)
     index = int(np.argmax(mean[band]))
     frequency = _refine_peak(freqs[band], mean[band], index)
@@ -151,10 +161,8 @@ def posterior_dominant_rhythm(data: np.ndarray, sfreq: float, channels: list[str
     prominence = float(mean[band][index] / trend)
     if prominence < settings.pdr_min_prominence:
         return {"present": False, "reason": f"no posterior rhythm stands out of the 1/f background (peak {prominence:.1f}x trend at {frequency:.1f} Hz)"}
-    from scipy.signal import butter, sosfiltfilt
-
-    sos = butter(4, [max(0.5, frequency - 2.0), frequency + 2.0], btype="band", fs=sfreq, output="sos")
-    amplitudes = [half_peak_to_peak(sosfiltfilt(sos, data[r]), sfreq, settings.amplitude_window_s, keep) for r in rows]
+    rhythm = band_pass(data[rows], sfreq, max(0.5, frequency - 2.0), frequency + 2.0)
+    amplitudes = [half_peak_to_peak(rhythm[i], sfreq, settings.amplitude_window_s, keep) for i in range(len(rows))]
     best = int(np.argmax(amplitudes))
     return {
         "present": True,
@@ -197,7 +205,7 @@ def analyse_background(data: np.ndarray, sfreq: float, channels: list[str], sett
         amplitude = half_peak_to_peak(data[row], sfreq, settings.amplitude_window_s, None if keep is None else keep[row])
         frequency = dominant_frequency(freqs, power[row], settings.min_hz, settings.max_hz)
         per_channel[channel] = {"amplitude_uv": round(amplitude, 1), "dominant_hz": round(frequency, 2), "band": band_of(frequency)}
-    pdr = posterior_dominant_rhythm(data, sfreq, channels, settings, None if keep is None else keep.all(axis=0))
+    pdr = posterior_dominant_rhythm(data, sfreq, channels, settings, None if keep is None else keep.all(axis=0), (freqs, power))
     sym = symmetry({c: v["amplitude_uv"] for c, v in per_channel.items()}, settings)
     return {"channels": per_channel, "posterior_dominant_rhythm": pdr, "symmetry": sym, "summary": summarise(per_channel, pdr, sym)}
 
