@@ -1,9 +1,10 @@
 """The main job on built-in defaults: what ``make demo`` runs.
 
-Today it covers the foundation and the detector: simulate recordings (with truth files), read them
-back through the EDF reader (TUH-style channel names), render pages in every montage, run the
-default waveform detector on the double-banana pages and score it against the simulator's truth.
-Later stages (annotation, synthesis, training, evaluation) extend this function.
+Today it covers the foundation, the detector and the engine: simulate recordings (with truth
+files), read them back through the EDF reader (TUH-style channel names), render pages in every
+montage, annotate the double-banana pages (background, artifacts, the default waveform detector,
+cleaning) and score the detector's events against the simulator's truth. Later stages
+(synthesis, training, evaluation) extend this function.
 """
 
 from __future__ import annotations
@@ -12,34 +13,31 @@ import json
 import time
 from pathlib import Path
 
+from cerebragloss.engine.run import annotate_recordings
 from cerebragloss.render import render_recordings
 from cerebragloss.settings import PageSettings
 from cerebragloss.signals.simulate import simulate_recordings
 
 
-def detect_and_score(recordings: list[Path], out_dir: Path, weights: Path, settings: PageSettings) -> dict:
-    """Run the detector over each recording's double-banana pages, write the detections to
-    ``out_dir/detections.jsonl`` and score them against the truth files (event level)."""
+def score_detections(annotations_file: Path) -> dict:
+    """Event-level scores of the detector events in an annotation run against the simulator's
+    truth files beside the recordings."""
     from cerebragloss.detection.evaluate import score_events
     from cerebragloss.detection.truth import truth_boxes
-    from cerebragloss.engine.detector import WaveformDetector
-    from cerebragloss.render import render_segment
-    from cerebragloss.signals import read_recording, segments_from_recording
+    from cerebragloss.render import Layout
     from cerebragloss.signals.simulate import load_truth
 
-    detector = WaveformDetector(weights)
-    truth_pages, found_pages, lines = [], [], []
-    for path in recordings:
-        events = load_truth(path)["events"]
-        recording = read_recording(path)
-        pages = [render_segment(s, settings.render) for s in segments_from_recording(recording, "longitudinal_bipolar", filters=settings.filters)]
-        for page, found in zip(pages, detector.detect(pages), strict=True):
-            truth = truth_boxes(events, page.layout, page.segment.start_s)
-            truth_pages.append([{"class": b.label, "start_s": b.start_s, "end_s": b.end_s} for b in truth])
-            found_pages.append(found)
-            lines.append(json.dumps({"page": page.segment.key, "start_s": page.segment.start_s, "events": found}))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "detections.jsonl").write_text("".join(line + "\n" for line in lines))
+    truth_pages, found_pages, truths = [], [], {}
+    summary = json.loads((annotations_file.parent / "summary.json").read_text())
+    files = {item["recording"]: item["file"] for item in summary["files"] if item["status"] == "done"}
+    for line in annotations_file.read_text().splitlines():
+        annotation = json.loads(line)
+        if annotation["recording"] not in truths:
+            truths[annotation["recording"]] = load_truth(files[annotation["recording"]])["events"]
+        layout = Layout.from_dict(annotation["layout"])
+        boxes = truth_boxes(truths[annotation["recording"]], layout, annotation["start_s"])
+        truth_pages.append([{"class": b.label, "start_s": b.start_s, "end_s": b.end_s} for b in boxes])
+        found_pages.append(annotation["events"])
     return score_events(truth_pages, found_pages)
 
 
@@ -75,10 +73,15 @@ def run_demo(out_dir: str | Path = "demo_output", subjects: int = 3, minutes: fl
     if example:
         print(f"look at one: {example}")
 
-    print(f"\n[3/3] detecting waveforms on the double-banana pages with {DEFAULT_WEIGHTS.name}")
-    scores = detect_and_score(recordings, out_dir / "detections", DEFAULT_WEIGHTS, settings)
+    print(f"\n[3/3] annotating the double-banana pages (background, artifacts, {DEFAULT_WEIGHTS.name}, cleaning) -> {out_dir / 'annotations'}")
+    summary = annotate_recordings(recordings, out_dir / "annotations", detector_weights=DEFAULT_WEIGHTS, progress=False)
+    annotations_file = out_dir / "annotations" / "annotations.jsonl"
+    first = json.loads(annotations_file.read_text().splitlines()[0])
+    print(f"{summary['pages']} SegmentAnnotations; first page: {first['background']['summary']}")
+    scores = score_detections(annotations_file)
+    print("detector events against the truth (event level, time IoU >= 0.2):")
     print(f"{'class':<22} {'truth':>6} {'found':>6} {'F1':>6}")
     for label, score in scores.items():
         print(f"{label:<22} {score.true_positives + score.false_negatives:>6} {score.true_positives + score.false_positives:>6} {score.f1:>6.2f}")
-    print(f"detections per page: {out_dir / 'detections' / 'detections.jsonl'} (event level, time IoU >= 0.2; truth in recordings/*.events.json)")
-    return {"pages": total, "errors": report.errors, "seconds": elapsed, "detection": scores}
+    print(f"annotations: {annotations_file}; per-file summary: {out_dir / 'annotations' / 'summary.json'}")
+    return {"pages": total, "errors": report.errors, "seconds": elapsed, "annotated": summary["pages"], "detection": scores}

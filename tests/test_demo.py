@@ -7,7 +7,7 @@ from cerebragloss.demo import run_demo
 from cerebragloss.labels import WAVEFORM_CLASSES
 
 
-def test_demo_simulates_reads_renders_every_montage_and_detects(tmp_path, capsys):
+def test_demo_simulates_renders_every_montage_annotates_and_scores(tmp_path, capsys):
     result = run_demo(tmp_path, subjects=2, minutes=0.5)
     assert result["errors"] == {}
     assert result["pages"] == 2 * 3 * 4  # subjects x pages x montages
@@ -17,11 +17,12 @@ def test_demo_simulates_reads_renders_every_montage_and_detects(tmp_path, capsys
         assert Image.open(pages[0]).size == (1344, 756)
         assert len((tmp_path / "pages" / montage / "pages.jsonl").read_text().splitlines()) == 6
     out = capsys.readouterr().out
-    assert "look at one:" in out and "detecting waveforms" in out
+    assert "look at one:" in out and "SegmentAnnotations; first page: posterior dominant rhythm" in out
     assert Path(tmp_path / "recordings" / "sim000_r0.edf").exists()
     assert Path(tmp_path / "recordings" / "sim000_r0.events.json").exists()
-    detections = [json.loads(line) for line in (tmp_path / "detections" / "detections.jsonl").read_text().splitlines()]
-    assert len(detections) == 6
+    annotations = [json.loads(line) for line in (tmp_path / "annotations" / "annotations.jsonl").read_text().splitlines()]
+    assert len(annotations) == 6 == result["annotated"]
+    assert all(a["detector"] == {"ran": True} and "decisions" in a["findings"] for a in annotations)
     assert set(result["detection"]) == set(WAVEFORM_CLASSES)
     truth = sum(s.true_positives + s.false_negatives for s in result["detection"].values())
     assert truth > 0  # the simulated recordings hold events to find
