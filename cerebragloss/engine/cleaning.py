@@ -123,8 +123,9 @@ def clean_events(
     background: dict,
     settings: CleaningSettings | None = None,
 ) -> dict:
-    """The ``findings`` of a SegmentAnnotation: events kept after cleaning, with a decision and
-    its reason for every detected event."""
+    """The ``findings`` of a SegmentAnnotation: ``events`` kept after cleaning (epileptiform ones
+    with a ``dipole``, questioned ones marked), ``sleep_events`` and ``epileptiform`` as indices
+    into them, and a decision with its reason for every detected event."""
     settings = settings or CleaningSettings()
     data = np.nan_to_num(np.asarray(data, dtype=np.float64))
     pdr = background.get("posterior_dominant_rhythm", {})
@@ -143,6 +144,7 @@ def clean_events(
             decisions.append({"event": index, "class": event["class"], "decision": "masked",
                               "reason": f"inside {worst['type']} (score {worst['score']:.1f}) on {', '.join(shared)}"})  # fmt: skip
             continue
+        support: list[str] = []
         if len(event["channels"]) == 1 and event.get("confidence", 1.0) < settings.isolated_min_confidence:
             channel = event["channels"][0]
             peaks = dict(zip(channels, np.abs(_signed_peaks(_window(data, sfreq, event["start_s"], event["end_s"]))), strict=True))
@@ -159,7 +161,9 @@ def clean_events(
                                             f"(confidence {event.get('confidence', 1.0):.2f} < {settings.isolated_min_confidence})"})  # fmt: skip
                 continue
         finding = dict(event)
-        decision = {"event": index, "class": event["class"], "decision": "kept", "reason": "no artifact on its channels; field present"}
+        field = (f"field in {', '.join(support)}" if len(event["channels"]) == 1 and event.get("confidence", 1.0) < settings.isolated_min_confidence
+                 else f"on {len(event['channels'])} channels" if len(event["channels"]) > 1 else "confident single-channel detection")  # fmt: skip
+        decision = {"event": index, "class": event["class"], "decision": "kept", "reason": f"no artifact on its channels; {field}"}
         if event["class"] in SLEEP_CLASSES and awake:
             finding["questioned"] = True
             decision = {"event": index, "class": event["class"], "decision": "questioned",
@@ -168,6 +172,7 @@ def clean_events(
             finding["dipole"] = dipole_estimate(data, sfreq, channels, montage, event["start_s"], event["end_s"])
         decisions.append(decision)
         kept.append(finding)
-    sleep = [f for f in kept if f["class"] in SLEEP_CLASSES and not f.get("questioned")]
-    epileptiform = [f for f in kept if f["class"] in EPILEPTIFORM_CLASSES]
+    # Indices into "events": the groups synthesis writes about, without copying the events.
+    sleep = [i for i, f in enumerate(kept) if f["class"] in SLEEP_CLASSES and not f.get("questioned")]
+    epileptiform = [i for i, f in enumerate(kept) if f["class"] in EPILEPTIFORM_CLASSES]
     return {"events": kept, "sleep_events": sleep, "epileptiform": epileptiform, "decisions": decisions, "awake_background": awake}
