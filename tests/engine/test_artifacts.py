@@ -1,29 +1,12 @@
 """Each artifact detector on a page holding that artifact alone (made by the simulator's own
-artifact generators on a quiet background), and on clean pages."""
+artifact generators on simulated background), and on clean pages."""
 
 import numpy as np
 import pytest
 
 from cerebragloss.engine.artifacts import find_artifacts
-from cerebragloss.signals import TEN_TWENTY, apply_montage
-from cerebragloss.signals.simulate import (
-    BackgroundSettings,
-    electrode_positions,
-    simulate_background,
-)
 from cerebragloss.signals.transients import make_artifact, make_event
-
-SFREQ = 200.0
-ELECTRODES = list(TEN_TWENTY)
-POSITIONS = electrode_positions(ELECTRODES)
-
-
-def _page(transient=None, state="awake", seed=0, montage="longitudinal_bipolar"):
-    data = simulate_background(10.0, SFREQ, BackgroundSettings(state=state), ELECTRODES, seed=seed)
-    if transient is not None:
-        transient.apply(data, ELECTRODES, SFREQ)
-    result = apply_montage(data, ELECTRODES, montage)
-    return result.data, result.channels
+from tests.engine.pages import POSITIONS, SFREQ, simulated_page
 
 
 @pytest.mark.parametrize("kind", ["emg", "eog", "electrode_pop", "electrode_noise", "line_noise", "breathing"])
@@ -32,7 +15,7 @@ def test_each_artifact_is_found_where_it_is(kind):
     for seed in range(6):
         rng = np.random.default_rng(seed)
         artifact = make_artifact(kind, 3.0, SFREQ, POSITIONS, rng, max_duration_s=6.5)
-        data, channels = _page(artifact, seed=seed)
+        data, channels = simulated_page([artifact], seed=seed)
         found = [a for a in find_artifacts(data, SFREQ, channels) if a["type"] == kind]
         overlapping = [a for a in found if a["start_s"] <= artifact.offset_s and a["end_s"] >= artifact.onset_s]
         if overlapping:
@@ -45,7 +28,7 @@ def test_each_artifact_is_found_where_it_is(kind):
 @pytest.mark.parametrize("state", ["awake", "drowsy", "n2", "n3"])
 def test_clean_background_raises_no_artifact(state):
     for seed in range(3):
-        data, channels = _page(state=state, seed=seed)
+        data, channels = simulated_page(state=state, seed=seed)
         assert find_artifacts(data, SFREQ, channels) == [], state
 
 
@@ -55,6 +38,6 @@ def test_waveforms_are_not_taken_for_artifacts(label):
     for seed in range(5):
         rng = np.random.default_rng(seed)
         state = "n2" if label in ("sleep_spindle", "vertex_wave", "posts") else "awake"
-        data, channels = _page(make_event(label, 4.0, SFREQ, POSITIONS, rng), state=state, seed=seed)
+        data, channels = simulated_page([make_event(label, 4.0, SFREQ, POSITIONS, rng)], state=state, seed=seed)
         false += bool(find_artifacts(data, SFREQ, channels))
     assert false <= 1, f"{label} called an artifact on {false} of 5 pages"

@@ -6,27 +6,8 @@ import pytest
 from cerebragloss.engine.artifacts import find_artifacts
 from cerebragloss.engine.background import analyse_background
 from cerebragloss.engine.cleaning import clean_events, dipole_estimate
-from cerebragloss.signals import TEN_TWENTY, apply_montage
-from cerebragloss.signals.simulate import (
-    BackgroundSettings,
-    electrode_positions,
-    simulate_background,
-)
 from cerebragloss.signals.transients import make_artifact, make_event
-
-SFREQ = 200.0
-ELECTRODES = list(TEN_TWENTY)
-POSITIONS = electrode_positions(ELECTRODES)
-
-
-def _page(transients=(), state="awake", seed=0, montage="longitudinal_bipolar", background=True):
-    data = simulate_background(10.0, SFREQ, BackgroundSettings(state=state), ELECTRODES, seed=seed)
-    if not background:
-        data *= 0.05
-    for transient in transients:
-        transient.apply(data, ELECTRODES, SFREQ)
-    result = apply_montage(data, ELECTRODES, montage)
-    return result.data, result.channels
+from tests.engine.pages import POSITIONS, SFREQ, simulated_page
 
 
 @pytest.mark.parametrize("montage", ["longitudinal_bipolar", "as_recorded", "average"])
@@ -36,7 +17,7 @@ def test_dipole_estimate_finds_the_focus_of_focal_spikes(montage):
     for seed in range(12):
         spike = make_event("spike", 4.0, SFREQ, POSITIONS, rng)
         focus = max(spike.gains, key=lambda e: spike.gains[e])
-        data, channels = _page([spike], seed=seed, montage=montage)
+        data, channels = simulated_page([spike], seed=seed, montage=montage)
         estimate = dipole_estimate(data, SFREQ, channels, montage, spike.onset_s - 0.05, spike.offset_s + 0.05)
         right += estimate["focus"] == focus
         assert estimate["polarity"] == "negative" and estimate["method"]
@@ -46,7 +27,7 @@ def test_dipole_estimate_finds_the_focus_of_focal_spikes(montage):
 def test_a_detection_inside_strong_artifact_on_its_channels_is_masked():
     rng = np.random.default_rng(1)
     emg = make_artifact("emg", 2.0, SFREQ, POSITIONS, rng, max_duration_s=5.0)
-    data, channels = _page([emg])
+    data, channels = simulated_page([emg])
     artifacts = find_artifacts(data, SFREQ, channels)
     emg_found = next(a for a in artifacts if a["type"] == "emg")
     event = {"class": "spike", "channels": emg_found["channels"][:2], "start_s": emg_found["start_s"] + 0.2,
@@ -57,7 +38,7 @@ def test_a_detection_inside_strong_artifact_on_its_channels_is_masked():
 
 
 def test_isolated_single_channel_detection_is_dropped_unless_confident():
-    data, channels = _page(seed=3)
+    data, channels = simulated_page(seed=3)
     event = {"class": "sharp_wave", "channels": ["C3-P3"], "start_s": 5.0, "end_s": 5.2, "confidence": 0.5}
     background = analyse_background(data, SFREQ, channels)
     dropped = clean_events(data, SFREQ, channels, "longitudinal_bipolar", [event], [], background)
@@ -71,7 +52,7 @@ def test_a_real_focal_discharge_has_field_support_and_is_kept():
     kept = 0
     for seed in range(6):
         spike = make_event("sharp_wave", 4.0, SFREQ, POSITIONS, rng)
-        data, channels = _page([spike], seed=seed)
+        data, channels = simulated_page([spike], seed=seed)
         focus = max(spike.gains, key=lambda e: spike.gains[e])
         channel = next(c for c in channels if focus in c.split("-"))
         event = {"class": "sharp_wave", "channels": [channel], "start_s": spike.onset_s, "end_s": spike.offset_s, "confidence": 0.5}
@@ -83,11 +64,11 @@ def test_a_real_focal_discharge_has_field_support_and_is_kept():
 def test_sleep_transients_on_an_awake_page_are_questioned_not_dropped():
     rng = np.random.default_rng(0)
     spindle = make_event("sleep_spindle", 3.0, SFREQ, POSITIONS, rng)
-    data, channels = _page([spindle], state="awake", seed=1)
+    data, channels = simulated_page([spindle], state="awake", seed=1)
     event = {"class": "sleep_spindle", "channels": ["Fz-Cz", "Cz-Pz"], "start_s": 3.0, "end_s": spindle.offset_s, "confidence": 0.7}
     findings = clean_events(data, SFREQ, channels, "longitudinal_bipolar", [event], [], analyse_background(data, SFREQ, channels))
     assert findings["awake_background"] and findings["events"][0]["questioned"]
     assert findings["decisions"][0]["decision"] == "questioned" and findings["sleep_events"] == []
-    asleep, channels = _page([spindle], state="n2", seed=1)
+    asleep, channels = simulated_page([spindle], state="n2", seed=1)
     findings = clean_events(asleep, SFREQ, channels, "longitudinal_bipolar", [event], [], analyse_background(asleep, SFREQ, channels))
     assert findings["decisions"][0]["decision"] == "kept" and len(findings["sleep_events"]) == 1
