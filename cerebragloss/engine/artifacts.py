@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cerebragloss.engine.background import electrodes_of
+from cerebragloss.engine.background import PageSpectrum, electrodes_of
 
 
 @dataclass(frozen=True)
@@ -70,24 +70,6 @@ class ArtifactSettings:
     hop_s: float = 0.25
 
 
-class _PageSpectrum:
-    """One FFT of the page, shared by every detector's band-pass."""
-
-    def __init__(self, data: np.ndarray, sfreq: float):
-        self.n = data.shape[-1]
-        self.spectrum = np.fft.rfft(data, axis=-1)
-        self.freqs = np.fft.rfftfreq(self.n, 1 / sfreq)
-
-    def band(self, low: float, high: float) -> np.ndarray:
-        outside = (self.freqs < low) | (self.freqs > high)
-        return np.fft.irfft(np.where(outside, 0, self.spectrum), n=self.n, axis=-1)
-
-
-def _band(data: np.ndarray, sfreq: float, low: float, high: float) -> np.ndarray:
-    """Zero-phase FFT band-pass of each row (pages are short; this is exact and fast)."""
-    return _PageSpectrum(data, sfreq).band(low, high)
-
-
 def _windows(data: np.ndarray, sfreq: float, settings: ArtifactSettings) -> tuple[np.ndarray, np.ndarray]:
     """``[channels, windows, samples]`` views and each window's start time."""
     n, hop = int(round(settings.window_s * sfreq)), int(round(settings.hop_s * sfreq))
@@ -137,8 +119,8 @@ def _merge(found: list[tuple[str, str, float, float, float]]) -> list[dict]:
     return artifacts
 
 
-def find_emg(data, sfreq, channels, settings: ArtifactSettings, spectrum: _PageSpectrum | None = None) -> list[tuple]:
-    spectrum = spectrum or _PageSpectrum(data, sfreq)
+def find_emg(data, sfreq, channels, settings: ArtifactSettings, spectrum: PageSpectrum | None = None) -> list[tuple]:
+    spectrum = spectrum or PageSpectrum(data, sfreq)
     fast = spectrum.band(settings.emg_low_hz, settings.emg_high_hz)
     windows, starts = _windows(fast, sfreq, settings)
     rms = np.sqrt((windows**2).mean(axis=-1))
@@ -153,8 +135,8 @@ def find_emg(data, sfreq, channels, settings: ArtifactSettings, spectrum: _PageS
     return found
 
 
-def find_line_noise(data, sfreq, channels, settings: ArtifactSettings, spectrum: _PageSpectrum | None = None) -> list[tuple]:
-    spectrum = spectrum or _PageSpectrum(data, sfreq)
+def find_line_noise(data, sfreq, channels, settings: ArtifactSettings, spectrum: PageSpectrum | None = None) -> list[tuple]:
+    spectrum = spectrum or PageSpectrum(data, sfreq)
     found = []
     reference = spectrum.band(30.0, 45.0)
     for mains in settings.line_frequencies:
@@ -176,8 +158,8 @@ def _first_electrode_rows(channels: list[str], names: tuple[str, ...]) -> list[i
     return [i for i, c in enumerate(channels) if electrodes_of(c) and electrodes_of(c)[0] in names]
 
 
-def find_eog(data, sfreq, channels, settings: ArtifactSettings, spectrum: _PageSpectrum | None = None) -> list[tuple]:
-    spectrum = spectrum or _PageSpectrum(data, sfreq)
+def find_eog(data, sfreq, channels, settings: ArtifactSettings, spectrum: PageSpectrum | None = None) -> list[tuple]:
+    spectrum = spectrum or PageSpectrum(data, sfreq)
     slow = spectrum.band(0.0, settings.eog_max_hz)
     windows, starts = _windows(slow, sfreq, settings)
     # The signed extreme of each window: blinks and gaze have a direction.
@@ -240,8 +222,8 @@ def find_eog(data, sfreq, channels, settings: ArtifactSettings, spectrum: _PageS
     return found
 
 
-def find_slow_sway(data, sfreq, channels, settings: ArtifactSettings, spectrum: _PageSpectrum | None = None) -> list[tuple]:
-    spectrum = spectrum or _PageSpectrum(data, sfreq)
+def find_slow_sway(data, sfreq, channels, settings: ArtifactSettings, spectrum: PageSpectrum | None = None) -> list[tuple]:
+    spectrum = spectrum or PageSpectrum(data, sfreq)
     slow = spectrum.band(0.05, settings.slow_max_hz)  # without the page mean (DC)
     n = int(round(settings.slow_window_s * sfreq))
     hop = int(round(0.5 * sfreq))
@@ -264,10 +246,10 @@ def find_slow_sway(data, sfreq, channels, settings: ArtifactSettings, spectrum: 
     return found
 
 
-def find_electrode_artifacts(data, sfreq, channels, settings: ArtifactSettings, spectrum: _PageSpectrum | None = None) -> list[tuple]:
+def find_electrode_artifacts(data, sfreq, channels, settings: ArtifactSettings, spectrum: PageSpectrum | None = None) -> list[tuple]:
     """Pops and noise: large, fast or irregular changes on the channels through one electrode
     and on no channel without it."""
-    spectrum = spectrum or _PageSpectrum(data, sfreq)
+    spectrum = spectrum or PageSpectrum(data, sfreq)
     found = []
     electrodes = sorted({e for c in channels for e in electrodes_of(c)})
     step = max(1, int(round(0.01 * sfreq)))
@@ -306,7 +288,7 @@ def find_artifacts(data: np.ndarray, sfreq: float, channels: list[str], settings
     settings = settings or ArtifactSettings()
     data = np.nan_to_num(np.asarray(data, dtype=np.float64))
     found = []
-    spectrum = _PageSpectrum(data, sfreq)
+    spectrum = PageSpectrum(data, sfreq)
     for detector in (find_emg, find_line_noise, find_eog, find_slow_sway, find_electrode_artifacts):
         found += detector(data, sfreq, channels, settings, spectrum)
     return _merge(_resolve_overlaps(found))
