@@ -221,8 +221,8 @@ def analyse_background(data: np.ndarray, sfreq: float, channels: list[str], sett
     return {"channels": per_channel, "posterior_dominant_rhythm": pdr, "symmetry": sym, "summary": summarise(per_channel, pdr, sym)}
 
 
-def summarise(per_channel: dict, pdr: dict, sym: dict) -> str:
-    """One line a reader would write: PDR, the prevailing band and voltage, symmetry."""
+def prevailing_activity(per_channel: dict) -> tuple[str, float, str]:
+    """The band most channels are dominated by, the median amplitude (uV) and its voltage word."""
     bands = [v["band"] for v in per_channel.values()]
     # Ties go to the slower band, deterministically (iterating a set would follow the hash seed).
     order = [name for name, _, _ in BANDS]
@@ -230,6 +230,12 @@ def summarise(per_channel: dict, pdr: dict, sym: dict) -> str:
     amplitudes = [v["amplitude_uv"] for v in per_channel.values()]
     median = float(np.median(amplitudes)) if amplitudes else 0.0
     voltage = "low-voltage" if median < 10 else ("high-voltage" if median > 100 else "medium-voltage")
+    return prevailing, median, voltage
+
+
+def summarise(per_channel: dict, pdr: dict, sym: dict) -> str:
+    """One line a reader would write: PDR, the prevailing band and voltage, symmetry."""
+    prevailing, median, voltage = prevailing_activity(per_channel)
     if pdr.get("present"):
         head = f"posterior dominant rhythm {pdr['frequency_hz']:.1f} Hz ({pdr['band']}), {pdr['amplitude_uv']:.0f} uV"
     else:

@@ -85,9 +85,16 @@ def _neighbours(channel: str, channels: list[str]) -> list[str]:
     return near
 
 
-def dipole_estimate(data: np.ndarray, sfreq: float, channels: list[str], montage: str, start_s: float, end_s: float) -> dict:
-    """Where an epileptiform discharge is maximal (see the module docstring)."""
+def dipole_estimate(data: np.ndarray, sfreq: float, channels: list[str], montage: str, start_s: float, end_s: float,
+                    near: list[str] | None = None) -> dict:  # fmt: skip
+    """Where an epileptiform discharge is maximal (see the module docstring). ``near``: the
+    channels the discharge was detected on; the search then stays on them and the channels that
+    share an electrode with them, so that another discharge at the same moment elsewhere on the
+    head (or background) cannot be taken for this one's field."""
     peaks = dict(zip(channels, _signed_peaks(_window(data, sfreq, start_s, end_s)), strict=True))
+    if near:
+        around = {e for c in near for e in electrodes_of(c)}
+        peaks = {c: v for c, v in peaks.items() if set(electrodes_of(c)) & around} or peaks
     if montage in ("longitudinal_bipolar", "transverse_bipolar"):
         pairs = LONGITUDINAL_BIPOLAR if montage == "longitudinal_bipolar" else TRANSVERSE_BIPOLAR
         best = None
@@ -169,7 +176,7 @@ def clean_events(
             decision = {"event": index, "class": event["class"], "decision": "questioned",
                         "reason": f"sleep transient with an awake background (alpha PDR {pdr['frequency_hz']:.1f} Hz)"}  # fmt: skip
         if event["class"] in EPILEPTIFORM_CLASSES:
-            finding["dipole"] = dipole_estimate(data, sfreq, channels, montage, event["start_s"], event["end_s"])
+            finding["dipole"] = dipole_estimate(data, sfreq, channels, montage, event["start_s"], event["end_s"], event["channels"])
         decisions.append(decision)
         kept.append(finding)
     # Indices into "events": the groups synthesis writes about, without copying the events.
