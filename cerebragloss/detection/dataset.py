@@ -18,8 +18,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from cerebragloss.detection.truth import (
     BoxSettings,
     electrodes_to_channels,
@@ -125,16 +123,11 @@ def labels_from_annotations(annotations) -> list[dict]:
 
 
 def split_subjects(subjects: list[str], val_fraction: float, seed: int) -> dict[str, str]:
-    """Subject -> ``train``/``val``: a seeded shuffle of the sorted subject list, so the split is
-    the same on every machine and no subject is on both sides. ``val_fraction=1`` makes a
-    held-out test set (everything in ``val``)."""
-    ordered = sorted(set(subjects))
-    order = np.random.default_rng(seed).permutation(len(ordered))
-    n_val = int(round(val_fraction * len(ordered)))
-    if 0 < val_fraction < 1 and len(ordered) >= 2:
-        n_val = min(max(n_val, 1), len(ordered) - 1)  # both sides non-empty
-    val = {ordered[i] for i in order[:n_val]}
-    return {s: ("val" if s in val else "train") for s in ordered}
+    """Subject -> ``train``/``val`` (``cerebragloss.shards.split_subjects``: a seeded shuffle, no
+    subject on both sides). ``val_fraction=1`` makes a held-out test set (everything in ``val``)."""
+    from cerebragloss.shards import split_subjects as split
+
+    return split(subjects, {"val": val_fraction}, seed)
 
 
 @dataclass

@@ -13,10 +13,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cerebragloss.labels import ARTIFACT_TYPES, BANDS, EPILEPTIFORM_CLASSES, SLEEP_CLASSES, WAVEFORM_CLASSES
+from cerebragloss.labels import (
+    ARTIFACT_TYPES,
+    BANDS,
+    EPILEPTIFORM_CLASSES,
+    SLEEP_CLASSES,
+    WAVEFORM_CLASSES,
+)
 from cerebragloss.synthesis.facts import EventFact, PageFacts, page_facts
 from cerebragloss.synthesis.samples import IMAGE_PLACEHOLDER, LETTERS, make_sample, mcq_prompt
-from cerebragloss.synthesis.vocabulary import MASS_NOUNS, MONTAGE_NAMES, NAMES, OPTION_NAMES, region_phrase
+from cerebragloss.synthesis.vocabulary import (
+    MASS_NOUNS,
+    MONTAGE_NAMES,
+    NAMES,
+    OPTION_NAMES,
+    region_phrase,
+)
 
 
 @dataclass
@@ -172,7 +184,7 @@ def artifact_sentence(facts: PageFacts, rng) -> str:
         found = [a for a in facts.artifacts if a.label == label]
         if not found:
             continue
-        channels = sorted({c for a in found for c in a.channels}, key=facts.channels.index)
+        channels = list(dict.fromkeys(c for a in found for c in a.channels))
         spans = _list([f"{a.start_s:.1f}-{a.end_s:.1f} s" for a in found])
         what = _name(label, len(found))
         sentences.append(_pick(rng, (

@@ -1,0 +1,188 @@
+"""Shard sets: webdataset tar shards of Samples plus the ``manifest.json`` that describes them.
+
+A shard set is one folder::
+
+    DIR/<name>-000000.tar ...   each sample: <key>.png (the page) + <key>.json (the Sample)
+    DIR/manifest.json           shards with sample counts, counts per task and source, subjects,
+                                the generator (name, version, config) and the creation time
+
+Shards are written as ``.tar.partial`` and renamed when complete; the manifest is written last, so
+a folder without ``manifest.json`` is not a finished shard set. Epoch lengths, mixing ratios and
+the stop-at-fraction callback read manifests, never the tars. Splits are by subject
+(``split_subjects``): no subject's pages are on two sides.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import tarfile
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+MANIFEST = "manifest.json"
+SPLITS: tuple[str, ...] = ("train", "val", "bench")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cerebragloss")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def split_subjects(subjects: Iterable[str], fractions: dict[str, float], seed: int) -> dict[str, str]:
+    """Subject -> split: a seeded shuffle of the sorted subjects; the first ``fractions[split]``
+    of them (in the order given) go to each named split, the rest to ``train``. Every split with a
+    fraction > 0 gets at least one subject while ``train`` keeps one, so tiny runs still have a
+    validation set. The same on every machine."""
+    ordered = sorted(set(subjects))
+    order = list(np.random.default_rng(seed).permutation(len(ordered)))
+    wanted = {name: f for name, f in fractions.items() if f > 0}
+    if sum(wanted.values()) > 1 + 1e-9:
+        raise ValueError(f"split fractions {fractions} add up to more than 1")
+    assignment: dict[str, str] = {}
+    position = 0
+    for name, fraction in wanted.items():
+        count = int(round(fraction * len(ordered)))
+        if fraction < 1 and len(ordered) > len(wanted):
+            count = max(count, 1)
+        count = min(count, len(ordered) - position - (0 if fraction >= 1 else 1 if len(ordered) > len(wanted) else 0))
+        for index in order[position : position + max(count, 0)]:
+            assignment[ordered[index]] = name
+        position += max(count, 0)
+    return {s: assignment.get(s, "train") for s in ordered}
+
+
+def shard_key(sample_id: str) -> str:
+    """webdataset splits a file name at its first dot into key and extension: no dots in keys."""
+    return sample_id.replace(".", "_").replace("/", "_")
+
+
+def write_shard_set(
+    items: Iterable[tuple[dict, bytes]],
+    directory: str | Path,
+    *,
+    name: str = "samples",
+    samples_per_shard: int = 1000,
+    generator: str = "cerebragloss",
+    config: dict | None = None,
+) -> dict:
+    """Write ``(sample, png bytes)`` pairs into a shard set and return its manifest.
+
+    Earlier shards and partial files of the same name in ``directory`` are removed first, so a
+    rerun never mixes two runs' shards.
+    """
+    import webdataset as wds
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in [*directory.glob(f"{name}-*.tar"), *directory.glob(f"{name}-*.tar.partial"), directory / MANIFEST]:
+        stale.unlink(missing_ok=True)
+    shards: list[dict] = []
+    tasks: Counter = Counter()
+    sources: Counter = Counter()
+    subjects: set[str] = set()
+    seen: set[str] = set()
+
+    def finished(partial: str) -> None:
+        final = Path(partial).with_suffix("")  # drop ".partial"
+        Path(partial).replace(final)
+        shards.append({"file": final.name, "samples": writer.count})
+
+    # ShardWriter opens its first shard at construction and announces every shard on stdout.
+    with contextlib.redirect_stdout(io.StringIO()):
+        writer = wds.ShardWriter(str(directory / f"{name}-%06d.tar.partial"), maxcount=samples_per_shard, post=finished, encoder=False)
+    writer.verbose = 0
+    for sample, png in items:
+        key = shard_key(sample["id"])
+        if key in seen:
+            raise ValueError(f"sample id {sample['id']!r} written twice into {directory}")
+        seen.add(key)
+        writer.write({"__key__": key, "png": png, "json": json.dumps(sample, ensure_ascii=False).encode()})
+        tasks[sample["task"]] += 1
+        sources[sample["source"]] += 1
+        subjects.add(sample.get("subject") or "")
+    writer.close()
+    if shards and shards[-1]["samples"] == 0:  # the writer's first shard, opened for nothing
+        (directory / shards.pop()["file"]).unlink()
+    manifest = {
+        "name": name,
+        "samples": sum(s["samples"] for s in shards),
+        "shards": shards,
+        "tasks": dict(sorted(tasks.items())),
+        "sources": dict(sorted(sources.items())),
+        "subjects": sorted(subjects - {""}),
+        "generator": {"name": generator, "version": _version(), "config": config or {}},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    temporary = directory / f"{MANIFEST}.partial"
+    temporary.write_text(json.dumps(manifest, indent=1))
+    temporary.replace(directory / MANIFEST)
+    return manifest
+
+
+def read_manifest(directory: str | Path) -> dict:
+    path = Path(directory) / MANIFEST
+    if not path.exists():
+        raise FileNotFoundError(f"{directory}: no {MANIFEST} (not a shard set, or its writing did not finish)")
+    return json.loads(path.read_text())
+
+
+def shard_urls(directory: str | Path) -> list[str]:
+    directory = Path(directory)
+    return [str(directory / s["file"]) for s in read_manifest(directory)["shards"]]
+
+
+def iter_shard_set(directory: str | Path) -> Iterator[tuple[dict, bytes]]:
+    """Every ``(sample, png bytes)`` of a shard set, in order, through webdataset."""
+    import webdataset as wds
+
+    urls = shard_urls(directory)
+    if not urls:
+        return
+    for entry in wds.WebDataset(urls, shardshuffle=False, empty_check=False):
+        yield json.loads(entry["json"]), entry["png"]
+
+
+def check_shard_set(directory: str | Path) -> list[str]:
+    """Disagreements between a manifest and the tars it lists (empty when they agree): missing
+    shards, sample counts, samples without a page or a Sample, leftover partial files."""
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    problems = []
+    total = 0
+    for shard in manifest["shards"]:
+        path = directory / shard["file"]
+        if not path.exists():
+            problems.append(f"{shard['file']}: listed in the manifest, missing on disk")
+            continue
+        members: dict[str, set[str]] = {}
+        try:
+            with tarfile.open(path) as tar:
+                for member in tar.getmembers():
+                    key, _, extension = member.name.partition(".")
+                    members.setdefault(key, set()).add(extension)
+        except tarfile.TarError as error:
+            problems.append(f"{shard['file']}: unreadable tar ({error})")
+            continue
+        incomplete = [k for k, extensions in members.items() if extensions != {"png", "json"}]
+        if incomplete:
+            problems.append(f"{shard['file']}: {len(incomplete)} samples without both png and json (e.g. {incomplete[0]})")
+        if len(members) != shard["samples"]:
+            problems.append(f"{shard['file']}: manifest says {shard['samples']} samples, the tar holds {len(members)}")
+        total += len(members)
+    if total != manifest["samples"]:
+        problems.append(f"manifest total {manifest['samples']} != {total} samples in the tars")
+    listed = {s["file"] for s in manifest["shards"]}
+    for path in sorted(directory.glob(f"{manifest['name']}-*.tar*")):
+        if path.name not in listed:
+            problems.append(f"{path.name}: on disk but not in the manifest")
+    return problems

@@ -1,0 +1,263 @@
+"""Synthesis runs: an annotation folder (``tools/annotate.py``) in, shard sets out.
+
+``synthesize_rules``      rule captions, MCQs and binary QA    -> OUT/<split>/ (shard sets)
+``augment_with_teacher``  teacher descriptions, complex MCQs and conversations (1:1:1), verified
+                          -> OUT/<split>/, OUT/rejects.jsonl, OUT/teacher_cache/ (resumable)
+``convert_llava``         general image-text data (LLaVA JSON) -> OUT/ (one shard set, task general)
+
+Splits (train/val/bench) are by subject with the same seed everywhere, so the rule and teacher
+shards of one subject land on the same side. Every page is accounted for in ``report.json``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from cerebragloss.shards import SPLITS, check_shard_set, split_subjects, write_shard_set
+from cerebragloss.synthesis.rules import RuleSettings, page_rng, rule_samples
+from cerebragloss.synthesis.teacher import (
+    TEACHER_TASKS,
+    ReplyCache,
+    TeacherSettings,
+    build_request,
+    make_teacher,
+    run_teacher,
+    sample_from_reply,
+)
+from cerebragloss.synthesis.verify import verify_sample
+
+
+@dataclass
+class SplitSettings:
+    """Shares of subjects held out for validation and for the benchmark (the rest train)."""
+
+    val: float = 0.1
+    bench: float = 0.1
+    seed: int = 0
+
+    def fractions(self) -> dict[str, float]:
+        return {"val": self.val, "bench": self.bench}
+
+
+@dataclass
+class SynthesisSettings:
+    """``tools/synthesize.py`` (rule samples)."""
+
+    rules: RuleSettings = field(default_factory=RuleSettings)
+    split: SplitSettings = field(default_factory=SplitSettings)
+    samples_per_shard: int = 1000
+
+
+@dataclass
+class AugmentSettings:
+    """``tools/augment_llm.py`` (teacher samples)."""
+
+    teacher: TeacherSettings = field(default_factory=TeacherSettings)
+    split: SplitSettings = field(default_factory=SplitSettings)
+    samples_per_shard: int = 1000
+    #: seed of which page gets which of the three tasks
+    seed: int = 0
+
+
+def load_annotations(annotations_dir: str | Path) -> list[dict]:
+    """Every SegmentAnnotation of an annotation run folder (all ``annotations*.jsonl``)."""
+    directory = Path(annotations_dir)
+    files = sorted(directory.glob("annotations*.jsonl"))
+    if not files:
+        raise FileNotFoundError(f"{directory}: no annotations*.jsonl (run tools/annotate.py INPUT --out {directory} first)")
+    annotations = []
+    for path in files:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if line.strip():
+                try:
+                    annotations.append(json.loads(line))
+                except json.JSONDecodeError as error:
+                    raise ValueError(f"{path}:{number}: not JSON ({error.msg})") from None
+    return annotations
+
+
+def _page_bytes(annotations_dir: Path, annotation: dict) -> bytes | None:
+    page = annotation.get("page")
+    path = annotations_dir / "pages" / page if page else None
+    return path.read_bytes() if path is not None and path.exists() else None
+
+
+def _write_splits(by_split: dict[str, list[tuple[dict, bytes]]], out: Path, name: str, generator: str, config: dict,
+                  samples_per_shard: int) -> dict[str, dict]:  # fmt: skip
+    manifests = {}
+    for split in SPLITS:
+        if not by_split.get(split):
+            continue
+        manifests[split] = write_shard_set(by_split[split], out / split, name=name, samples_per_shard=samples_per_shard,
+                                           generator=generator, config=config | {"split": split})  # fmt: skip
+        problems = check_shard_set(out / split)
+        if problems:
+            raise RuntimeError(f"{out / split}: shards disagree with their manifest: {'; '.join(problems)}")
+    return manifests
+
+
+def _write_report(out: Path, report: dict) -> None:
+    temporary = out / "report.json.partial"
+    temporary.write_text(json.dumps(report, indent=1))
+    temporary.replace(out / "report.json")
+
+
+def synthesize_rules(annotations_dir: str | Path, out: str | Path, settings: SynthesisSettings | None = None,
+                     progress: bool = True) -> dict:  # fmt: skip
+    """Rule samples of every annotated page into per-split shard sets; returns the report."""
+    from tqdm.auto import tqdm
+
+    settings = settings or SynthesisSettings()
+    annotations_dir, out = Path(annotations_dir), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    annotations = load_annotations(annotations_dir)
+    splits = split_subjects([a["subject"] for a in annotations], settings.split.fractions(), settings.split.seed)
+    by_split: dict[str, list] = {s: [] for s in SPLITS}
+    skipped: dict[str, str] = {}
+    for annotation in tqdm(annotations, desc="rules", unit="page", disable=not progress):
+        png = _page_bytes(annotations_dir, annotation)
+        if png is None:
+            skipped[annotation["key"]] = f"page image {annotation.get('page')} not found in {annotations_dir / 'pages'}"
+            continue
+        for sample in rule_samples(annotation, settings.rules):
+            by_split[splits[annotation["subject"]]].append((sample, png))
+    config = asdict(settings)
+    manifests = _write_splits(by_split, out, "rules", "cerebragloss.synthesis.rules", config, settings.samples_per_shard)
+    report = {
+        "pages": len(annotations), "pages_skipped": skipped, "subjects": splits,
+        "samples": {split: m["samples"] for split, m in manifests.items()},
+        "tasks": dict(sum((Counter(m["tasks"]) for m in manifests.values()), Counter())),
+        "seconds": round(time.perf_counter() - started, 2), "settings": config,
+    }  # fmt: skip
+    _write_report(out, report)
+    return report
+
+
+def teacher_plan(annotations: list[dict], seed: int, limit: int | None = None) -> list[tuple[dict, str]]:
+    """(annotation, task) pairs: pages in a seeded order, tasks in turn, so descriptions, complex
+    MCQs and conversations stay 1:1:1 (within one) for any ``limit``."""
+    ordered = sorted(annotations, key=lambda a: a["key"])
+    order = page_rng("plan", seed).permutation(len(ordered))
+    plan = [(ordered[i], TEACHER_TASKS[n % len(TEACHER_TASKS)]) for n, i in enumerate(order)]
+    return plan[:limit] if limit is not None else plan
+
+
+def augment_with_teacher(annotations_dir: str | Path, out: str | Path, settings: AugmentSettings | None = None,
+                         limit: int | None = None, cache_dir: str | Path | None = None, progress: bool = True) -> dict:  # fmt: skip
+    """Teacher samples for ``limit`` pages (all by default), verified, into per-split shard sets."""
+    settings = settings or AugmentSettings()
+    annotations_dir, out = Path(annotations_dir), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    annotations = load_annotations(annotations_dir)
+    splits = split_subjects([a["subject"] for a in annotations], settings.split.fractions(), settings.split.seed)
+    plan = teacher_plan(annotations, settings.seed, limit)
+    skipped, pngs, requests, by_id = {}, {}, [], {}
+    for annotation, task in plan:
+        png = _page_bytes(annotations_dir, annotation)
+        if png is None:
+            skipped[f"{annotation['key']}-{task}"] = f"page image {annotation.get('page')} not found"
+            continue
+        request = build_request(annotation, task)
+        pngs[annotation["key"]] = png
+        requests.append(request)
+        by_id[request.sample_id] = (request, annotation)
+    teacher = make_teacher(settings.teacher)
+    cache = ReplyCache(cache_dir or out / "teacher_cache")
+    replies, teacher_report = run_teacher(requests, teacher, cache, settings.teacher, progress=progress)
+
+    by_split: dict[str, list] = {s: [] for s in SPLITS}
+    rejects = []
+    for request in requests:
+        record = replies.get(request.sample_id)
+        if record is None:
+            continue  # failed: in teacher_report.failed, asked again by a rerun
+        _, annotation = by_id[request.sample_id]
+        try:
+            sample = sample_from_reply(request, record["reply"], annotation, record["source"], record["teacher"])
+            problems = verify_sample(sample, annotation)
+        except (KeyError, TypeError, ValueError) as error:
+            sample, problems = None, [f"reply unusable: {type(error).__name__}: {error}"]
+        if problems:
+            rejects.append({"id": request.sample_id, "task": request.task, "reasons": problems, "reply": record["reply"]})
+            continue
+        by_split[splits[annotation["subject"]]].append((sample, pngs[annotation["key"]]))
+    (out / "rejects.jsonl.partial").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rejects))
+    (out / "rejects.jsonl.partial").replace(out / "rejects.jsonl")
+    config = asdict(settings)
+    manifests = _write_splits(by_split, out, "teacher", f"cerebragloss.synthesis.teacher ({teacher.name})", config, settings.samples_per_shard)
+    accepted = sum(m["samples"] for m in manifests.values())
+    reasons = Counter(reason.split(" (")[0] for r in rejects for reason in r["reasons"])
+    report = {
+        "requested": len(plan), "pages_skipped": skipped, "accepted": accepted, "rejected": len(rejects),
+        "failed": teacher_report.failed,
+        "rejection_rate": round(len(rejects) / max(1, accepted + len(rejects)), 4),
+        "rejection_reasons": dict(reasons.most_common()),
+        "samples": {split: m["samples"] for split, m in manifests.items()},
+        "tasks": dict(sum((Counter(m["tasks"]) for m in manifests.values()), Counter())),
+        "teacher": asdict(teacher_report) | {"name": teacher.name, "source": teacher.source},
+        "seconds": round(time.perf_counter() - started, 2), "settings": config,
+    }  # fmt: skip
+    _write_report(out, report)
+    report["teacher_table"] = teacher_report.table()
+    return report
+
+
+def convert_llava(llava_json: str | Path, image_dir: str | Path, out: str | Path, samples_per_shard: int = 1000,
+                  limit: int | None = None, progress: bool = True) -> dict:  # fmt: skip
+    """LLaVA-style records (``{"id", "image", "conversations": [{"from": "human"|"gpt", "value"}]}``)
+    into one shard set of ``general`` Samples; images are stored as PNG. Records with a missing or
+    unreadable image or a malformed conversation are skipped with the reason."""
+    from PIL import Image, UnidentifiedImageError
+    from tqdm.auto import tqdm
+
+    from cerebragloss.synthesis.samples import IMAGE_PLACEHOLDER, make_sample
+
+    image_dir, out = Path(image_dir), Path(out)
+    records = json.loads(Path(llava_json).read_text())
+    if limit is not None:
+        records = records[:limit]
+    skipped: dict[str, str] = {}
+
+    def items():
+        for number, record in enumerate(tqdm(records, desc="llava", unit="record", disable=not progress)):
+            name = str(record.get("id", number))
+            turns = record.get("conversations") or []
+            roles = [t.get("from") for t in turns]
+            if not turns or len(turns) % 2 or roles != ["human", "gpt"] * (len(turns) // 2):
+                skipped[name] = "conversation is not human/gpt turns in pairs"
+                continue
+            if not record.get("image"):
+                skipped[name] = "no image"
+                continue
+            try:
+                with Image.open(image_dir / record["image"]) as image:
+                    buffer = io.BytesIO()
+                    image.convert("RGB").save(buffer, format="PNG")
+            except (FileNotFoundError, UnidentifiedImageError, OSError) as error:
+                skipped[name] = f"image {record['image']}: {type(error).__name__}"
+                continue
+            messages = [{"role": "user" if t["from"] == "human" else "assistant", "content": str(t["value"]).strip()} for t in turns]
+            first = messages[0]["content"].replace(IMAGE_PLACEHOLDER, "").strip()
+            messages[0]["content"] = f"{IMAGE_PLACEHOLDER}\n{first}"
+            for message in messages[1:]:
+                message["content"] = message["content"].replace(IMAGE_PLACEHOLDER, "").strip()
+            try:
+                sample = make_sample(id=f"llava-{name}", task="general", source="general", messages=messages,
+                                     subject=f"llava-{name}", recording=str(record["image"]), annotation=None)  # fmt: skip
+            except ValueError as error:
+                skipped[name] = str(error).split(": ", 1)[-1]
+                continue
+            yield sample, buffer.getvalue()
+
+    manifest = write_shard_set(items(), out, name="general", samples_per_shard=samples_per_shard,
+                               generator="cerebragloss.synthesis.run.convert_llava", config={"source": str(Path(llava_json).name)})  # fmt: skip
+    report = {"records": len(records), "samples": manifest["samples"], "skipped": skipped}
+    _write_report(out, report)
+    return report

@@ -1,0 +1,571 @@
+"""The LLM teacher: descriptions, complex multiple-choice questions and conversations written from
+a page's structured annotation (never its image), as in the paper.
+
+- ``build_request`` turns one annotation and one task into a prompt: the rule caption plus the
+  facts with detection coordinates (``facts_record``), after a one-shot example; the reply must
+  follow the task's JSON schema.
+- ``GeminiTeacher`` asks Gemini through ``google-genai`` (structured output, per-request timeout,
+  retries with exponential backoff and jitter on 429/5xx/timeouts/malformed JSON via tenacity).
+  The key comes from ``GEMINI_API_KEY`` or ``GOOGLE_API_KEY`` only and is never written anywhere.
+- ``OfflineTeacher`` writes the same three tasks from templates, deterministically, for the demo
+  and tests; its samples are labelled ``source: offline``.
+- ``ReplyCache`` keeps every reply on disk under a hash of everything that decides it, so a rerun
+  never pays twice and a killed run resumes where it stopped.
+- ``run_teacher`` asks for many requests with bounded concurrency and accounts for tokens and cost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from cerebragloss.synthesis.facts import PageFacts, facts_record, page_facts
+from cerebragloss.synthesis.rules import (
+    _article,
+    _cap,
+    _list,
+    _name,
+    artifact_sentence,
+    background_sentence,
+    caption,
+    epileptiform_sentence,
+    page_rng,
+    sleep_sentence,
+)
+from cerebragloss.synthesis.samples import IMAGE_PLACEHOLDER, LETTERS, mcq_prompt
+
+TEACHER_TASKS: tuple[str, ...] = ("description", "complex_mcq", "conversation")
+#: Bump when the prompt, the example or the schemas change: cached replies then no longer apply.
+PROMPT_VERSION = "1"
+API_KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+
+
+@dataclass
+class TeacherSettings:
+    """The teacher of ``tools/augment_llm.py`` (``--set teacher.model=...``)."""
+
+    kind: str = "offline"  # offline | gemini
+    model: str = "gemini-2.5-flash"
+    #: another endpoint for the Gemini API (a proxy, or a local fake in tests); empty = Google's
+    base_url: str = ""
+    concurrency: int = 8
+    timeout_s: float = 60.0
+    #: attempts per request (the first included) before it counts as failed
+    attempts: int = 6
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 60.0
+    temperature: float = 0.7
+    #: 0 turns Gemini 2.5's thinking off: the task is rewriting given facts, not reasoning
+    thinking_budget: int = 0
+    #: US$ per million tokens, for the cost estimate (gemini-2.5-flash list prices)
+    price_input_per_million: float = 0.30
+    price_output_per_million: float = 2.50
+
+
+# ---------------------------------------------------------------------------------------------
+# Prompt
+
+SYSTEM_INSTRUCTION = """You are a board-certified clinical neurophysiologist writing teaching material about one 10-second EEG page.
+You do not see the page. You are given its caption and its structured annotation: the montage, the background (posterior dominant rhythm, prevailing band, voltage, symmetry), waveform detections that survived cleaning (class, channels, time in seconds, pixel box, region, electrode of maximal negativity) and artifacts (type, channels, time).
+Rules:
+- State only what the input contains. Never add a waveform, artifact, electrode, region, frequency or time that is not in the input.
+- If "waveform_detector_ran" is false, say nothing about the presence or absence of waveforms.
+- An empty list means that finding is absent; you may say so.
+- Use standard clinical EEG vocabulary (e.g. "phase reversal", "posterior dominant rhythm", "K-complex").
+- Reply with JSON that follows the response schema, nothing else."""
+
+TASK_INSTRUCTIONS = {
+    "description": "Write a detailed, fluent clinical description of the page (one paragraph, 4-8 sentences) covering the montage, background, any sleep transients, any epileptiform discharges with their location and maximal negativity, and any artifacts.",
+    "complex_mcq": "Write one multiple-choice question that needs at least two findings of the page together to answer, with exactly 4 distinct options, the letter of the single correct option, and a one-sentence explanation that uses only the input.",
+    "conversation": "Write a conversation of 3 or 4 turns between a trainee (questions) and you (answers) about this page. The answers use only the input; the first question asks for an overview.",
+}
+
+_STRING = {"type": "string"}
+RESPONSE_SCHEMAS: dict[str, dict] = {
+    "description": {"type": "object", "properties": {"description": _STRING}, "required": ["description"]},
+    "complex_mcq": {
+        "type": "object",
+        "properties": {
+            "question": _STRING,
+            "options": {"type": "array", "items": _STRING, "minItems": 4, "maxItems": 4},
+            "answer": {"type": "string", "enum": list(LETTERS)},
+            "explanation": _STRING,
+        },
+        "required": ["question", "options", "answer", "explanation"],
+    },
+    "conversation": {
+        "type": "object",
+        "properties": {
+            "turns": {
+                "type": "array",
+                "minItems": 2,
+                "maxItems": 6,
+                "items": {"type": "object", "properties": {"question": _STRING, "answer": _STRING}, "required": ["question", "answer"]},
+            }
+        },
+        "required": ["turns"],
+    },
+}
+
+#: The one-shot example: a page with a right temporal sharp wave, alpha background and eye blinks.
+EXAMPLE_INPUT = {
+    "caption": "The page shows 10 s of EEG in a longitudinal bipolar (double banana) montage. Background activity is medium-voltage, "
+    "predominantly in the alpha band (median 28 µV). The posterior dominant rhythm is 10.2 Hz alpha activity of about 35 µV (P8-O2). "
+    "The background is symmetric. No sleep transients are seen. At 4.2 s there is a sharp wave in F8-T8 and T8-P8, with maximal "
+    "negativity at T8 (phase reversal between F8-T8 and T8-P8), right temporal. Eye movement (EOG) artifact is seen in Fp1-F7 and "
+    "Fp2-F8 (7.1-7.6 s).",
+    "annotation": {
+        "montage": "longitudinal_bipolar", "channels_missing": [], "waveform_detector_ran": True,
+        "epileptiform_discharges": [{"class": "sharp_wave", "channels": ["F8-T8", "T8-P8"], "start_s": 4.2, "end_s": 4.35,
+                                     "region": "right temporal", "box_px": [590, 140, 612, 196], "maximum_negativity_at": "T8"}],
+        "sleep_transients": [],
+        "artifacts": [{"type": "eog", "channels": ["Fp1-F7", "Fp2-F8"], "start_s": 7.1, "end_s": 7.6}],
+        "background": {"prevailing_band": "alpha", "median_uv": 28.0, "voltage": "medium-voltage", "pdr_present": True,
+                       "pdr_hz": 10.2, "pdr_band": "alpha", "pdr_uv": 35.0, "pdr_channel": "P8-O2", "symmetric": True, "asymmetries": []},
+    },
+}  # fmt: skip
+EXAMPLE_REPLIES = {
+    "description": {"description": "This 10-second page in the longitudinal bipolar montage shows a symmetric, medium-voltage background "
+                    "with a 10.2 Hz alpha posterior dominant rhythm of about 35 µV. At 4.2 s a sharp wave appears in F8-T8 and T8-P8; the "
+                    "phase reversal at T8 places its maximal negativity in the right temporal region. No sleep transients are present. "
+                    "Eye movement (EOG) artifact affects Fp1-F7 and Fp2-F8 between 7.1 and 7.6 s."},
+    "complex_mcq": {"question": "Which combination best describes this page?",
+                    "options": ["Alpha posterior dominant rhythm with a right temporal sharp wave (maximal at T8)",
+                                "Alpha posterior dominant rhythm with a left temporal sharp wave (maximal at T7)",
+                                "Theta background with a right temporal sharp wave (maximal at T8)",
+                                "Alpha posterior dominant rhythm without epileptiform discharges"],
+                    "answer": "A",
+                    "explanation": "The posterior dominant rhythm is 10.2 Hz alpha and the sharp wave at 4.2 s phase-reverses at T8."},
+    "conversation": {"turns": [
+        {"question": "Can you give me an overview of this page?",
+         "answer": "It is a symmetric, medium-voltage alpha background with a 10.2 Hz posterior dominant rhythm, one right temporal sharp wave and a brief eye movement artifact."},
+        {"question": "Where is the sharp wave maximal?",
+         "answer": "At T8: the deflections in F8-T8 and T8-P8 point toward each other, a phase reversal at T8, at 4.2 s."},
+        {"question": "Is anything on the page not cerebral?",
+         "answer": "Yes, the deflection in Fp1-F7 and Fp2-F8 at 7.1-7.6 s is eye movement (EOG) artifact."}]},
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TeacherRequest:
+    """One thing to ask: a page and a task, and the prompt that asks it."""
+
+    page_key: str
+    task: str
+    prompt: str
+
+    @property
+    def sample_id(self) -> str:
+        return f"{self.page_key}-{self.task}"
+
+
+def teacher_input(annotation: dict, facts: PageFacts | None = None) -> dict:
+    """What the teacher sees of a page: its caption and its facts with detection coordinates."""
+    facts = facts or page_facts(annotation)
+    return {"caption": caption(facts), "annotation": facts_record(facts)}
+
+
+def user_prompt(task: str, payload: dict) -> str:
+    return f"TASK: {task}\n{TASK_INSTRUCTIONS[task]}\nINPUT:\n```json\n{json.dumps(payload, ensure_ascii=False)}\n```"
+
+
+def build_request(annotation: dict, task: str) -> TeacherRequest:
+    if task not in TEACHER_TASKS:
+        raise ValueError(f"teacher task {task!r} is not one of {', '.join(TEACHER_TASKS)}")
+    return TeacherRequest(annotation["key"], task, user_prompt(task, teacher_input(annotation)))
+
+
+def parse_prompt(prompt: str) -> tuple[str, dict]:
+    """(task, input) back from a prompt (the offline teacher and the fake server read it)."""
+    task = prompt.split("\n", 1)[0].removeprefix("TASK: ").strip()
+    body = prompt.rsplit("```json\n", 1)[1].rsplit("\n```", 1)[0]
+    return task, json.loads(body)
+
+
+def cache_key(request: TeacherRequest, settings: TeacherSettings) -> str:
+    """Everything that decides a reply: teacher, model, prompt version, sampling, the prompt."""
+    decided = {"kind": settings.kind, "model": settings.model if settings.kind != "offline" else "offline",
+               "version": PROMPT_VERSION, "temperature": settings.temperature, "task": request.task, "prompt": request.prompt}  # fmt: skip
+    return hashlib.sha256(json.dumps(decided, sort_keys=True).encode()).hexdigest()
+
+
+class MalformedReply(ValueError):
+    """A reply that is not JSON in the task's schema."""
+
+
+def parse_reply(task: str, text: str | None) -> dict:
+    """The reply as a dict that follows ``RESPONSE_SCHEMAS[task]``; ``MalformedReply`` otherwise."""
+    try:
+        reply = json.loads(text or "")
+    except json.JSONDecodeError as error:
+        raise MalformedReply(f"not JSON ({error.msg} at character {error.pos}): {str(text)[:80]!r}") from None
+    if not isinstance(reply, dict):
+        raise MalformedReply(f"expected a JSON object, got {type(reply).__name__}")
+    schema = RESPONSE_SCHEMAS[task]
+    missing = [k for k in schema["required"] if k not in reply]
+    if missing:
+        raise MalformedReply(f"missing {', '.join(missing)}")
+    if task == "description" and not (isinstance(reply["description"], str) and reply["description"].strip()):
+        raise MalformedReply("empty description")
+    if task == "complex_mcq" and not (isinstance(reply["options"], list) and all(isinstance(o, str) for o in reply["options"])):
+        raise MalformedReply("options are not a list of strings")
+    if task == "conversation":
+        turns = reply["turns"]
+        if not isinstance(turns, list) or not turns or not all(isinstance(t, dict) and {"question", "answer"} <= set(t) for t in turns):
+            raise MalformedReply("turns are not a list of {question, answer}")
+    return reply
+
+
+def sample_from_reply(request: TeacherRequest, reply: dict, annotation: dict, source: str, teacher: str) -> dict:
+    """A Sample from a teacher's reply. Structural problems (e.g. 3 options) are left for
+    verification to reject with a reason, so they are counted instead of crashing the run."""
+    task = request.task
+    if task == "description":
+        messages = [{"role": "user", "content": f"{IMAGE_PLACEHOLDER}\nDescribe this EEG page in detail."},
+                    {"role": "assistant", "content": reply["description"].strip()}]  # fmt: skip
+        extra = {}
+    elif task == "complex_mcq":
+        options = [str(o).strip() for o in reply["options"]]
+        letter = str(reply["answer"]).strip().upper()[:1]
+        right = options[LETTERS.index(letter)] if letter in LETTERS[: len(options)] else "?"
+        messages = [{"role": "user", "content": f"{IMAGE_PLACEHOLDER}\n{mcq_prompt(str(reply['question']).strip(), options)}"},
+                    {"role": "assistant", "content": f"{letter}. {right}\n{str(reply['explanation']).strip()}"}]  # fmt: skip
+        extra = {"answer": letter, "options": options}
+    else:
+        messages = []
+        for turn in reply["turns"]:
+            messages += [{"role": "user", "content": str(turn["question"]).strip()}, {"role": "assistant", "content": str(turn["answer"]).strip()}]
+        messages[0]["content"] = f"{IMAGE_PLACEHOLDER}\n{messages[0]['content']}"
+        extra = {}
+    sample = {"id": request.sample_id, "task": task, "source": source, "messages": messages, "subject": annotation["subject"],
+              "recording": annotation["recording"], "page": annotation.get("page"), "teacher": teacher, **extra,
+              "annotation": annotation}  # fmt: skip
+    return sample
+
+
+# ---------------------------------------------------------------------------------------------
+# Teachers
+
+
+@dataclass
+class Reply:
+    """What one teacher call returned."""
+
+    reply: dict
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class OfflineTeacher:
+    """Template teacher: the three tasks from the same input, deterministic, no network."""
+
+    source = "offline"
+    name = "offline"
+
+    def __init__(self, settings: TeacherSettings | None = None):
+        self.settings = settings or TeacherSettings()
+
+    def ask(self, request: TeacherRequest) -> Reply:
+        task, payload = parse_prompt(request.prompt)
+        return Reply(offline_reply(task, payload, request.page_key))
+
+
+def _facts_from_payload(payload: dict, key: str) -> PageFacts:
+    """PageFacts back from a teacher input (what the offline teacher and the fake server read)."""
+    from cerebragloss.synthesis.facts import ArtifactFact, BackgroundFact, EventFact
+
+    record = payload["annotation"]
+
+    def event(e: dict) -> EventFact:
+        return EventFact(e["class"], tuple(e["channels"]), e["start_s"], e["end_s"], 1.0, tuple(e.get("box_px", ())),
+                         e.get("maximum_negativity_at"), None)  # fmt: skip
+
+    background = dict(record["background"])
+    background["asymmetries"] = tuple(tuple(a) for a in background["asymmetries"])
+    return PageFacts(
+        key=key, recording="", subject="", start_s=0.0, duration_s=10.0, montage=record["montage"], channels=(),
+        missing=tuple(record["channels_missing"]), detector_ran=record["waveform_detector_ran"],
+        epileptiform=tuple(event(e) for e in record["epileptiform_discharges"]),
+        sleep=tuple(event(e) for e in record["sleep_transients"]),
+        artifacts=tuple(ArtifactFact(a["type"], tuple(a["channels"]), a["start_s"], a["end_s"]) for a in record["artifacts"]),
+        background=BackgroundFact(**background, summary=""),
+    )  # fmt: skip
+
+
+def offline_reply(task: str, payload: dict, key: str) -> dict:
+    facts = _facts_from_payload(payload, key)
+    rng = page_rng(key, 1, f"offline-{task}")
+    if task == "description":
+        parts = [background_sentence(facts, rng), sleep_sentence(facts, rng), epileptiform_sentence(facts, rng), artifact_sentence(facts, rng)]
+        return {"description": " ".join(p for p in parts if p) + " " + _impression(facts)}
+    if task == "complex_mcq":
+        return _offline_mcq(facts, rng)
+    turns = [{"question": "Can you give me an overview of this page?", "answer": background_sentence(facts, rng) + " " + _impression(facts)}]
+    if facts.detector_ran:
+        turns.append({"question": "Are there any epileptiform discharges?", "answer": epileptiform_sentence(facts, rng)})
+        if facts.sleep:
+            turns.append({"question": "Which sleep transients do you see?", "answer": sleep_sentence(facts, rng)})
+    turns.append({"question": "Is anything on the page not cerebral?", "answer": artifact_sentence(facts, rng)})
+    return {"turns": turns}
+
+
+def _impression(facts: PageFacts) -> str:
+    if not facts.detector_ran:
+        return "Impression: background only; waveform detection was not run on this page."
+    if facts.epileptiform:
+        regions = list(dict.fromkeys(e.region for e in facts.epileptiform))
+        return f"Impression: epileptiform discharges, {_list(regions)}."
+    if facts.sleep:
+        return "Impression: normal sleep transients; no epileptiform discharges."
+    return "Impression: no epileptiform discharges on this page."
+
+
+def _offline_mcq(facts: PageFacts, rng) -> dict:
+    """"Which combination best describes this page?": background band + main finding; each
+    distractor changes one of the two."""
+    b = facts.background
+    band = b.pdr_band if b.pdr_present else b.prevailing_band
+    bands = [x for x in ("delta", "theta", "alpha", "beta") if x != band]
+    rhythm = "posterior dominant rhythm" if b.pdr_present else "background"
+    if facts.epileptiform:
+        event = facts.epileptiform[0]
+        finding = f"{_name(event.label)} over the {event.region} region"
+        side = "left" if event.region.startswith("right") else "right"
+        wrong = [f"{_name(event.label)} over the {side} {event.region.split(' ', 1)[-1]} region", "no epileptiform discharges"]
+        why = f"the {rhythm} is {band} and the {_name(event.label)} at {event.start_s:.1f} s is {event.region}"
+    elif facts.sleep:
+        event = facts.sleep[0]
+        finding = f"{_article(_name(event.label))} at {event.start_s:.1f} s"
+        wrong = ["a spike-and-slow-wave complex at the same time", "no transients"]
+        why = f"the {rhythm} is {band} and a {_name(event.label)} occurs at {event.start_s:.1f} s"
+    elif facts.artifacts:
+        artifact = facts.artifacts[0]
+        finding = f"{_name(artifact.label)} in {_list(list(artifact.channels))}"
+        other = "electrode_pop" if artifact.label != "electrode_pop" else "emg"
+        wrong = [f"{_name(other)} in {_list(list(artifact.channels))}", "no artifacts"]
+        why = f"the {rhythm} is {band} and {_name(artifact.label)} affects {_list(list(artifact.channels))}"
+    else:
+        finding, wrong = "no artifacts", ["muscle (EMG) artifact", "electrode pops"]
+        why = f"the {rhythm} is {band} and the page is free of artifact"
+    right = f"{_cap(band)} {rhythm} with {finding}"
+    options = [right, f"{_cap(band)} {rhythm} with {wrong[0]}", f"{_cap(bands[int(rng.integers(3))])} {rhythm} with {finding}",
+               f"{_cap(band)} {rhythm} with {wrong[1]}"]  # fmt: skip
+    order = list(rng.permutation(4))
+    options = [options[i] for i in order]
+    return {"question": "Which combination best describes this page?", "options": options,
+            "answer": LETTERS[options.index(right)], "explanation": _cap(why) + "."}  # fmt: skip
+
+
+def api_key_from_environment() -> str:
+    for variable in API_KEY_VARIABLES:
+        if os.environ.get(variable):
+            return os.environ[variable]
+    raise RuntimeError(f"the Gemini teacher needs an API key in {' or '.join(API_KEY_VARIABLES)} (or use --teacher offline)")
+
+
+class GeminiTeacher:
+    """Gemini through ``google-genai``: structured output per task, retried (see module docstring)."""
+
+    source = "llm"
+
+    def __init__(self, settings: TeacherSettings):
+        from google import genai
+        from google.genai import types
+
+        self.settings = settings
+        self.name = settings.model
+        self._types = types
+        http = types.HttpOptions(timeout=int(settings.timeout_s * 1000), base_url=settings.base_url or None)
+        # The key goes to the client and nowhere else: not into settings, logs or samples.
+        self._client = genai.Client(api_key=api_key_from_environment(), http_options=http)
+        self.retries: Counter = Counter()
+        self._lock = threading.Lock()
+        self._example = {task: self._example_turns(task) for task in TEACHER_TASKS}
+
+    def _example_turns(self, task: str) -> list:
+        types = self._types
+        return [types.Content(role="user", parts=[types.Part(text=user_prompt(task, EXAMPLE_INPUT))]),
+                types.Content(role="model", parts=[types.Part(text=json.dumps(EXAMPLE_REPLIES[task], ensure_ascii=False))])]  # fmt: skip
+
+    def _is_transient(self, error: BaseException) -> bool:
+        from google.genai import errors
+
+        if isinstance(error, MalformedReply):
+            return True
+        if isinstance(error, errors.APIError):
+            return error.code in (408, 429, 500, 502, 503, 504)
+        return isinstance(error, _transport_errors())
+
+    def _count_retry(self, state) -> None:
+        error = state.outcome.exception()
+        code = getattr(error, "code", None)
+        reason = "malformed" if isinstance(error, MalformedReply) else str(code) if code else "timeout" if "Timeout" in type(error).__name__ else type(error).__name__
+        with self._lock:
+            self.retries[reason] += 1
+
+    def _ask_once(self, request: TeacherRequest) -> Reply:
+        types = self._types
+        config = types.GenerateContentConfig(
+            system_instruction=SYSTEM_INSTRUCTION, temperature=self.settings.temperature,
+            response_mime_type="application/json", response_json_schema=RESPONSE_SCHEMAS[request.task],
+            thinking_config=types.ThinkingConfig(thinking_budget=self.settings.thinking_budget),
+        )  # fmt: skip
+        contents = self._example[request.task] + [types.Content(role="user", parts=[types.Part(text=request.prompt)])]
+        response = self._client.models.generate_content(model=self.settings.model, contents=contents, config=config)
+        reply = parse_reply(request.task, response.text)
+        usage = response.usage_metadata
+        return Reply(reply, getattr(usage, "prompt_token_count", None) or 0, getattr(usage, "candidates_token_count", None) or 0)
+
+    def ask(self, request: TeacherRequest) -> Reply:
+        import tenacity
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.settings.attempts),
+            wait=tenacity.wait_exponential_jitter(initial=self.settings.backoff_initial_s, max=self.settings.backoff_max_s),
+            retry=tenacity.retry_if_exception(self._is_transient),
+            before_sleep=self._count_retry,
+            reraise=True,
+        )  # fmt: skip
+        return retrying(self._ask_once, request)
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Timeouts and dropped connections of the HTTP clients google-genai may use (httpx, or its
+    fork httpx2, whose classes are not httpx's)."""
+    import importlib
+
+    found: list[type[BaseException]] = []
+    for module in ("httpx", "httpx2"):
+        try:
+            found.append(importlib.import_module(module).TransportError)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+def make_teacher(settings: TeacherSettings):
+    if settings.kind == "offline":
+        return OfflineTeacher(settings)
+    if settings.kind == "gemini":
+        return GeminiTeacher(settings)
+    raise ValueError(f"teacher.kind must be 'offline' or 'gemini', got {settings.kind!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Cache and the run
+
+
+class ReplyCache:
+    """One JSON file per reply, ``DIR/<2 hex>/<hash>.json``, written through a temporary name."""
+
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+
+    def _path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> dict | None:
+        path = self._path(key)
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            return None  # a torn write cannot happen (rename), but a hand-edited file can
+
+    def put(self, key: str, record: dict) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+        temporary.write_text(json.dumps(record, ensure_ascii=False))
+        temporary.replace(path)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.directory.glob("*/*.json")) if self.directory.exists() else 0
+
+
+@dataclass
+class TeacherReport:
+    """What a teacher run did and cost."""
+
+    requested: int = 0
+    cached: int = 0
+    asked: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    retries: dict[str, int] = field(default_factory=dict)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    seconds: float = 0.0
+
+    def table(self) -> str:
+        retries = ", ".join(f"{k} {v}" for k, v in sorted(self.retries.items())) or "none"
+        return "\n".join([
+            f"requested {self.requested}: from cache {self.cached}, asked {self.asked}, failed {len(self.failed)}",
+            f"retries: {sum(self.retries.values())} ({retries})",
+            f"tokens this run: input {self.input_tokens:,}, output {self.output_tokens:,}; estimated cost US${self.cost_usd:.4f}",
+            f"time {self.seconds:.1f} s",
+        ])  # fmt: skip
+
+
+def run_teacher(requests: list[TeacherRequest], teacher, cache: ReplyCache, settings: TeacherSettings,
+                progress: bool = True) -> tuple[dict[str, dict], TeacherReport]:  # fmt: skip
+    """Every request's reply (by sample id), from the cache or the teacher; failures are reported,
+    not cached, so a rerun asks again."""
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    retries_before = Counter(getattr(teacher, "retries", {}))
+    report = TeacherReport(requested=len(requests))
+    replies: dict[str, dict] = {}
+    todo = []
+    for request in requests:
+        key = cache_key(request, settings)
+        record = cache.get(key)
+        if record is not None:
+            replies[request.sample_id] = record
+            report.cached += 1
+        else:
+            todo.append((request, key))
+    lock = threading.Lock()
+    bar = tqdm(total=len(requests), initial=report.cached, desc=f"teacher ({teacher.name})", unit="sample", disable=not progress)
+
+    def ask(item: tuple[TeacherRequest, str]) -> None:
+        request, key = item
+        try:
+            answer = teacher.ask(request)
+        except Exception as error:  # noqa: BLE001 - every failure is reported with its reason
+            with lock:
+                report.failed[request.sample_id] = f"{type(error).__name__}: {str(error)[:200]}"
+            return
+        record = {"id": request.sample_id, "task": request.task, "reply": answer.reply, "teacher": teacher.name, "source": teacher.source,
+                  "usage": {"input_tokens": answer.input_tokens, "output_tokens": answer.output_tokens}}  # fmt: skip
+        cache.put(key, record)
+        with lock:
+            replies[request.sample_id] = record
+            report.asked += 1
+            report.input_tokens += answer.input_tokens
+            report.output_tokens += answer.output_tokens
+
+    workers = 1 if isinstance(teacher, OfflineTeacher) else max(1, settings.concurrency)
+    with ThreadPoolExecutor(workers) as pool:
+        for future in as_completed([pool.submit(ask, item) for item in todo]):
+            future.result()
+            bar.update(1)
+    bar.close()
+    report.retries = dict(Counter(getattr(teacher, "retries", {})) - retries_before)
+    report.cost_usd = (report.input_tokens * settings.price_input_per_million + report.output_tokens * settings.price_output_per_million) / 1e6
+    report.seconds = time.perf_counter() - started
+    return replies, report
+
+
+def settings_record(settings: TeacherSettings) -> dict:
+    """The settings as written beside an output (no key is ever part of them)."""
+    return asdict(settings)
