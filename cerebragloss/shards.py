@@ -14,8 +14,6 @@ the stop-at-fraction callback read manifests, never the tars. Splits are by subj
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import tarfile
 from collections import Counter
@@ -91,28 +89,42 @@ def write_shard_set(
     sources: Counter = Counter()
     subjects: set[str] = set()
     seen: set[str] = set()
+    current = None  # (partial path, open file, TarWriter, samples in it)
 
-    def finished(partial: str) -> None:
-        final = Path(partial).with_suffix("")  # drop ".partial"
-        Path(partial).replace(final)
-        shards.append({"file": final.name, "samples": writer.count})
+    def finish(shard) -> None:
+        partial, stream, tar, count = shard
+        tar.close()
+        stream.close()  # flushed and closed before the rename: a ".tar" is always whole
+        final = partial.with_suffix("")
+        partial.replace(final)
+        shards.append({"file": final.name, "samples": count})
 
-    # ShardWriter opens its first shard at construction and announces every shard on stdout.
-    with contextlib.redirect_stdout(io.StringIO()):
-        writer = wds.ShardWriter(str(directory / f"{name}-%06d.tar.partial"), maxcount=samples_per_shard, post=finished, encoder=False)
-    writer.verbose = 0
-    for sample, png in items:
-        key = shard_key(sample["id"])
-        if key in seen:
-            raise ValueError(f"sample id {sample['id']!r} written twice into {directory}")
-        seen.add(key)
-        writer.write({"__key__": key, "png": png, "json": json.dumps(sample, ensure_ascii=False).encode()})
-        tasks[sample["task"]] += 1
-        sources[sample["source"]] += 1
-        subjects.add(sample.get("subject") or "")
-    writer.close()
-    if shards and shards[-1]["samples"] == 0:  # the writer's first shard, opened for nothing
-        (directory / shards.pop()["file"]).unlink()
+    try:
+        for sample, png in items:
+            key = shard_key(sample["id"])
+            if key in seen:
+                raise ValueError(f"sample id {sample['id']!r} written twice into {directory}")
+            seen.add(key)
+            if current is None:
+                partial = directory / f"{name}-{len(shards):06d}.tar.partial"
+                stream = open(partial, "wb")  # noqa: SIM115 - closed in finish() or below
+                current = [partial, stream, wds.TarWriter(stream, encoder=False), 0]
+            current[2].write({"__key__": key, "png": png, "json": json.dumps(sample, ensure_ascii=False).encode()})
+            current[3] += 1
+            tasks[sample["task"]] += 1
+            sources[sample["source"]] += 1
+            subjects.add(sample.get("subject") or "")
+            if current[3] == samples_per_shard:
+                finish(current)
+                current = None
+        if current is not None:
+            finish(current)
+            current = None
+    finally:
+        if current is not None:  # failed midway: the shard in progress is not kept
+            current[2].close()
+            current[1].close()
+            current[0].unlink(missing_ok=True)
     manifest = {
         "name": name,
         "samples": sum(s["samples"] for s in shards),

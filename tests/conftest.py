@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -38,3 +39,35 @@ def write_edf(tmp_path):
 def sine(freq: float, seconds: float, sfreq: float = 200.0, amplitude: float = 50.0, phase: float = 0.0) -> np.ndarray:
     t = np.arange(int(round(seconds * sfreq))) / sfreq
     return amplitude * np.sin(2 * np.pi * freq * t + phase)
+
+
+# Annotated simulated pages, shared by the synthesis and tool tests: the real engine and default
+# detector over real simulated EDF files (built once per session, ~6 s).
+
+@pytest.fixture(scope="session")
+def annotated(tmp_path_factory):
+    """An annotation folder (tools/annotate.py layout) of 4 simulated subjects x 1 min, with the
+    default detector, so pages carry epileptiform and sleep findings, artifacts and clean pages."""
+    from cerebragloss.engine.detector import DEFAULT_WEIGHTS
+    from cerebragloss.engine.run import annotate_recordings
+    from cerebragloss.signals.simulate import simulate_recordings
+
+    root = tmp_path_factory.mktemp("annotated")
+    recordings = simulate_recordings(root / "recordings", subjects=4, minutes=1.0, seed=5)
+    annotate_recordings(recordings, root / "annotations", detector_weights=DEFAULT_WEIGHTS, progress=False)
+    return root / "annotations"
+
+
+@pytest.fixture(scope="session")
+def annotations(annotated) -> list[dict]:
+    return [json.loads(line) for line in (annotated / "annotations.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="session")
+def undetected(tmp_path_factory, annotated) -> list[dict]:
+    """The same pages annotated without a detector: nothing may be said about waveforms."""
+    from cerebragloss.engine.run import annotate_recordings
+
+    root = tmp_path_factory.mktemp("undetected")
+    annotate_recordings([annotated.parent / "recordings"], root, progress=False)
+    return [json.loads(line) for line in (root / "annotations.jsonl").read_text().splitlines()]

@@ -98,9 +98,9 @@ def location_problems(text: str, facts: PageFacts) -> list[str]:
         side, stem = (match.group(1) or "").lower(), match.group(2).lower()
         region = REGION_ELECTRODES[_STEM_REGION[stem]]
         if side == "left":
-            region = region & (LEFT | {"Fz", "Cz", "Pz"})
+            region = region & LEFT
         elif side == "right":
-            region = region & (RIGHT | {"Fz", "Cz", "Pz"})
+            region = region & RIGHT
         if not region & allowed and not is_negated(text, match.start(), match.end()):
             problems.append(f"names the {match.group(0).lower()} region, where the annotation has nothing")
     return list(dict.fromkeys(problems))
@@ -114,11 +114,11 @@ def text_problems(text: str, facts: PageFacts) -> list[str]:
         name = NAMES[mention.label][0]
         if mention.negated:
             if mention.label in present[mention.kind]:
-                problems.append(f"denies a {name} that the annotation has ({mention.text!r})")
+                problems.append(f"denies {name} ({mention.text!r}): the annotation has it")
             elif mention.kind == "waveform" and not facts.detector_ran:
                 problems.append(f"claims no {name} although no waveform detector ran on this page ({mention.text!r})")
         elif mention.label not in present[mention.kind]:
-            problems.append(f"invents a {name} ({mention.text!r}), absent from the annotation")
+            problems.append(f"invents {name} ({mention.text!r}): absent from the annotation")
     return list(dict.fromkeys(problems + location_problems(text, facts)))
 
 

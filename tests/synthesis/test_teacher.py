@@ -1,0 +1,126 @@
+"""The teacher's prompt, replies, cache and the offline teacher (no server: see test_teacher_server)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import replace
+
+import pytest
+
+from cerebragloss.synthesis.facts import facts_record, page_facts
+from cerebragloss.synthesis.run import teacher_plan
+from cerebragloss.synthesis.teacher import (
+    EXAMPLE_INPUT,
+    EXAMPLE_REPLIES,
+    RESPONSE_SCHEMAS,
+    TEACHER_TASKS,
+    MalformedReply,
+    OfflineTeacher,
+    ReplyCache,
+    TeacherSettings,
+    api_key_from_environment,
+    build_request,
+    cache_key,
+    parse_prompt,
+    parse_reply,
+    run_teacher,
+    sample_from_reply,
+)
+from cerebragloss.synthesis.verify import verify_sample
+from tests.synthesis.example_page import example_annotation
+
+
+def test_the_prompt_carries_the_caption_and_detection_coordinates_but_no_image():
+    request = build_request(example_annotation(), "description")
+    task, payload = parse_prompt(request.prompt)
+    assert task == "description" and set(payload) == {"caption", "annotation"}
+    discharge = payload["annotation"]["epileptiform_discharges"][0]
+    assert discharge["channels"] == ["F8-T8", "T8-P8"] and discharge["box_px"] == [590, 140, 612, 196]
+    assert discharge["maximum_negativity_at"] == "T8" and discharge["start_s"] == 4.2
+    # the detection cleaning dropped is not given to the teacher
+    assert "F3-C3" not in request.prompt and ".png" not in request.prompt
+
+
+def test_the_one_shot_example_passes_its_own_verification():
+    # The example teaches the format: it must itself be faithful to its input, which is the
+    # example page without its K-complex.
+    assert set(EXAMPLE_REPLIES) == set(TEACHER_TASKS) == set(RESPONSE_SCHEMAS)
+    annotation = example_annotation()
+    annotation["findings"]["events"].pop(1)
+    annotation["findings"]["sleep_events"] = []
+    example = EXAMPLE_INPUT["annotation"]
+    assert facts_record(page_facts(annotation))["epileptiform_discharges"][0]["channels"] == example["epileptiform_discharges"][0]["channels"]
+    assert facts_record(page_facts(annotation))["sleep_transients"] == example["sleep_transients"] == []
+    for task, reply in EXAMPLE_REPLIES.items():
+        sample = sample_from_reply(build_request(annotation, task), parse_reply(task, json.dumps(reply)), annotation, "llm", "example")
+        assert verify_sample(sample) == []
+
+
+@pytest.mark.parametrize(
+    ("task", "text", "why"),
+    [
+        ("description", '{"description": "cut off', "not JSON"),
+        ("description", "[]", "expected a JSON object"),
+        ("description", '{"text": "x"}', "missing description"),
+        ("description", '{"description": "  "}', "empty description"),
+        ("complex_mcq", '{"question": "q", "options": "A B C D", "answer": "A", "explanation": "e"}', "options are not a list"),
+        ("conversation", '{"turns": [{"question": "q"}]}', "turns are not a list"),
+        ("conversation", None, "not JSON"),
+    ],
+)
+def test_malformed_replies_are_refused_with_the_reason(task, text, why):
+    with pytest.raises(MalformedReply, match=why):
+        parse_reply(task, text)
+
+
+def test_the_plan_keeps_the_three_tasks_balanced_for_any_limit(annotations):
+    for limit in (1, 2, 7, 23, None):
+        plan = teacher_plan(annotations, seed=0, limit=limit)
+        counts = Counter(task for _, task in plan)
+        assert len(plan) == (limit or len(annotations)) and max(counts.values()) - min(counts.values(), default=0) <= 1
+        assert len({a["key"] for a, _ in plan}) == len(plan)  # one task per page
+    assert teacher_plan(annotations, 0) == teacher_plan(annotations, 0) != teacher_plan(annotations, 1)
+
+
+def test_offline_teacher_writes_every_task_faithfully_and_deterministically(annotations, undetected, tmp_path):
+    teacher = OfflineTeacher()
+    for annotation in annotations + undetected:
+        for task in TEACHER_TASKS:
+            request = build_request(annotation, task)
+            reply = teacher.ask(request).reply
+            assert reply == teacher.ask(request).reply
+            sample = sample_from_reply(request, parse_reply(task, json.dumps(reply)), annotation, "offline", "offline")
+            assert verify_sample(sample) == [], (task, sample["messages"])
+    assert teacher.source == "offline"
+
+
+def test_cache_key_changes_with_everything_that_decides_a_reply():
+    request = build_request(example_annotation(), "description")
+    settings = TeacherSettings(kind="gemini")
+    key = cache_key(request, settings)
+    assert cache_key(request, TeacherSettings(kind="gemini")) == key
+    assert cache_key(request, replace(settings, model="gemini-2.5-pro")) != key
+    assert cache_key(request, replace(settings, temperature=0.2)) != key
+    assert cache_key(build_request(example_annotation(), "conversation"), settings) != key
+    # retries and concurrency do not change what is asked
+    assert cache_key(request, replace(settings, concurrency=1, attempts=2)) == key
+
+
+def test_a_rerun_is_served_from_the_cache(annotations, tmp_path):
+    requests = [build_request(a, "description") for a in annotations[:5]]
+    cache = ReplyCache(tmp_path / "cache")
+    replies, report = run_teacher(requests, OfflineTeacher(), cache, TeacherSettings(), progress=False)
+    assert (report.asked, report.cached, len(cache)) == (5, 0, 5)
+    again, report = run_teacher(requests, OfflineTeacher(), cache, TeacherSettings(), progress=False)
+    assert (report.asked, report.cached) == (0, 5) and again == replies
+    assert not list((tmp_path / "cache").rglob("*.partial"))
+
+
+def test_the_gemini_teacher_names_the_missing_key(monkeypatch):
+    for variable in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    with pytest.raises(RuntimeError, match="GEMINI_API_KEY or GOOGLE_API_KEY"):
+        api_key_from_environment()
+    monkeypatch.setenv("GOOGLE_API_KEY", "from-google-variable")
+    assert api_key_from_environment() == "from-google-variable"

@@ -1,0 +1,106 @@
+"""Shard sets: webdataset tars + manifest.json, written atomically, split by subject."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import pytest
+from PIL import Image
+
+from cerebragloss.shards import (
+    check_shard_set,
+    iter_shard_set,
+    read_manifest,
+    split_subjects,
+    write_shard_set,
+)
+from cerebragloss.synthesis.samples import make_sample
+
+
+def _png(value: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 4), (value, 0, 0)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _items(count: int, subjects: int = 3, task: str = "caption"):
+    for i in range(count):
+        messages = [{"role": "user", "content": "<image>\nDescribe."}, {"role": "assistant", "content": f"page {i}"}]
+        sample = make_sample(id=f"rec.{i}", task=task, source="rule", messages=messages, subject=f"s{i % subjects}",
+                             recording=f"rec{i % subjects}", annotation={"key": f"k{i}"})  # fmt: skip
+        yield sample, _png(i)
+
+
+def test_round_trip_and_manifest_counts_equal_the_tars(tmp_path):
+    manifest = write_shard_set(_items(25), tmp_path, name="rules", samples_per_shard=10, generator="test", config={"a": 1})
+    assert [s["samples"] for s in manifest["shards"]] == [10, 10, 5]
+    assert [s["file"] for s in manifest["shards"]] == ["rules-000000.tar", "rules-000001.tar", "rules-000002.tar"]
+    assert manifest["samples"] == 25 and manifest["tasks"] == {"caption": 25} and manifest["sources"] == {"rule": 25}
+    assert manifest["subjects"] == ["s0", "s1", "s2"] and manifest["generator"]["config"] == {"a": 1}
+    assert read_manifest(tmp_path) == manifest
+    # counted independently of webdataset, straight from the tar members
+    for shard in manifest["shards"]:
+        with tarfile.open(tmp_path / shard["file"]) as tar:
+            names = tar.getnames()
+        assert len(names) == 2 * shard["samples"] and {n.rsplit(".", 1)[1] for n in names} == {"png", "json"}
+    assert check_shard_set(tmp_path) == []
+    samples = list(iter_shard_set(tmp_path))
+    assert [s["id"] for s, _ in samples] == [f"rec.{i}" for i in range(25)]  # dots survive in the Sample
+    assert Image.open(io.BytesIO(samples[7][1])).getpixel((0, 0)) == (7, 0, 0)
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_a_crash_midway_leaves_no_finished_looking_shard_set(tmp_path):
+    def crashing():
+        yield from _items(15)
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_shard_set(crashing(), tmp_path, name="rules", samples_per_shard=10)
+    assert not (tmp_path / "manifest.json").exists()
+    # the finished first shard stays (it is whole), the one in progress is removed, no manifest
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rules-000000.tar"]
+    with pytest.raises(FileNotFoundError, match="not a shard set"):
+        read_manifest(tmp_path)
+    # the rerun replaces both
+    write_shard_set(_items(4), tmp_path, name="rules", samples_per_shard=10)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "rules-000000.tar"]
+    assert check_shard_set(tmp_path) == []
+
+
+def test_check_names_every_disagreement(tmp_path):
+    write_shard_set(_items(12), tmp_path, name="rules", samples_per_shard=5)
+    manifest = read_manifest(tmp_path)
+    manifest["shards"][0]["samples"] = 6
+    manifest["samples"] = 13
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    (tmp_path / "rules-000002.tar").unlink()
+    (tmp_path / "rules-000009.tar").write_bytes(b"")
+    problems = check_shard_set(tmp_path)
+    assert "rules-000000.tar: manifest says 6 samples, the tar holds 5" in problems
+    assert "rules-000002.tar: listed in the manifest, missing on disk" in problems
+    assert "rules-000009.tar: on disk but not in the manifest" in problems
+    assert "manifest total 13 != 10 samples in the tars" in problems
+
+
+def test_an_id_written_twice_is_refused(tmp_path):
+    items = list(_items(3))
+    with pytest.raises(ValueError, match="written twice"):
+        write_shard_set(items + items[:1], tmp_path)
+
+
+def test_subject_splits_are_disjoint_seeded_and_keep_every_split_alive():
+    subjects = [f"sub{i:02d}" for i in range(40)]
+    split = split_subjects(subjects, {"val": 0.1, "bench": 0.15}, seed=0)
+    assert set(split) == set(subjects)
+    counts = {name: sum(v == name for v in split.values()) for name in ("train", "val", "bench")}
+    assert counts == {"train": 30, "val": 4, "bench": 6}
+    assert split == split_subjects(list(reversed(subjects)), {"val": 0.1, "bench": 0.15}, seed=0)
+    assert split != split_subjects(subjects, {"val": 0.1, "bench": 0.15}, seed=1)
+    tiny = split_subjects(["a", "b", "c"], {"val": 0.1, "bench": 0.1}, seed=0)
+    assert sorted(tiny.values()) == ["bench", "train", "val"]
+    assert split_subjects(["a", "b"], {"val": 1.0}, seed=0) == {"a": "val", "b": "val"}
+    with pytest.raises(ValueError, match="more than 1"):
+        split_subjects(subjects, {"val": 0.6, "bench": 0.5}, seed=0)
