@@ -31,6 +31,7 @@ demo: setup  ## set up, then run the main job on built-in defaults (simulated EE
 bench: setup  ## set up, then print the benchmark tables
 	$(BIN)/python tools/bench_render.py
 	$(BIN)/python tools/bench_engine.py
+	$(BIN)/python tools/bench_synthesis.py
 
 # The default detector (cerebragloss/detection/weights/cerebragloss-yolo-sim.pt) is rebuilt by
 # `make detector`: simulate 40 training subjects, train, then score on 12 held-out subjects.

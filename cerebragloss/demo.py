@@ -1,10 +1,11 @@
 """The main job on built-in defaults: what ``make demo`` runs.
 
-Today it covers the foundation, the detector and the engine: simulate recordings (with truth
-files), read them back through the EDF reader (TUH-style channel names), render pages in every
-montage, annotate the double-banana pages (background, artifacts, the default waveform detector,
-cleaning) and score the detector's events against the simulator's truth. Later stages
-(synthesis, training, evaluation) extend this function.
+Today it covers the foundation, the detector, the engine and synthesis: simulate recordings
+(with truth files), read them back through the EDF reader (TUH-style channel names), render pages
+in every montage, annotate the double-banana pages (background, artifacts, the default waveform
+detector, cleaning), score the detector's events against the simulator's truth, then write rule
+samples and offline-teacher samples (verified) into webdataset shards split by subject. Later
+stages (training, evaluation) extend this function.
 """
 
 from __future__ import annotations
@@ -45,10 +46,10 @@ def run_demo(out_dir: str | Path = "demo_output", subjects: int = 3, minutes: fl
     from cerebragloss.engine.detector import DEFAULT_WEIGHTS
 
     out_dir = Path(out_dir)
-    print(f"[1/3] simulating {subjects} recordings x {minutes:g} min (events, artifacts, sleep stages) -> {out_dir / 'recordings'}")
+    print(f"[1/4] simulating {subjects} recordings x {minutes:g} min (events, artifacts, sleep stages) -> {out_dir / 'recordings'}")
     recordings = simulate_recordings(out_dir / "recordings", subjects=subjects, minutes=minutes, seed=seed)
 
-    print(f"[2/3] rendering pages in every montage -> {out_dir / 'pages'}")
+    print(f"[2/4] rendering pages in every montage -> {out_dir / 'pages'}")
     settings = PageSettings()
     started = time.perf_counter()
     report = render_recordings(recordings, out_dir / "pages", montage="all", settings=settings, progress=False)
@@ -73,7 +74,7 @@ def run_demo(out_dir: str | Path = "demo_output", subjects: int = 3, minutes: fl
     if example:
         print(f"look at one: {example}")
 
-    print(f"\n[3/3] annotating the double-banana pages (background, artifacts, {DEFAULT_WEIGHTS.name}, cleaning) -> {out_dir / 'annotations'}")
+    print(f"\n[3/4] annotating the double-banana pages (background, artifacts, {DEFAULT_WEIGHTS.name}, cleaning) -> {out_dir / 'annotations'}")
     summary = annotate_recordings(recordings, out_dir / "annotations", detector_weights=DEFAULT_WEIGHTS, progress=False)
     annotations_file = out_dir / "annotations" / "annotations.jsonl"
     first = json.loads(annotations_file.read_text().splitlines()[0])
@@ -84,4 +85,26 @@ def run_demo(out_dir: str | Path = "demo_output", subjects: int = 3, minutes: fl
     for label, score in scores.items():
         print(f"{label:<22} {score.true_positives + score.false_negatives:>6} {score.true_positives + score.false_positives:>6} {score.f1:>6.2f}")
     print(f"annotations: {annotations_file}; per-file summary: {out_dir / 'annotations' / 'summary.json'}")
-    return {"pages": total, "errors": report.errors, "seconds": elapsed, "annotated": summary["pages"], "detection": scores}
+
+    print(f"\n[4/4] synthesizing instruction data -> {out_dir / 'shards'}")
+    shards = synthesize_demo_shards(out_dir / "annotations", out_dir / "shards")
+    return {"pages": total, "errors": report.errors, "seconds": elapsed, "annotated": summary["pages"], "detection": scores,
+            "shards": shards}  # fmt: skip
+
+
+def synthesize_demo_shards(annotations_dir: Path, out_dir: Path) -> dict:
+    """Rule samples and offline-teacher samples of every page, each a shard set per split."""
+    from cerebragloss.synthesis.run import augment_with_teacher, synthesize_rules
+
+    rules = synthesize_rules(annotations_dir, out_dir / "rules", progress=False)
+    teacher = augment_with_teacher(annotations_dir, out_dir / "teacher", progress=False)
+    print(f"{'shard set':<10} {'split':<6} {'samples':>8}  tasks")
+    for name, report in (("rules", rules), ("teacher", teacher)):
+        for split in report["samples"]:
+            manifest = json.loads((out_dir / name / split / "manifest.json").read_text())
+            tasks = ", ".join(f"{task} {count}" for task, count in manifest["tasks"].items())
+            print(f"{name:<10} {split:<6} {manifest['samples']:>8}  {tasks}")
+    print(f"teacher: offline (no key needed; samples labelled source 'offline'), rejected by verification: {teacher['rejected']}")
+    example = next(iter(sorted((out_dir / "rules" / "train").glob("*.tar"))), None)
+    print(f"shards and manifest.json in {out_dir}/<rules|teacher>/<split>/; e.g. tar tf {example}")
+    return {"rules": rules["samples"], "teacher": teacher["samples"], "rejected": teacher["rejected"]}

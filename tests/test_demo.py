@@ -7,7 +7,7 @@ from cerebragloss.demo import run_demo
 from cerebragloss.labels import WAVEFORM_CLASSES
 
 
-def test_demo_simulates_renders_every_montage_annotates_and_scores(tmp_path, capsys):
+def test_demo_simulates_renders_every_montage_annotates_scores_and_synthesizes(tmp_path, capsys):
     result = run_demo(tmp_path, subjects=2, minutes=0.5)
     assert result["errors"] == {}
     assert result["pages"] == 2 * 3 * 4  # subjects x pages x montages
@@ -26,3 +26,11 @@ def test_demo_simulates_renders_every_montage_annotates_and_scores(tmp_path, cap
     assert set(result["detection"]) == set(WAVEFORM_CLASSES)
     truth = sum(s.true_positives + s.false_negatives for s in result["detection"].values())
     assert truth > 0  # the simulated recordings hold events to find
+    # step 4: rule and offline-teacher shard sets, one per split, each with its manifest
+    from cerebragloss.shards import check_shard_set
+
+    assert result["shards"]["rejected"] == 0
+    assert sum(result["shards"]["rules"].values()) == 6 * 5 and sum(result["shards"]["teacher"].values()) == 6
+    for name in ("rules", "teacher"):
+        for split in result["shards"][name]:
+            assert check_shard_set(tmp_path / "shards" / name / split) == []
