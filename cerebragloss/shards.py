@@ -64,81 +64,102 @@ def shard_key(sample_id: str) -> str:
     return sample_id.replace(".", "_").replace("/", "_")
 
 
-def write_shard_set(
-    items: Iterable[tuple[dict, bytes]],
-    directory: str | Path,
-    *,
-    name: str = "samples",
-    samples_per_shard: int = 1000,
-    generator: str = "cerebragloss",
-    config: dict | None = None,
-) -> dict:
-    """Write ``(sample, png bytes)`` pairs into a shard set and return its manifest.
+class ShardSetWriter:
+    """Streams ``(sample, png bytes)`` into a shard set; ``close()`` writes the manifest.
 
-    Earlier shards and partial files of the same name in ``directory`` are removed first, so a
-    rerun never mixes two runs' shards.
+    ``with ShardSetWriter(directory, name="rules") as writer: writer.write(sample, png)``. Earlier
+    shards and partial files of the same name in ``directory`` are removed when it opens, so a
+    rerun never mixes two runs' shards. Leaving the ``with`` block by an exception removes the
+    shard in progress and writes no manifest.
     """
-    import webdataset as wds
 
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    for stale in [*directory.glob(f"{name}-*.tar"), *directory.glob(f"{name}-*.tar.partial"), directory / MANIFEST]:
-        stale.unlink(missing_ok=True)
-    shards: list[dict] = []
-    tasks: Counter = Counter()
-    sources: Counter = Counter()
-    subjects: set[str] = set()
-    seen: set[str] = set()
-    current = None  # (partial path, open file, TarWriter, samples in it)
+    def __init__(self, directory: str | Path, *, name: str = "samples", samples_per_shard: int = 1000,
+                 generator: str = "cerebragloss", config: dict | None = None):  # fmt: skip
+        self.directory = Path(directory)
+        self.name, self.samples_per_shard = name, samples_per_shard
+        self.generator, self.config = generator, config or {}
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for stale in [*self.directory.glob(f"{name}-*.tar"), *self.directory.glob(f"{name}-*.tar.partial"), self.directory / MANIFEST]:
+            stale.unlink(missing_ok=True)
+        self.shards: list[dict] = []
+        self.tasks: Counter = Counter()
+        self.sources: Counter = Counter()
+        self.subjects: set[str] = set()
+        self._seen: set[str] = set()
+        self._current: list | None = None  # [partial path, open file, TarWriter, samples in it]
 
-    def finish(shard) -> None:
-        partial, stream, tar, count = shard
+    def write(self, sample: dict, png: bytes) -> None:
+        import webdataset as wds
+
+        key = shard_key(sample["id"])
+        if key in self._seen:
+            raise ValueError(f"sample id {sample['id']!r} written twice into {self.directory}")
+        self._seen.add(key)
+        if self._current is None:
+            partial = self.directory / f"{self.name}-{len(self.shards):06d}.tar.partial"
+            stream = open(partial, "wb")  # noqa: SIM115 - closed in _finish_shard() or abort()
+            self._current = [partial, stream, wds.TarWriter(stream, encoder=False), 0]
+        self._current[2].write({"__key__": key, "png": png, "json": json.dumps(sample, ensure_ascii=False).encode()})
+        self._current[3] += 1
+        self.tasks[sample["task"]] += 1
+        self.sources[sample["source"]] += 1
+        self.subjects.add(sample.get("subject") or "")
+        if self._current[3] == self.samples_per_shard:
+            self._finish_shard()
+
+    def _finish_shard(self) -> None:
+        partial, stream, tar, count = self._current
         tar.close()
         stream.close()  # flushed and closed before the rename: a ".tar" is always whole
         final = partial.with_suffix("")
         partial.replace(final)
-        shards.append({"file": final.name, "samples": count})
+        self.shards.append({"file": final.name, "samples": count})
+        self._current = None
 
-    try:
+    def abort(self) -> None:
+        if self._current is not None:
+            self._current[2].close()
+            self._current[1].close()
+            self._current[0].unlink(missing_ok=True)
+            self._current = None
+
+    def close(self) -> dict:
+        """Finish the last shard, write ``manifest.json`` (last, through a temporary name), return it."""
+        if self._current is not None:
+            self._finish_shard()
+        manifest = {
+            "name": self.name,
+            "samples": sum(s["samples"] for s in self.shards),
+            "shards": self.shards,
+            "tasks": dict(sorted(self.tasks.items())),
+            "sources": dict(sorted(self.sources.items())),
+            "subjects": sorted(self.subjects - {""}),
+            "generator": {"name": self.generator, "version": _version(), "config": self.config},
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        temporary = self.directory / f"{MANIFEST}.partial"
+        temporary.write_text(json.dumps(manifest, indent=1))
+        temporary.replace(self.directory / MANIFEST)
+        self.manifest = manifest
+        return manifest
+
+    def __enter__(self) -> ShardSetWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_shard_set(items: Iterable[tuple[dict, bytes]], directory: str | Path, **options) -> dict:
+    """Write ``(sample, png bytes)`` pairs into a shard set (see :class:`ShardSetWriter` for the
+    options) and return its manifest."""
+    with ShardSetWriter(directory, **options) as writer:
         for sample, png in items:
-            key = shard_key(sample["id"])
-            if key in seen:
-                raise ValueError(f"sample id {sample['id']!r} written twice into {directory}")
-            seen.add(key)
-            if current is None:
-                partial = directory / f"{name}-{len(shards):06d}.tar.partial"
-                stream = open(partial, "wb")  # noqa: SIM115 - closed in finish() or below
-                current = [partial, stream, wds.TarWriter(stream, encoder=False), 0]
-            current[2].write({"__key__": key, "png": png, "json": json.dumps(sample, ensure_ascii=False).encode()})
-            current[3] += 1
-            tasks[sample["task"]] += 1
-            sources[sample["source"]] += 1
-            subjects.add(sample.get("subject") or "")
-            if current[3] == samples_per_shard:
-                finish(current)
-                current = None
-        if current is not None:
-            finish(current)
-            current = None
-    finally:
-        if current is not None:  # failed midway: the shard in progress is not kept
-            current[2].close()
-            current[1].close()
-            current[0].unlink(missing_ok=True)
-    manifest = {
-        "name": name,
-        "samples": sum(s["samples"] for s in shards),
-        "shards": shards,
-        "tasks": dict(sorted(tasks.items())),
-        "sources": dict(sorted(sources.items())),
-        "subjects": sorted(subjects - {""}),
-        "generator": {"name": generator, "version": _version(), "config": config or {}},
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    temporary = directory / f"{MANIFEST}.partial"
-    temporary.write_text(json.dumps(manifest, indent=1))
-    temporary.replace(directory / MANIFEST)
-    return manifest
+            writer.write(sample, png)
+    return writer.manifest
 
 
 def read_manifest(directory: str | Path) -> dict:

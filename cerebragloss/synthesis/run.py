@@ -15,10 +15,17 @@ import io
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from cerebragloss.shards import SPLITS, check_shard_set, split_subjects, write_shard_set
+from cerebragloss.shards import (
+    SPLITS,
+    ShardSetWriter,
+    check_shard_set,
+    split_subjects,
+    write_shard_set,
+)
 from cerebragloss.synthesis.rules import RuleSettings, page_rng, rule_samples
 from cerebragloss.synthesis.teacher import (
     TEACHER_TASKS,
@@ -64,21 +71,29 @@ class AugmentSettings:
     seed: int = 0
 
 
-def load_annotations(annotations_dir: str | Path) -> list[dict]:
-    """Every SegmentAnnotation of an annotation run folder (all ``annotations*.jsonl``)."""
+def annotation_files(annotations_dir: str | Path) -> list[Path]:
     directory = Path(annotations_dir)
     files = sorted(directory.glob("annotations*.jsonl"))
     if not files:
         raise FileNotFoundError(f"{directory}: no annotations*.jsonl (run tools/annotate.py INPUT --out {directory} first)")
-    annotations = []
-    for path in files:
-        for number, line in enumerate(path.read_text().splitlines(), 1):
-            if line.strip():
-                try:
-                    annotations.append(json.loads(line))
-                except json.JSONDecodeError as error:
-                    raise ValueError(f"{path}:{number}: not JSON ({error.msg})") from None
-    return annotations
+    return files
+
+
+def iter_annotations(annotations_dir: str | Path) -> Iterator[dict]:
+    """Every SegmentAnnotation of an annotation run folder (all ``annotations*.jsonl``), one at a
+    time: an archive's annotations need not fit in memory."""
+    for path in annotation_files(annotations_dir):
+        with path.open() as lines:
+            for number, line in enumerate(lines, 1):
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except json.JSONDecodeError as error:
+                        raise ValueError(f"{path}:{number}: not JSON ({error.msg})") from None
+
+
+def load_annotations(annotations_dir: str | Path) -> list[dict]:
+    return list(iter_annotations(annotations_dir))
 
 
 def _page_bytes(annotations_dir: Path, annotation: dict) -> bytes | None:
@@ -87,18 +102,38 @@ def _page_bytes(annotations_dir: Path, annotation: dict) -> bytes | None:
     return path.read_bytes() if path is not None and path.exists() else None
 
 
-def _write_splits(by_split: dict[str, list[tuple[dict, bytes]]], out: Path, name: str, generator: str, config: dict,
-                  samples_per_shard: int) -> dict[str, dict]:  # fmt: skip
-    manifests = {}
-    for split in SPLITS:
-        if not by_split.get(split):
-            continue
-        manifests[split] = write_shard_set(by_split[split], out / split, name=name, samples_per_shard=samples_per_shard,
-                                           generator=generator, config=config | {"split": split})  # fmt: skip
-        problems = check_shard_set(out / split)
-        if problems:
-            raise RuntimeError(f"{out / split}: shards disagree with their manifest: {'; '.join(problems)}")
-    return manifests
+class SplitWriters:
+    """One shard set per split under ``out``, opened on a split's first sample; samples stream
+    straight to disk (an archive's samples never sit in memory together). ``close()`` writes
+    each manifest and checks it against its tars."""
+
+    def __init__(self, out: Path, name: str, generator: str, config: dict, samples_per_shard: int):
+        self.out, self.name, self.generator, self.config, self.samples_per_shard = out, name, generator, config, samples_per_shard
+        self.writers: dict[str, ShardSetWriter] = {}
+
+    def write(self, split: str, sample: dict, png: bytes) -> None:
+        if split not in self.writers:
+            self.writers[split] = ShardSetWriter(self.out / split, name=self.name, samples_per_shard=self.samples_per_shard,
+                                                 generator=self.generator, config=self.config | {"split": split})  # fmt: skip
+        self.writers[split].write(sample, png)
+
+    def close(self) -> dict[str, dict]:
+        manifests = {}
+        for split in SPLITS:
+            if split in self.writers:
+                manifests[split] = self.writers[split].close()
+                problems = check_shard_set(self.out / split)
+                if problems:
+                    raise RuntimeError(f"{self.out / split}: shards disagree with their manifest: {'; '.join(problems)}")
+        return manifests
+
+    def __enter__(self) -> SplitWriters:
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is not None:
+            for writer in self.writers.values():
+                writer.abort()
 
 
 def _write_report(out: Path, report: dict) -> None:
@@ -116,21 +151,23 @@ def synthesize_rules(annotations_dir: str | Path, out: str | Path, settings: Syn
     annotations_dir, out = Path(annotations_dir), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    annotations = load_annotations(annotations_dir)
-    splits = split_subjects([a["subject"] for a in annotations], settings.split.fractions(), settings.split.seed)
-    by_split: dict[str, list] = {s: [] for s in SPLITS}
+    # Two passes over the annotations: the subjects decide the split before any sample is written.
+    subjects = Counter(a["subject"] for a in iter_annotations(annotations_dir))
+    splits = split_subjects(subjects, settings.split.fractions(), settings.split.seed)
     skipped: dict[str, str] = {}
-    for annotation in tqdm(annotations, desc="rules", unit="page", disable=not progress):
-        png = _page_bytes(annotations_dir, annotation)
-        if png is None:
-            skipped[annotation["key"]] = f"page image {annotation.get('page')} not found in {annotations_dir / 'pages'}"
-            continue
-        for sample in rule_samples(annotation, settings.rules):
-            by_split[splits[annotation["subject"]]].append((sample, png))
     config = asdict(settings)
-    manifests = _write_splits(by_split, out, "rules", "cerebragloss.synthesis.rules", config, settings.samples_per_shard)
+    with SplitWriters(out, "rules", "cerebragloss.synthesis.rules", config, settings.samples_per_shard) as writers:
+        pages = sum(subjects.values())
+        for annotation in tqdm(iter_annotations(annotations_dir), total=pages, desc="rules", unit="page", disable=not progress):
+            png = _page_bytes(annotations_dir, annotation)
+            if png is None:
+                skipped[annotation["key"]] = f"page image {annotation.get('page')} not found in {annotations_dir / 'pages'}"
+                continue
+            for sample in rule_samples(annotation, settings.rules):
+                writers.write(splits[annotation["subject"]], sample, png)
+        manifests = writers.close()
     report = {
-        "pages": len(annotations), "pages_skipped": skipped, "subjects": splits,
+        "pages": pages, "pages_skipped": skipped, "subjects": splits,
         "samples": {split: m["samples"] for split, m in manifests.items()},
         "tasks": dict(sum((Counter(m["tasks"]) for m in manifests.values()), Counter())),
         "seconds": round(time.perf_counter() - started, 2), "settings": config,
@@ -158,40 +195,39 @@ def augment_with_teacher(annotations_dir: str | Path, out: str | Path, settings:
     annotations = load_annotations(annotations_dir)
     splits = split_subjects([a["subject"] for a in annotations], settings.split.fractions(), settings.split.seed)
     plan = teacher_plan(annotations, settings.seed, limit)
-    skipped, pngs, requests, by_id = {}, {}, [], {}
+    skipped, requests, by_id = {}, [], {}
     for annotation, task in plan:
-        png = _page_bytes(annotations_dir, annotation)
-        if png is None:
+        if not (annotations_dir / "pages" / str(annotation.get("page"))).exists():
             skipped[f"{annotation['key']}-{task}"] = f"page image {annotation.get('page')} not found"
             continue
         request = build_request(annotation, task)
-        pngs[annotation["key"]] = png
         requests.append(request)
         by_id[request.sample_id] = (request, annotation)
     teacher = make_teacher(settings.teacher)
     cache = ReplyCache(cache_dir or out / "teacher_cache")
     replies, teacher_report = run_teacher(requests, teacher, cache, settings.teacher, progress=progress)
 
-    by_split: dict[str, list] = {s: [] for s in SPLITS}
     rejects = []
-    for request in requests:
-        record = replies.get(request.sample_id)
-        if record is None:
-            continue  # failed: in teacher_report.failed, asked again by a rerun
-        _, annotation = by_id[request.sample_id]
-        try:
-            sample = sample_from_reply(request, record["reply"], annotation, record["source"], record["teacher"])
-            problems = verify_sample(sample, annotation)
-        except (KeyError, TypeError, ValueError) as error:
-            sample, problems = None, [f"reply unusable: {type(error).__name__}: {error}"]
-        if problems:
-            rejects.append({"id": request.sample_id, "task": request.task, "reasons": problems, "reply": record["reply"]})
-            continue
-        by_split[splits[annotation["subject"]]].append((sample, pngs[annotation["key"]]))
+    config = asdict(settings)
+    generator = f"cerebragloss.synthesis.teacher ({teacher.name})"
+    with SplitWriters(out, "teacher", generator, config, settings.samples_per_shard) as writers:
+        for request in requests:
+            record = replies.get(request.sample_id)
+            if record is None:
+                continue  # failed: in teacher_report.failed, asked again by a rerun
+            _, annotation = by_id[request.sample_id]
+            try:
+                sample = sample_from_reply(request, record["reply"], annotation, record["source"], record["teacher"])
+                problems = verify_sample(sample, annotation)
+            except (KeyError, TypeError, ValueError) as error:
+                sample, problems = None, [f"reply unusable: {type(error).__name__}: {error}"]
+            if problems:
+                rejects.append({"id": request.sample_id, "task": request.task, "reasons": problems, "reply": record["reply"]})
+                continue
+            writers.write(splits[annotation["subject"]], sample, _page_bytes(annotations_dir, annotation))
+        manifests = writers.close()
     (out / "rejects.jsonl.partial").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rejects))
     (out / "rejects.jsonl.partial").replace(out / "rejects.jsonl")
-    config = asdict(settings)
-    manifests = _write_splits(by_split, out, "teacher", f"cerebragloss.synthesis.teacher ({teacher.name})", config, settings.samples_per_shard)
     accepted = sum(m["samples"] for m in manifests.values())
     reasons = Counter(reason.split(" (")[0] for r in rejects for reason in r["reasons"])
     report = {
