@@ -176,13 +176,21 @@ def synthesize_rules(annotations_dir: str | Path, out: str | Path, settings: Syn
     return report
 
 
-def teacher_plan(annotations: list[dict], seed: int, limit: int | None = None) -> list[tuple[dict, str]]:
-    """(annotation, task) pairs: pages in a seeded order, tasks in turn, so descriptions, complex
-    MCQs and conversations stay 1:1:1 (within one) for any ``limit``."""
+def teacher_plan(annotations: list[dict], seed: int, limit: int | None = None, splits: dict[str, str] | None = None) -> list[tuple[dict, str]]:
+    """(annotation, task) pairs: ``limit`` pages in a seeded order, tasks in turn within each
+    split (``splits``: subject -> split), each split starting at a different task, so that
+    descriptions, complex MCQs and conversations stay 1:1:1 in every split and overall (within
+    one per split) for any ``limit``."""
     ordered = sorted(annotations, key=lambda a: a["key"])
-    order = page_rng("plan", seed).permutation(len(ordered))
-    plan = [(ordered[i], TEACHER_TASKS[n % len(TEACHER_TASKS)]) for n, i in enumerate(order)]
-    return plan[:limit] if limit is not None else plan
+    chosen = [ordered[i] for i in page_rng("plan", seed).permutation(len(ordered))][:limit]
+    turns: Counter = Counter()
+    plan = []
+    for annotation in chosen:
+        split = splits[annotation["subject"]] if splits else "all"
+        start = SPLITS.index(split) if split in SPLITS else 0
+        plan.append((annotation, TEACHER_TASKS[(start + turns[split]) % len(TEACHER_TASKS)]))
+        turns[split] += 1
+    return plan
 
 
 def augment_with_teacher(annotations_dir: str | Path, out: str | Path, settings: AugmentSettings | None = None,
@@ -194,7 +202,7 @@ def augment_with_teacher(annotations_dir: str | Path, out: str | Path, settings:
     started = time.perf_counter()
     annotations = load_annotations(annotations_dir)
     splits = split_subjects([a["subject"] for a in annotations], settings.split.fractions(), settings.split.seed)
-    plan = teacher_plan(annotations, settings.seed, limit)
+    plan = teacher_plan(annotations, settings.seed, limit, splits)
     skipped, requests, by_id = {}, [], {}
     for annotation, task in plan:
         if not (annotations_dir / "pages" / str(annotation.get("page"))).exists():

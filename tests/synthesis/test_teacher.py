@@ -74,12 +74,21 @@ def test_malformed_replies_are_refused_with_the_reason(task, text, why):
         parse_reply(task, text)
 
 
-def test_the_plan_keeps_the_three_tasks_balanced_for_any_limit(annotations):
+def test_the_plan_keeps_the_three_tasks_balanced_in_every_split_for_any_limit(annotations):
+    from cerebragloss.shards import split_subjects
+
+    splits = split_subjects({a["subject"] for a in annotations}, {"val": 0.25, "bench": 0.25}, seed=0)
+    assert len(set(splits.values())) == 3
     for limit in (1, 2, 7, 23, None):
-        plan = teacher_plan(annotations, seed=0, limit=limit)
-        counts = Counter(task for _, task in plan)
-        assert len(plan) == (limit or len(annotations)) and max(counts.values()) - min(counts.values(), default=0) <= 1
+        plan = teacher_plan(annotations, seed=0, limit=limit, splits=splits)
+        assert len(plan) == (limit or len(annotations))
         assert len({a["key"] for a, _ in plan}) == len(plan)  # one task per page
+        for split in ("train", "val", "bench"):
+            counts = Counter(task for a, task in plan if splits[a["subject"]] == split)
+            if counts:
+                assert max(counts.values()) - min(counts.get(t, 0) for t in TEACHER_TASKS) <= 1, (limit, split, counts)
+        overall = Counter(task for _, task in plan)
+        assert max(overall.values()) - min(overall.get(t, 0) for t in TEACHER_TASKS) <= 3
     assert teacher_plan(annotations, 0) == teacher_plan(annotations, 0) != teacher_plan(annotations, 1)
 
 
