@@ -41,6 +41,8 @@ class FakeGemini:
         self.requests = 0
         self.injected: Counter = Counter()
         self.answered = Counter()  # successful answers by sample (page key + task)
+        #: the first requests as received (path, whether a key header came, body), for wiring checks
+        self.received: list[dict] = []
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -114,6 +116,9 @@ class FakeGemini:
             self._send(handler, 404, {"error": {"code": 404, "message": f"no route {handler.path}", "status": "NOT_FOUND"}})
             return
         body = json.loads(handler.rfile.read(int(handler.headers.get("Content-Length", 0))) or b"{}")
+        with self._lock:
+            if len(self.received) < 10:
+                self.received.append({"path": handler.path, "has_key": bool(handler.headers.get("x-goog-api-key")), "body": body})
         fault = self._draw_fault()
         if fault in ("429", "500", "503"):
             status = {"429": "RESOURCE_EXHAUSTED", "500": "INTERNAL", "503": "UNAVAILABLE"}[fault]

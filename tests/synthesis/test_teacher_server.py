@@ -43,6 +43,24 @@ def test_the_fake_speaks_gemini():
         FakeGemini(faults={"teapot": 0.5})
 
 
+def test_the_request_carries_system_instruction_one_shot_and_response_schema(key, annotations, tmp_path):
+    with FakeGemini() as server:
+        settings = _settings(server, model="gemini-2.5-flash")
+        run_teacher([build_request(annotations[0], "complex_mcq")], GeminiTeacher(settings), ReplyCache(tmp_path), settings, progress=False)
+        (request,) = server.received
+    assert request["path"].endswith("/models/gemini-2.5-flash:generateContent") and request["has_key"]
+    body = request["body"]
+    assert "State only what the input contains" in body["systemInstruction"]["parts"][0]["text"]
+    assert [c["role"] for c in body["contents"]] == ["user", "model", "user"]  # the one-shot example, then the page
+    assert body["contents"][2]["parts"][0]["text"].startswith("TASK: complex_mcq")
+    config = body["generationConfig"]
+    assert config["responseMimeType"] == "application/json"
+    assert config["responseJsonSchema"]["required"] == ["question", "options", "answer", "explanation"]
+    # google-genai 3.x passes this one through in proto field spelling, which the API also accepts
+    assert config["thinkingConfig"] in ({"thinkingBudget": 0}, {"thinking_budget": 0})
+    assert SECRET not in json.dumps(body)
+
+
 def test_retries_through_every_fault_kind_and_loses_nothing(key, annotations, tmp_path):
     requests = [build_request(a, TEACHER_TASKS[i % 3]) for i, a in enumerate(annotations)]
     faults = {"429": 0.15, "500": 0.1, "503": 0.05, "delay": 0.08, "malformed": 0.12}
