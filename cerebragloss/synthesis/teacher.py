@@ -421,7 +421,9 @@ class GeminiTeacher:
         response = self._client.models.generate_content(model=self.settings.model, contents=contents, config=config)
         reply = parse_reply(request.task, response.text)
         usage = response.usage_metadata
-        return Reply(reply, getattr(usage, "prompt_token_count", None) or 0, getattr(usage, "candidates_token_count", None) or 0)
+        # Thinking tokens are billed as output; with thinking_budget 0 there are none.
+        output = (getattr(usage, "candidates_token_count", None) or 0) + (getattr(usage, "thoughts_token_count", None) or 0)
+        return Reply(reply, getattr(usage, "prompt_token_count", None) or 0, output)
 
     def ask(self, request: TeacherRequest) -> Reply:
         import tenacity
