@@ -1,0 +1,6 @@
+from callbacks.export import ExportHuggingFace
+from callbacks.log_samples import LogGeneratedSamples
+from callbacks.stop_at_fraction import StopAtFraction
+from callbacks.throughput import TokenThroughput
+
+__all__ = ["ExportHuggingFace", "LogGeneratedSamples", "StopAtFraction", "TokenThroughput"]

@@ -92,19 +92,47 @@ def run_demo(out_dir: str | Path = "demo_output", subjects: int = 3, minutes: fl
             "shards": shards}  # fmt: skip
 
 
+def general_demo_data(out_dir: Path, count: int = 24, seed: int = 0) -> tuple[Path, Path]:
+    """A small LLaVA-format set (shapes on plain backgrounds, captioned) standing in for the
+    general data (LLaVA-558k) the paper mixes in; it goes through ``convert_llava`` like the real one."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    colours = {"red": (200, 30, 30), "green": (30, 160, 60), "blue": (40, 60, 200), "orange": (240, 140, 20)}
+    images = out_dir / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    records = []
+    for index in range(count):
+        colour, shape = list(colours)[int(rng.integers(4))], ["circle", "square"][int(rng.integers(2))]
+        image = Image.new("RGB", (336, 224), "white")
+        x, y, r = int(rng.integers(60, 276)), int(rng.integers(50, 174)), int(rng.integers(20, 45))
+        (ImageDraw.Draw(image).ellipse if shape == "circle" else ImageDraw.Draw(image).rectangle)((x - r, y - r, x + r, y + r), fill=colours[colour])
+        image.save(images / f"{index:04d}.png")
+        records.append({"id": f"{index:04d}", "image": f"{index:04d}.png", "conversations": [
+            {"from": "human", "value": "<image>\nWhat is shown in this picture?"},
+            {"from": "gpt", "value": f"A {colour} {shape} on a white background, {'left of' if x < 168 else 'right of'} the centre."}]})  # fmt: skip
+    (out_dir / "llava.json").write_text(json.dumps(records))
+    return out_dir / "llava.json", images
+
+
 def synthesize_demo_shards(annotations_dir: Path, out_dir: Path) -> dict:
-    """Rule samples and offline-teacher samples of every page, each a shard set per split."""
-    from cerebragloss.synthesis.run import augment_with_teacher, synthesize_rules
+    """Rule samples and offline-teacher samples of every page, each a shard set per split, and a
+    small general set."""
+    from cerebragloss.synthesis.run import augment_with_teacher, convert_llava, synthesize_rules
 
     rules = synthesize_rules(annotations_dir, out_dir / "rules", progress=False)
     teacher = augment_with_teacher(annotations_dir, out_dir / "teacher", progress=False)
+    llava_json, images = general_demo_data(out_dir.parent / "general_source")
+    general = convert_llava(llava_json, images, out_dir / "general" / "llava", progress=False)
     print(f"{'shard set':<10} {'split':<6} {'samples':>8}  tasks")
     for name, report in (("rules", rules), ("teacher", teacher)):
         for split in report["samples"]:
             manifest = json.loads((out_dir / name / split / "manifest.json").read_text())
             tasks = ", ".join(f"{task} {count}" for task, count in manifest["tasks"].items())
             print(f"{name:<10} {split:<6} {manifest['samples']:>8}  {tasks}")
+    print(f"{'general':<10} {'llava':<6} {general['samples']:>8}  general (demo shapes standing in for LLaVA-558k)")
     print(f"teacher: offline (no key needed; samples labelled source 'offline'), rejected by verification: {teacher['rejected']}")
     example = next(iter(sorted((out_dir / "rules" / "train").glob("*.tar"))), None)
     print(f"shards and manifest.json in {out_dir}/<rules|teacher>/<split>/; e.g. tar tf {example}")
-    return {"rules": rules["samples"], "teacher": teacher["samples"], "rejected": teacher["rejected"]}
+    return {"rules": rules["samples"], "teacher": teacher["samples"], "rejected": teacher["rejected"], "general": general["samples"]}

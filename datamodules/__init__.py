@@ -1,0 +1,3 @@
+from datamodules.shards import ShardDataModule
+
+__all__ = ["ShardDataModule"]

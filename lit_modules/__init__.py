@@ -1,0 +1,3 @@
+from lit_modules.vlm import VLMModule
+
+__all__ = ["VLMModule"]

@@ -1,0 +1,149 @@
+"""Samples to model batches: chat template, image tokens, labels on assistant turns only.
+
+``encode_sample`` turns one Sample (DESIGN.md) and its page into model inputs with the
+Qwen2.5-VL processor: the ``<image>`` placeholder opening the first user turn becomes the image
+span (``<|vision_start|><|image_pad|>...<|vision_end|>``, one pad per visual token); labels are
+-100 everywhere except the tokens of every assistant turn (its text and closing ``<|im_end|>``).
+A sample longer than ``max_length`` is dropped (returned as ``None``), never truncated: cutting
+inside the image span would desynchronise image tokens and features, and cutting an answer
+teaches a half answer.
+
+``collate`` pads a list of encoded samples into a batch (right padding); ``length_grouped``
+batches a stream by similar lengths to cut padding; ``padding_fraction`` measures it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+import torch
+
+from cerebragloss.synthesis.samples import IMAGE_PLACEHOLDER
+
+IGNORE_INDEX = -100
+
+
+def chat_messages(sample: dict) -> list[dict]:
+    """The Sample's messages in the processor's chat format: the image as a content item."""
+    messages = []
+    for index, message in enumerate(sample["messages"]):
+        text = message["content"]
+        if index == 0 and text.startswith(IMAGE_PLACEHOLDER):
+            text = text[len(IMAGE_PLACEHOLDER) :].lstrip("\n")
+            messages.append({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]})
+        else:
+            messages.append({"role": message["role"], "content": text})
+    return messages
+
+
+def assistant_header(tokenizer) -> list[int]:
+    return tokenizer("<|im_start|>assistant\n", add_special_tokens=False)["input_ids"]
+
+
+def assistant_labels(input_ids: list[int], header: list[int], end_id: int) -> list[int]:
+    """Labels for one sequence: each assistant turn's tokens after its header, through its
+    ``<|im_end|>``; everything else (system, user turns, image tokens, headers) ignored."""
+    labels = [IGNORE_INDEX] * len(input_ids)
+    position, width = 0, len(header)
+    while position <= len(input_ids) - width:
+        if input_ids[position : position + width] == header:
+            position += width
+            while position < len(input_ids):
+                labels[position] = input_ids[position]
+                position += 1
+                if input_ids[position - 1] == end_id:
+                    break
+        else:
+            position += 1
+    return labels
+
+
+def load_image(png: bytes):
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        return image.convert("RGB")
+
+
+def encode_sample(sample: dict, image, processor, max_length: int) -> dict | None:
+    """Model inputs of one sample (tensors without a batch dimension), or ``None`` when the
+    encoded sample is longer than ``max_length`` tokens."""
+    text = processor.apply_chat_template(chat_messages(sample), tokenize=False)
+    encoded = processor(text=[text], images=[image], return_tensors="pt")
+    input_ids = encoded["input_ids"][0]
+    if len(input_ids) > max_length:
+        return None
+    tokenizer = processor.tokenizer
+    labels = assistant_labels(input_ids.tolist(), assistant_header(tokenizer), tokenizer.convert_tokens_to_ids("<|im_end|>"))
+    item = {
+        "input_ids": input_ids,
+        "attention_mask": encoded["attention_mask"][0],
+        "labels": torch.tensor(labels),
+        "pixel_values": encoded["pixel_values"],
+        "image_grid_thw": encoded["image_grid_thw"],
+        "id": sample["id"],
+    }
+    if "mm_token_type_ids" in encoded:
+        item["mm_token_type_ids"] = encoded["mm_token_type_ids"][0]
+    return item
+
+
+def collate(items: list[dict], pad_id: int) -> dict:
+    """Right-padded batch of encoded samples; images concatenated in sample order."""
+    longest = max(len(item["input_ids"]) for item in items)
+
+    def pad(key: str, value: int) -> torch.Tensor:
+        out = torch.full((len(items), longest), value, dtype=items[0][key].dtype)
+        for row, item in enumerate(items):
+            out[row, : len(item[key])] = item[key]
+        return out
+
+    batch = {
+        "input_ids": pad("input_ids", pad_id),
+        "attention_mask": pad("attention_mask", 0),
+        "labels": pad("labels", IGNORE_INDEX),
+        "pixel_values": torch.cat([item["pixel_values"] for item in items]),
+        "image_grid_thw": torch.cat([item["image_grid_thw"] for item in items]),
+        "ids": [item["id"] for item in items],
+    }
+    if "mm_token_type_ids" in items[0]:
+        batch["mm_token_type_ids"] = pad("mm_token_type_ids", 0)
+    if "png" in items[0]:
+        batch["pngs"] = [item["png"] for item in items]
+    return batch
+
+
+def padding_fraction(batch: dict) -> float:
+    mask = batch["attention_mask"]
+    return float(1.0 - mask.sum() / mask.numel())
+
+
+def length_grouped(items: Iterable[dict], batch_size: int, buffer_batches: int = 16, seed: int = 0) -> Iterator[list[dict]]:
+    """Lists of ``batch_size`` items of similar length: ``buffer_batches`` batches' worth of items
+    are sorted by length, cut into batches, and those batches leave in a shuffled order (so a
+    stream does not go short-to-long). ``buffer_batches=1`` is plain batching in arrival order."""
+    rng = np.random.default_rng(seed)
+    buffer: list[dict] = []
+    capacity = batch_size * buffer_batches
+
+    def flush(final: bool) -> Iterator[list[dict]]:
+        if buffer_batches > 1:
+            buffer.sort(key=lambda item: len(item["input_ids"]))
+        batches = [buffer[i : i + batch_size] for i in range(0, len(buffer), batch_size)]
+        if not final and batches and len(batches[-1]) < batch_size:
+            leftover = batches.pop()
+        else:
+            leftover = []
+        order = rng.permutation(len(batches)) if buffer_batches > 1 else range(len(batches))
+        buffer[:] = leftover
+        for index in order:
+            yield batches[index]
+
+    for item in items:
+        buffer.append(item)
+        if len(buffer) >= capacity:
+            yield from flush(final=False)
+    if buffer:
+        yield from flush(final=True)

@@ -1,0 +1,125 @@
+"""The two training stages of CerebraGloss as one thin LightningModule.
+
+Stage 1 trains the projector only (``model.visual.merger``); stage 2 the projector and the
+language model (decoder + ``lm_head``). The vision encoder is frozen in both: its parameters do
+not require grad and its inputs (pixels) do not either, so autograd records nothing there and it
+runs as inference. Freezing, loading and parts live in ``cerebragloss.model``.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+
+from cerebragloss.model import PixelRange, freeze_for_stage, language_model, load_model, load_processor, projector
+
+#: batch entries that are not model inputs
+_NOT_INPUTS = ("ids", "skipped", "pngs", "samples")
+
+
+class VLMModule(L.LightningModule):
+    """Qwen2.5-VL instruction tuning, stage 1 or 2.
+
+    Args:
+        stage: 1 = projector only; 2 = projector + language model. The vision encoder is frozen in both.
+        pretrained: the base model's Hugging Face checkpoint directory (e.g. Qwen2.5-VL-3B-Instruct).
+        preset: model built from a config when ``pretrained`` is empty: ``tiny`` or ``qwen2.5-vl-3b`` (random weights).
+        init_from: a previous stage's export (``ExportHuggingFace``) to start from instead of the
+            base model: stage 2 starts from stage 1's output.
+        pixels: page pixel range of the processor; linked from ``data.pixels`` by the CLI.
+        lr: peak learning rate (the language model's in stage 2).
+        projector_lr: peak learning rate of the projector when it should differ from ``lr``.
+        weight_decay: AdamW weight decay.
+        warmup_ratio: share of the optimizer steps spent warming up linearly, then cosine decay to 0.
+        gradient_checkpointing: recompute activations of the language model in backward (non-reentrant).
+        seed: initialisation seed of a preset model.
+    """
+
+    def __init__(
+        self,
+        stage: int = 1,
+        pretrained: str | None = None,
+        preset: str = "tiny",
+        init_from: str | None = None,
+        pixels: PixelRange | None = None,
+        lr: float = 1e-3,
+        projector_lr: float | None = None,
+        weight_decay: float = 0.0,
+        warmup_ratio: float = 0.03,
+        gradient_checkpointing: bool = False,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = None
+        self.processor = None
+        self.trainable_counts: dict[str, int] = {}
+        self.skipped_samples = 0
+        self._tokens_last_batch = 0
+
+    def configure_model(self) -> None:
+        if self.model is not None:
+            return
+        hp = self.hparams
+        source = hp.init_from or hp.pretrained
+        self.model = load_model(source, hp.preset, seed=hp.seed)
+        self.processor = load_processor(source, hp.pixels or PixelRange())
+        self.model.train()  # from_pretrained returns eval mode; dropout settings then follow the trainer
+        self.trainable_counts = freeze_for_stage(self.model, hp.stage)
+        if hp.gradient_checkpointing:
+            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            self.model.config.use_cache = False
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        inputs = {k: v for k, v in batch.items() if k not in _NOT_INPUTS}
+        return self.model(**inputs).loss
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = self(batch)
+        self._tokens_last_batch = int(batch["attention_mask"].sum())
+        self.skipped_samples += int(batch.get("skipped", 0))
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["input_ids"]))
+        self.log("train/skipped_samples", float(self.skipped_samples), batch_size=len(batch["input_ids"]))
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self.log("val/loss", self(batch), prog_bar=True, batch_size=len(batch["input_ids"]), sync_dist=True)
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self.log("test/loss", self(batch), batch_size=len(batch["input_ids"]), sync_dist=True)
+
+    @property
+    def flops_per_batch(self) -> int:
+        """For Lightning's ThroughputMonitor (MFU): forward over every parameter, activation
+        gradients back through the language model, weight gradients of what trains (x2 FLOPs per
+        multiply-add, per token of the last batch)."""
+        if self.model is None:
+            return 0
+        total = sum(p.numel() for p in self.model.parameters())
+        llm = sum(p.numel() for p in language_model(self.model))
+        trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        return 2 * (total + llm + trainable) * self._tokens_last_batch
+
+    def configure_optimizers(self):
+        from transformers import get_cosine_schedule_with_warmup
+
+        hp = self.hparams
+        head = {id(p) for p in projector(self.model)}
+        groups = [
+            {"params": [p for p in projector(self.model) if p.requires_grad], "lr": hp.projector_lr or hp.lr, "name": "projector"},
+            {"params": [p for p in self.model.parameters() if p.requires_grad and id(p) not in head], "lr": hp.lr, "name": "language_model"},
+        ]
+        groups = [g for g in groups if g["params"]]
+        optimizer = torch.optim.AdamW(groups, lr=hp.lr, weight_decay=hp.weight_decay, betas=(0.9, 0.999))
+        steps = planned_optimizer_steps(self.trainer)
+        scheduler = get_cosine_schedule_with_warmup(optimizer, int(hp.warmup_ratio * steps), max(1, steps))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def planned_optimizer_steps(trainer) -> int:
+    """Optimizer steps this run will take: a stop-at-fraction callback's plan when present, else
+    Lightning's estimate (epochs x batches / accumulation, or max_steps)."""
+    for callback in trainer.callbacks:
+        if hasattr(callback, "planned_steps"):
+            return callback.planned_steps(trainer)
+    return int(trainer.estimated_stepping_batches)
