@@ -89,6 +89,11 @@ class PixelRange:
     max_pixels: int = 1024 * PIXELS_PER_TOKEN
 
 
+# Lightning checkpoints store the module's hyperparameters, this dataclass among them; resuming
+# loads them with torch.load(weights_only=True), which only accepts allow-listed classes.
+torch.serialization.add_safe_globals([PixelRange])
+
+
 def build_processor(pixels: PixelRange | None = None):
     """A Qwen2.5-VL processor built offline (see the module docstring)."""
     from transformers import Qwen2_5_VLProcessor, Qwen2TokenizerFast, Qwen2VLImageProcessor
@@ -123,11 +128,8 @@ def load_processor(pretrained: str | Path | None = None, pixels: PixelRange | No
         from transformers import AutoProcessor
 
         pixels = pixels or PixelRange()
-        processor = AutoProcessor.from_pretrained(pretrained)
-        processor.image_processor.min_pixels = pixels.min_pixels
-        processor.image_processor.max_pixels = pixels.max_pixels
-        processor.image_processor.size = {"shortest_edge": pixels.min_pixels, "longest_edge": pixels.max_pixels}
-        return processor
+        # min/max_pixels given here reach the image processor (stored as size shortest/longest_edge)
+        return AutoProcessor.from_pretrained(pretrained, min_pixels=pixels.min_pixels, max_pixels=pixels.max_pixels)
     return build_processor(pixels)
 
 

@@ -166,7 +166,7 @@ class BatchStream(torch.utils.data.IterableDataset):
             empty_check=False, seed=seed,
         )  # fmt: skip
         if self.train and self.settings.shuffle_buffer > 1:
-            dataset = dataset.shuffle(self.settings.shuffle_buffer)
+            dataset = dataset.shuffle(self.settings.shuffle_buffer, seed=seed)
         dataset = dataset.map(_decode, handler=handler)
         if source.tasks:
             tasks = set(source.tasks)

@@ -7,7 +7,13 @@ import lightning as L
 import torch
 
 from cerebragloss.model import PixelRange
-from cerebragloss.streaming import BatchStream, ShardSource, StreamSettings, default_processor_factory, epoch_samples
+from cerebragloss.streaming import (
+    BatchStream,
+    ShardSource,
+    StreamSettings,
+    default_processor_factory,
+    epoch_samples,
+)
 
 
 def _rooted(source: ShardSource, root: str) -> ShardSource:

@@ -11,7 +11,14 @@ from __future__ import annotations
 import lightning as L
 import torch
 
-from cerebragloss.model import PixelRange, freeze_for_stage, language_model, load_model, load_processor, projector
+from cerebragloss.model import (
+    PixelRange,
+    freeze_for_stage,
+    language_model,
+    load_model,
+    load_processor,
+    projector,
+)
 
 #: batch entries that are not model inputs
 _NOT_INPUTS = ("ids", "skipped", "pngs", "samples")

@@ -71,3 +71,20 @@ def undetected(tmp_path_factory, annotated) -> list[dict]:
     root = tmp_path_factory.mktemp("undetected")
     annotate_recordings([annotated.parent / "recordings"], root, progress=False)
     return [json.loads(line) for line in (root / "annotations.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="session")
+def shard_root(tmp_path_factory, annotated) -> Path:
+    """Shard sets in the layout the training configs read (``rules/<split>``, ``teacher/<split>``,
+    ``general/llava``), small shards so that two workers each get their own."""
+    from cerebragloss.demo import general_demo_data
+    from cerebragloss.settings import load_settings
+    from cerebragloss.synthesis.run import AugmentSettings, SynthesisSettings, augment_with_teacher, convert_llava, synthesize_rules
+
+    root = tmp_path_factory.mktemp("shards")
+    split = ["split.val=0.25", "split.bench=0.25"]
+    synthesize_rules(annotated, root / "rules", load_settings(SynthesisSettings, overrides=[*split, "samples_per_shard=4"]), progress=False)
+    augment_with_teacher(annotated, root / "teacher", load_settings(AugmentSettings, overrides=[*split, "samples_per_shard=2"]), progress=False)
+    llava_json, images = general_demo_data(tmp_path_factory.mktemp("general_source"), count=16)
+    convert_llava(llava_json, images, root / "general" / "llava", samples_per_shard=4, progress=False)
+    return root

@@ -36,7 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     from cerebragloss.signals.simulate import simulate_recordings
     from cerebragloss.synthesis.rules import rule_samples
     from cerebragloss.synthesis.run import load_annotations, synthesize_rules
-    from cerebragloss.synthesis.teacher import TEACHER_TASKS, OfflineTeacher, build_request, sample_from_reply
+    from cerebragloss.synthesis.teacher import (
+        TEACHER_TASKS,
+        OfflineTeacher,
+        build_request,
+        sample_from_reply,
+    )
     from cerebragloss.synthesis.verify import verify_sample
 
     with tempfile.TemporaryDirectory() as scratch:
