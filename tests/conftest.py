@@ -79,7 +79,13 @@ def shard_root(tmp_path_factory, annotated) -> Path:
     ``general/llava``), small shards so that two workers each get their own."""
     from cerebragloss.demo import general_demo_data
     from cerebragloss.settings import load_settings
-    from cerebragloss.synthesis.run import AugmentSettings, SynthesisSettings, augment_with_teacher, convert_llava, synthesize_rules
+    from cerebragloss.synthesis.run import (
+        AugmentSettings,
+        SynthesisSettings,
+        augment_with_teacher,
+        convert_llava,
+        synthesize_rules,
+    )
 
     root = tmp_path_factory.mktemp("shards")
     split = ["split.val=0.25", "split.bench=0.25"]

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from cerebragloss.batching import IGNORE_INDEX, collate, encode_sample, length_grouped, load_image, padding_fraction
+from cerebragloss.batching import (
+    IGNORE_INDEX,
+    collate,
+    encode_sample,
+    length_grouped,
+    load_image,
+    padding_fraction,
+)
 from cerebragloss.model import PixelRange, build_processor
 from cerebragloss.shards import iter_shard_set
 

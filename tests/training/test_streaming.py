@@ -12,7 +12,14 @@ import torch
 
 from cerebragloss.model import PixelRange
 from cerebragloss.shards import read_manifest, write_shard_set
-from cerebragloss.streaming import BatchStream, ShardSource, StreamSettings, default_processor_factory, epoch_samples, mix_probabilities
+from cerebragloss.streaming import (
+    BatchStream,
+    ShardSource,
+    StreamSettings,
+    default_processor_factory,
+    epoch_samples,
+    mix_probabilities,
+)
 from datamodules import ShardDataModule
 
 PIXELS = PixelRange(min_pixels=32 * 784, max_pixels=64 * 784)
