@@ -32,6 +32,7 @@ bench: setup  ## set up, then print the benchmark tables
 	$(BIN)/python tools/bench_render.py
 	$(BIN)/python tools/bench_engine.py
 	$(BIN)/python tools/bench_synthesis.py
+	$(BIN)/python tools/bench_training.py
 
 # The default detector (cerebragloss/detection/weights/cerebragloss-yolo-sim.pt) is rebuilt by
 # `make detector`: simulate 40 training subjects, train, then score on 12 held-out subjects.
