@@ -17,6 +17,8 @@ class TokenThroughput(ThroughputMonitor):
     """ThroughputMonitor with this project's batch layout: samples = rows of ``input_ids``,
     length = non-padding tokens (so padding does not inflate tokens/s). FLOPs come from the
     module's ``flops_per_batch``; MFU is logged where Lightning knows the device's peak (GPUs).
+    Logged as ``train/device/items_per_sec`` (Lightning calls the length unit "items": here
+    tokens), ``train/device/samples_per_sec``, ``train/device/flops_per_sec``, ``train/device/mfu``.
     Exists because the monitor's functions cannot be written in YAML."""
 
     def __init__(self, window_size: int = 20):

@@ -153,3 +153,23 @@ def test_gradient_checkpointing_gives_the_same_loss(shard_root, tmp_path):
         _trainer(tmp_path, callbacks=[recorder], max_steps=2).fit(module, datamodule=_data(shard_root, resample=False))
         losses.append(recorder.losses)
     torch.testing.assert_close(torch.tensor(losses[0]), torch.tensor(losses[1]), rtol=1e-5, atol=1e-5)
+
+
+def test_validation_logs_generated_samples_and_throughput_is_measured(shard_root, tmp_path):
+    from lightning.pytorch.loggers import CSVLogger
+
+    from callbacks import LogGeneratedSamples, TokenThroughput
+
+    data = _data(shard_root, val=[ShardSource("rules/val", tasks=["caption"])])
+    trainer = _trainer(tmp_path, callbacks=[LogGeneratedSamples(num_samples=2, max_new_tokens=4), TokenThroughput(window_size=2)],
+                       max_steps=3, logger=CSVLogger(tmp_path / "logs"), limit_val_batches=1, val_check_interval=3,
+                       log_every_n_steps=1)  # fmt: skip
+    trainer.fit(VLMModule(stage=1, preset="tiny", pixels=PIXELS), datamodule=data)
+    (report,) = (tmp_path / "logs").rglob("samples/step000003.md")
+    text = report.read_text()
+    assert text.count("**generated:**") == 2 and text.count("**reference:**") == 2 and "double banana" in text
+    assert len(list(report.parent.glob("*.png"))) == 2  # the pages, next to the texts
+    (metrics,) = (tmp_path / "logs").rglob("metrics.csv")
+    header = metrics.read_text().splitlines()[0]
+    # Lightning names the length_fn's unit "items": here non-padding tokens
+    assert {"train/device/items_per_sec", "train/device/samples_per_sec", "train/device/flops_per_sec"} <= set(header.split(","))
