@@ -43,7 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     from cerebragloss.shards import iter_shard_set
     from cerebragloss.signals.simulate import simulate_recordings
     from cerebragloss.streaming import ShardSource
-    from cerebragloss.synthesis.run import AugmentSettings, SynthesisSettings, augment_with_teacher, synthesize_rules
+    from cerebragloss.synthesis.run import (
+        AugmentSettings,
+        SynthesisSettings,
+        augment_with_teacher,
+        synthesize_rules,
+    )
     from datamodules import ShardDataModule
     from lit_modules import VLMModule
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from cerebragloss.evaluation.metrics import balanced_accuracy, detection_map50, mcq_accuracy, parse_choice, rouge1
+from cerebragloss.evaluation.metrics import (
+    balanced_accuracy,
+    detection_map50,
+    mcq_accuracy,
+    parse_choice,
+    rouge1,
+)
 
 OPTIONS = ["Spike", "Sharp wave", "Spike-and-slow-wave complex", "K-complex"]
 
