@@ -16,16 +16,19 @@ a page's structured annotation (never its image), as in the paper.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import threading
-import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
+from cerebragloss.llm import (
+    GeminiClient,
+    MalformedReply,
+    Reply,
+    ReplyCache,
+    RunReport,
+    request_key,
+    run_requests,
+)
 from cerebragloss.synthesis.facts import PageFacts, facts_record, page_facts
 from cerebragloss.synthesis.rules import (
     _article,
@@ -44,7 +47,6 @@ from cerebragloss.synthesis.samples import IMAGE_PLACEHOLDER, LETTERS, mcq_promp
 TEACHER_TASKS: tuple[str, ...] = ("description", "complex_mcq", "conversation")
 #: Bump when the prompt, the example or the schemas change: cached replies then no longer apply.
 PROMPT_VERSION = "1"
-API_KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 
 
 @dataclass
@@ -191,13 +193,8 @@ def parse_prompt(prompt: str) -> tuple[str, dict]:
 
 def cache_key(request: TeacherRequest, settings: TeacherSettings) -> str:
     """Everything that decides a reply: teacher, model, prompt version, sampling, the prompt."""
-    decided = {"kind": settings.kind, "model": settings.model if settings.kind != "offline" else "offline",
-               "version": PROMPT_VERSION, "temperature": settings.temperature, "task": request.task, "prompt": request.prompt}  # fmt: skip
-    return hashlib.sha256(json.dumps(decided, sort_keys=True).encode()).hexdigest()
-
-
-class MalformedReply(ValueError):
-    """A reply that is not JSON in the task's schema."""
+    return request_key({"kind": settings.kind, "model": settings.model if settings.kind != "offline" else "offline",
+                        "version": PROMPT_VERSION, "temperature": settings.temperature, "task": request.task, "prompt": request.prompt})  # fmt: skip
 
 
 def parse_reply(task: str, text: str | None) -> dict:
@@ -252,15 +249,6 @@ def sample_from_reply(request: TeacherRequest, reply: dict, annotation: dict, so
 
 # ---------------------------------------------------------------------------------------------
 # Teachers
-
-
-@dataclass
-class Reply:
-    """What one teacher call returned."""
-
-    reply: dict
-    input_tokens: int = 0
-    output_tokens: int = 0
 
 
 class OfflineTeacher:
@@ -363,93 +351,25 @@ def _offline_mcq(facts: PageFacts, rng) -> dict:
             "answer": LETTERS[options.index(right)], "explanation": _cap(why) + "."}  # fmt: skip
 
 
-def api_key_from_environment() -> str:
-    for variable in API_KEY_VARIABLES:
-        if os.environ.get(variable):
-            return os.environ[variable]
-    raise RuntimeError(f"the Gemini teacher needs an API key in {' or '.join(API_KEY_VARIABLES)} (or use --teacher offline)")
-
-
 class GeminiTeacher:
-    """Gemini through ``google-genai``: structured output per task, retried (see module docstring)."""
+    """Gemini through ``google-genai`` (``cerebragloss.llm.GeminiClient``): the one-shot example,
+    then the page; structured output per task; retried on faults and malformed replies."""
 
     source = "llm"
 
     def __init__(self, settings: TeacherSettings):
-        from google import genai
-        from google.genai import types
-
         self.settings = settings
         self.name = settings.model
-        self._types = types
-        http = types.HttpOptions(timeout=int(settings.timeout_s * 1000), base_url=settings.base_url or None)
-        # The key goes to the client and nowhere else: not into settings, logs or samples.
-        self._client = genai.Client(api_key=api_key_from_environment(), http_options=http)
-        self.retries: Counter = Counter()
-        self._lock = threading.Lock()
-        self._example = {task: self._example_turns(task) for task in TEACHER_TASKS}
+        self.client = GeminiClient(settings)
 
-    def _example_turns(self, task: str) -> list:
-        types = self._types
-        return [types.Content(role="user", parts=[types.Part(text=user_prompt(task, EXAMPLE_INPUT))]),
-                types.Content(role="model", parts=[types.Part(text=json.dumps(EXAMPLE_REPLIES[task], ensure_ascii=False))])]  # fmt: skip
-
-    def _is_transient(self, error: BaseException) -> bool:
-        from google.genai import errors
-
-        if isinstance(error, MalformedReply):
-            return True
-        if isinstance(error, errors.APIError):
-            return error.code in (408, 429, 500, 502, 503, 504)
-        return isinstance(error, _transport_errors())
-
-    def _count_retry(self, state) -> None:
-        error = state.outcome.exception()
-        code = getattr(error, "code", None)
-        reason = "malformed" if isinstance(error, MalformedReply) else str(code) if code else "timeout" if "Timeout" in type(error).__name__ else type(error).__name__
-        with self._lock:
-            self.retries[reason] += 1
-
-    def _ask_once(self, request: TeacherRequest) -> Reply:
-        types = self._types
-        config = types.GenerateContentConfig(
-            system_instruction=SYSTEM_INSTRUCTION, temperature=self.settings.temperature,
-            response_mime_type="application/json", response_json_schema=RESPONSE_SCHEMAS[request.task],
-            thinking_config=types.ThinkingConfig(thinking_budget=self.settings.thinking_budget),
-        )  # fmt: skip
-        contents = self._example[request.task] + [types.Content(role="user", parts=[types.Part(text=request.prompt)])]
-        response = self._client.models.generate_content(model=self.settings.model, contents=contents, config=config)
-        reply = parse_reply(request.task, response.text)
-        usage = response.usage_metadata
-        # Thinking tokens are billed as output; with thinking_budget 0 there are none.
-        output = (getattr(usage, "candidates_token_count", None) or 0) + (getattr(usage, "thoughts_token_count", None) or 0)
-        return Reply(reply, getattr(usage, "prompt_token_count", None) or 0, output)
+    @property
+    def retries(self) -> Counter:
+        return self.client.retries
 
     def ask(self, request: TeacherRequest) -> Reply:
-        import tenacity
-
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.settings.attempts),
-            wait=tenacity.wait_exponential_jitter(initial=self.settings.backoff_initial_s, max=self.settings.backoff_max_s),
-            retry=tenacity.retry_if_exception(self._is_transient),
-            before_sleep=self._count_retry,
-            reraise=True,
-        )  # fmt: skip
-        return retrying(self._ask_once, request)
-
-
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    """Timeouts and dropped connections of the HTTP clients google-genai may use (httpx, or its
-    fork httpx2, whose classes are not httpx's)."""
-    import importlib
-
-    found: list[type[BaseException]] = []
-    for module in ("httpx", "httpx2"):
-        try:
-            found.append(importlib.import_module(module).TransportError)
-        except (ImportError, AttributeError):
-            continue
-    return tuple(found)
+        example = [("user", user_prompt(request.task, EXAMPLE_INPUT)), ("model", json.dumps(EXAMPLE_REPLIES[request.task], ensure_ascii=False))]
+        return self.client.generate_json(SYSTEM_INSTRUCTION, [*example, ("user", request.prompt)], RESPONSE_SCHEMAS[request.task],
+                                         lambda text: parse_reply(request.task, text))  # fmt: skip
 
 
 def make_teacher(settings: TeacherSettings):
@@ -460,114 +380,10 @@ def make_teacher(settings: TeacherSettings):
     raise ValueError(f"teacher.kind must be 'offline' or 'gemini', got {settings.kind!r}")
 
 
-# ---------------------------------------------------------------------------------------------
-# Cache and the run
-
-
-class ReplyCache:
-    """One JSON file per reply, ``DIR/<2 hex>/<hash>.json``, written through a temporary name."""
-
-    def __init__(self, directory: str | Path):
-        self.directory = Path(directory)
-
-    def _path(self, key: str) -> Path:
-        return self.directory / key[:2] / f"{key}.json"
-
-    def get(self, key: str) -> dict | None:
-        path = self._path(key)
-        if not path.exists():
-            return None
-        try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError:
-            return None  # a torn write cannot happen (rename), but a hand-edited file can
-
-    def put(self, key: str, record: dict) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
-        temporary.write_text(json.dumps(record, ensure_ascii=False))
-        temporary.replace(path)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self.directory.glob("*/*.json")) if self.directory.exists() else 0
-
-
-@dataclass
-class TeacherReport:
-    """What a teacher run did and cost."""
-
-    requested: int = 0
-    cached: int = 0
-    asked: int = 0
-    failed: dict[str, str] = field(default_factory=dict)
-    retries: dict[str, int] = field(default_factory=dict)
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cost_usd: float = 0.0
-    seconds: float = 0.0
-
-    def table(self) -> str:
-        retries = ", ".join(f"{k} {v}" for k, v in sorted(self.retries.items())) or "none"
-        return "\n".join([
-            f"requested {self.requested}: from cache {self.cached}, asked {self.asked}, failed {len(self.failed)}",
-            f"retries: {sum(self.retries.values())} ({retries})",
-            f"tokens this run: input {self.input_tokens:,}, output {self.output_tokens:,}; estimated cost US${self.cost_usd:.4f}",
-            f"time {self.seconds:.1f} s",
-        ])  # fmt: skip
-
-
 def run_teacher(requests: list[TeacherRequest], teacher, cache: ReplyCache, settings: TeacherSettings,
-                progress: bool = True) -> tuple[dict[str, dict], TeacherReport]:  # fmt: skip
-    """Every request's reply (by sample id), from the cache or the teacher; failures are reported,
-    not cached, so a rerun asks again."""
-    from tqdm.auto import tqdm
-
-    started = time.perf_counter()
-    retries_before = Counter(getattr(teacher, "retries", {}))
-    report = TeacherReport(requested=len(requests))
-    replies: dict[str, dict] = {}
-    todo = []
-    for request in requests:
-        key = cache_key(request, settings)
-        record = cache.get(key)
-        if record is not None:
-            replies[request.sample_id] = record
-            report.cached += 1
-        else:
-            todo.append((request, key))
-    lock = threading.Lock()
-    bar = tqdm(total=len(requests), initial=report.cached, desc=f"teacher ({teacher.name})", unit="sample", disable=not progress)
-
-    def ask(item: tuple[TeacherRequest, str]) -> None:
-        request, key = item
-        try:
-            answer = teacher.ask(request)
-        except Exception as error:  # noqa: BLE001 - every failure is reported with its reason
-            with lock:
-                report.failed[request.sample_id] = f"{type(error).__name__}: {str(error)[:200]}"
-            return
-        record = {"id": request.sample_id, "task": request.task, "reply": answer.reply, "teacher": teacher.name, "source": teacher.source,
-                  "usage": {"input_tokens": answer.input_tokens, "output_tokens": answer.output_tokens}}  # fmt: skip
-        cache.put(key, record)
-        with lock:
-            replies[request.sample_id] = record
-            report.asked += 1
-            report.input_tokens += answer.input_tokens
-            report.output_tokens += answer.output_tokens
-
-    workers = 1 if isinstance(teacher, OfflineTeacher) else max(1, settings.concurrency)
-    with ThreadPoolExecutor(workers) as pool:
-        for future in as_completed([pool.submit(ask, item) for item in todo]):
-            future.result()
-            bar.update(1)
-    bar.close()
-    report.retries = dict(Counter(getattr(teacher, "retries", {})) - retries_before)
-    report.cost_usd = (report.input_tokens * settings.price_input_per_million + report.output_tokens * settings.price_output_per_million) / 1e6
-    report.seconds = time.perf_counter() - started
-    return replies, report
-
-
-def settings_record(settings: TeacherSettings) -> dict:
-    """The settings as written beside an output (no key is ever part of them)."""
-    return asdict(settings)
+                progress: bool = True) -> tuple[dict[str, dict], RunReport]:  # fmt: skip
+    """Every request's reply (by sample id), from the cache or the teacher (``llm.run_requests``)."""
+    concurrency = 1 if isinstance(teacher, OfflineTeacher) else settings.concurrency
+    return run_requests(requests, teacher, cache, lambda r: cache_key(r, settings), concurrency=concurrency,
+                        price_input_per_million=settings.price_input_per_million,
+                        price_output_per_million=settings.price_output_per_million, progress=progress, desc="teacher")  # fmt: skip

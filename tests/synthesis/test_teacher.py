@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from cerebragloss.llm import api_key_from_environment
 from cerebragloss.synthesis.facts import facts_record, page_facts
 from cerebragloss.synthesis.run import teacher_plan
 from cerebragloss.synthesis.teacher import (
@@ -19,7 +20,6 @@ from cerebragloss.synthesis.teacher import (
     OfflineTeacher,
     ReplyCache,
     TeacherSettings,
-    api_key_from_environment,
     build_request,
     cache_key,
     parse_prompt,
