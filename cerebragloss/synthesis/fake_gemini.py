@@ -11,7 +11,8 @@ a seeded generator:
 - ``malformed``: status 200 whose text is cut-off JSON,
 - ``invent``: status 200, valid JSON, with a finding that is not in the input (for verification).
 
-Used by the tests and by ``tools/teacher_drill.py``.
+``responder`` replaces the teacher's answers with any ``prompt -> reply dict`` (the judge's tests
+use one). Used by the tests and by ``tools/teacher_drill.py``.
 """
 
 from __future__ import annotations
@@ -31,12 +32,15 @@ FAULTS = ("429", "500", "503", "delay", "malformed", "invent")
 class FakeGemini:
     """``with FakeGemini(faults={"429": 0.1}) as server: ... server.base_url ...``"""
 
-    def __init__(self, faults: dict[str, float] | None = None, seed: int = 0, delay_s: float = 2.0, first_requests_clean: int = 0):
+    def __init__(self, faults: dict[str, float] | None = None, seed: int = 0, delay_s: float = 2.0, first_requests_clean: int = 0,
+                 responder=None):  # fmt: skip
         self.faults = dict(faults or {})
         unknown = set(self.faults) - set(FAULTS)
         if unknown:
             raise ValueError(f"unknown faults {sorted(unknown)}; known: {', '.join(FAULTS)}")
         self.delay_s = delay_s
+        #: prompt text -> reply dict; default: the teacher's (reads the page facts from the prompt)
+        self.responder = responder
         self.first_requests_clean = first_requests_clean
         self.requests = 0
         self.injected: Counter = Counter()
@@ -127,12 +131,16 @@ class FakeGemini:
         if fault == "delay":
             time.sleep(self.delay_s)
         prompt = body["contents"][-1]["parts"][0]["text"]
-        task, payload = parse_prompt(prompt)
-        reply = offline_reply(task, payload, hashlib.sha256(prompt.encode()).hexdigest())
+        if self.responder is not None:
+            task, payload = "custom", {"prompt": prompt}
+            reply = self.responder(prompt)
+        else:
+            task, payload = parse_prompt(prompt)
+            reply = offline_reply(task, payload, hashlib.sha256(prompt.encode()).hexdigest())
         text = json.dumps(reply, ensure_ascii=False)
         if fault == "malformed":
             text = text[: len(text) // 2]
-        elif fault == "invent":
+        elif fault == "invent" and self.responder is None:
             reply = _invent(task, reply, payload)
             text = json.dumps(reply, ensure_ascii=False)
         if fault != "delay" and fault != "malformed":
