@@ -10,14 +10,14 @@ from dataclasses import dataclass
 
 import torch
 
-LETTERS = "ABCD"
+LETTERS = "ABCDEFGH"
 
 #: "the answer is (b)", "Answer: B", "correct option: C", "option D"
-_STATED = re.compile(r"\b(?:answer|option|choice)\s*(?:is|would be|:|=)?\s*[:\-]?\s*\(?\*{0,2}([A-Da-d])\*{0,2}\)?(?![A-Za-z0-9])", re.IGNORECASE)
+_STATED = re.compile(r"\b(?:answer|option|choice)\s*(?:is|would be|:|=)?\s*[:\-]?\s*\(?\*{0,2}([A-Ha-h])\*{0,2}\)?(?![A-Za-z0-9])", re.IGNORECASE)
 #: the whole reply is a letter: "B", "(B)", "b.", "**B**"
-_BARE = re.compile(r"^\W*([A-Da-d])\W*$")
+_BARE = re.compile(r"^\W*([A-Ha-h])\W*$")
 #: the reply opens with a letter and a delimiter: "B. Sharp wave", "(C) ...", "D) ...", "A: ..."
-_LEADING = re.compile(r"^\W{0,3}([A-D])(?:[.):]|\s*\))(?:\s|$)")
+_LEADING = re.compile(r"^\W{0,3}([A-H])(?:[.):]|\s*\))(?:\s|$)")
 
 
 def _normalise(text: str) -> str:
@@ -36,10 +36,12 @@ def parse_choice(reply: str, options: list[str] | None = None) -> str | None:
     if not reply or not reply.strip():
         return None
     text = reply.strip()
+    allowed = LETTERS[: len(options)] if options else LETTERS[:4]
     for pattern in (_STATED, _BARE, _LEADING):
         match = pattern.search(text) if pattern is _STATED else pattern.match(text)
         if match:
-            return match.group(1).upper()
+            letter = match.group(1).upper()
+            return letter if letter in allowed else None
     if not options:
         return None
     said = f" {_normalise(text)} "

@@ -38,6 +38,7 @@ OPTIONS = ["Spike", "Sharp wave", "Spike-and-slow-wave complex", "K-complex"]
         ("Either a spike or a K-complex.", None),  # two unrelated options: ambiguous
         ("I cannot tell.", None),
         ("", None),
+        ("Answer: E", None),  # not one of the 4 options
     ],
 )
 def test_parse_choice(reply, expected):
@@ -83,3 +84,9 @@ def test_detection_map50_per_class():
     assert result["ap50"]["k_complex"] == 0.0
     assert "posts" not in result["ap50"]  # no target: undefined, left out of the mean
     assert result["map50"] == pytest.approx((51 / 101 + 0.0) / 2, abs=1e-3)
+
+
+def test_five_options_are_parsed_for_sleep_stages():
+    stages = ["Wake (W)", "N1", "N2", "N3", "REM (R)"]
+    assert parse_choice("E", stages) == "E" and parse_choice("The stage is REM (R).", stages) == "E"
+    assert parse_choice("N2", stages) == "C" and parse_choice("answer: (d)", stages) == "D"
