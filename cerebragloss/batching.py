@@ -147,3 +147,54 @@ def length_grouped(items: Iterable[dict], batch_size: int, buffer_batches: int =
             yield from flush(final=False)
     if buffer:
         yield from flush(final=True)
+
+
+def encode_prompt(sample: dict, image, processor, max_length: int) -> dict | None:
+    """Inputs to generate a sample's last assistant turn: every turn before it (earlier answers
+    as history) plus the assistant header; the last answer is the reference. ``None`` when the
+    prompt is longer than ``max_length``."""
+    messages = chat_messages(sample)
+    if messages[-1]["role"] != "assistant":
+        raise ValueError(f"sample {sample['id']}: the last turn is not the assistant's")
+    text = processor.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True)
+    encoded = processor(text=[text], images=[image], return_tensors="pt")
+    if encoded["input_ids"].shape[1] > max_length:
+        return None
+    item = {
+        "input_ids": encoded["input_ids"][0],
+        "attention_mask": encoded["attention_mask"][0],
+        "pixel_values": encoded["pixel_values"],
+        "image_grid_thw": encoded["image_grid_thw"],
+        "id": sample["id"],
+        "reference": sample["messages"][-1]["content"],
+        "sample": {k: v for k, v in sample.items() if k != "annotation"},
+    }
+    if "mm_token_type_ids" in encoded:
+        item["mm_token_type_ids"] = encoded["mm_token_type_ids"][0]
+    return item
+
+
+def collate_prompts(items: list[dict], pad_id: int) -> dict:
+    """Left-padded prompts (generation continues every row at the same position)."""
+    longest = max(len(item["input_ids"]) for item in items)
+
+    def pad(key: str, value: int) -> torch.Tensor:
+        out = torch.full((len(items), longest), value, dtype=items[0][key].dtype)
+        for row, item in enumerate(items):
+            out[row, longest - len(item[key]) :] = item[key]
+        return out
+
+    batch = {
+        "input_ids": pad("input_ids", pad_id),
+        "attention_mask": pad("attention_mask", 0),
+        "pixel_values": torch.cat([item["pixel_values"] for item in items]),
+        "image_grid_thw": torch.cat([item["image_grid_thw"] for item in items]),
+        "ids": [item["id"] for item in items],
+        "references": [item["reference"] for item in items],
+        "samples": [item["sample"] for item in items],
+    }
+    if "mm_token_type_ids" in items[0]:
+        batch["mm_token_type_ids"] = pad("mm_token_type_ids", 0)
+    if "png" in items[0]:
+        batch["pngs"] = [item["png"] for item in items]
+    return batch

@@ -123,6 +123,9 @@ def train_demo_model(out_dir: Path, samples: int) -> dict:
         results[name] = {"seconds": round(time.perf_counter() - started, 1), "steps": cli.trainer.global_step, "metrics": metrics,
                          "trainable": getattr(cli.model, "trainable_counts", {})}  # fmt: skip
         print(f"{name}: {results[name]['steps']} optimizer steps in {results[name]['seconds']} s; " + ", ".join(f"{k} {v}" for k, v in metrics.items()))
+        if getattr(cli.model, "report_path", None):
+            results[name]["report"] = str(cli.model.report_path)
+            print(f"benchmark report (generated answers next to references): {cli.model.report_path}")
     report = demo_report(out_dir, results)
     print(f"\nreport: {report}; stage-2 checkpoint (Hugging Face format): {runs / 'stage2' / 'hf'}")
     return results
@@ -137,7 +140,8 @@ def demo_report(out_dir: Path, results: dict) -> Path:
         lines.append(f"| {name} | {run['steps']} | {trainable} | {run['seconds']} | {metrics} |")
     lines += ["", f"- shards: `{out_dir / 'shards'}` (manifest.json per split)",
               f"- stage 1 export: `{out_dir / 'outputs' / 'stage1' / 'hf'}`; stage 2 export: `{out_dir / 'outputs' / 'stage2' / 'hf'}`",
-              f"- logs and generated samples: `{out_dir / 'outputs'}/<run>/version_*/`"]  # fmt: skip
+              f"- logs and generated samples: `{out_dir / 'outputs'}/<run>/lightning_logs/version_*/`",
+              f"- benchmark report of the test pass: `{results.get('test', {}).get('report', '-')}`"]  # fmt: skip
     path = out_dir / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path

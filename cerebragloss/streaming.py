@@ -20,7 +20,14 @@ from dataclasses import dataclass
 
 import torch
 
-from cerebragloss.batching import collate, encode_sample, length_grouped, load_image
+from cerebragloss.batching import (
+    collate,
+    collate_prompts,
+    encode_prompt,
+    encode_sample,
+    length_grouped,
+    load_image,
+)
 from cerebragloss.model import PixelRange
 from cerebragloss.shards import read_manifest, shard_urls
 
@@ -121,6 +128,8 @@ class StreamSettings:
     length_grouping: bool = True
     group_buffer_batches: int = 16
     seed: int = 0
+    #: evaluation batches hold prompts (without the last answer) for generation, plus references
+    generate: bool = False
 
 
 class BatchStream(torch.utils.data.IterableDataset):
@@ -176,7 +185,8 @@ class BatchStream(torch.utils.data.IterableDataset):
     def _encoded(self, stream, processor, counter: SkipCounter):
         for sample, png in stream:
             try:
-                item = encode_sample(sample, load_image(png), processor, self.settings.max_length)
+                encode = encode_prompt if self.settings.generate and not self.train else encode_sample
+                item = encode(sample, load_image(png), processor, self.settings.max_length)
             except Exception as error:  # noqa: BLE001 - a bad page or text is counted and skipped
                 counter(error)
                 continue
@@ -209,7 +219,7 @@ class BatchStream(torch.utils.data.IterableDataset):
         for count, items in enumerate(batches):
             if limit is not None and count >= limit:
                 break
-            batch = collate(items, pad_id)
+            batch = collate_prompts(items, pad_id) if self.settings.generate and not self.train else collate(items, pad_id)
             batch["skipped"] = counter.total - reported
             reported = counter.total
             yield batch

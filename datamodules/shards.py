@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import lightning as L
 import torch
 
@@ -43,6 +45,8 @@ class ShardDataModule(L.LightningDataModule):
         seed: seed of shuffling and grouping (epoch and worker are added).
         samples_per_epoch: epoch length in samples instead of the sum of the training sources'
             (mixing keeps their proportions); for short runs on small data.
+        generate: test and predict batches hold prompts and references for generation (the
+            benchmark); otherwise they hold full samples for the loss.
     """
 
     def __init__(
@@ -62,6 +66,7 @@ class ShardDataModule(L.LightningDataModule):
         group_buffer_batches: int = 16,
         seed: int = 0,
         samples_per_epoch: int | None = None,
+        generate: bool = False,
     ):
         super().__init__()
         self.root = root
@@ -72,6 +77,7 @@ class ShardDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.settings = StreamSettings(batch_size=batch_size, max_length=max_length, shuffle_buffer=shuffle_buffer, resample=resample,
                                        length_grouping=length_grouping, group_buffer_batches=group_buffer_batches, seed=seed)  # fmt: skip
+        self.generate = generate
         self.streams: dict[str, BatchStream] = {}
 
     @property
@@ -90,8 +96,9 @@ class ShardDataModule(L.LightningDataModule):
         if split not in self.streams:
             world = self.trainer.world_size if self.trainer is not None else 1
             workers = self._workers(split)
+            settings = replace(self.settings, generate=self.generate and split == "test")
             self.streams[split] = BatchStream(self.sources[split], default_processor_factory(self.processor_source, self.pixels),
-                                              self.settings, train=split == "train", num_workers=workers, world_size=world,
+                                              settings, train=split == "train", num_workers=workers, world_size=world,
                                               samples=self.epoch_samples(split))  # fmt: skip
         return self.streams[split]
 

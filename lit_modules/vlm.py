@@ -11,6 +11,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 
+from cerebragloss.evaluation.judge import JudgeSettings
 from cerebragloss.model import (
     PixelRange,
     freeze_for_stage,
@@ -40,6 +41,9 @@ class VLMModule(L.LightningModule):
         warmup_ratio: share of the optimizer steps spent warming up linearly, then cosine decay to 0.
         gradient_checkpointing: recompute activations of the language model in backward (non-reentrant).
         seed: initialisation seed of a preset model.
+        max_new_tokens: generation length in ``test`` and ``predict`` (greedy decoding).
+        judge: the LLM judge of conversation answers in ``test``; none = not scored.
+        report_examples: pages shown in the test report with their generated and reference text.
     """
 
     def __init__(
@@ -55,6 +59,9 @@ class VLMModule(L.LightningModule):
         warmup_ratio: float = 0.03,
         gradient_checkpointing: bool = False,
         seed: int = 0,
+        max_new_tokens: int = 256,
+        judge: JudgeSettings | None = None,
+        report_examples: int = 3,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -63,6 +70,7 @@ class VLMModule(L.LightningModule):
         self.trainable_counts: dict[str, int] = {}
         self.skipped_samples = 0
         self._tokens_last_batch = 0
+        self.generated: list[dict] = []
 
     def configure_model(self) -> None:
         if self.model is not None:
@@ -93,7 +101,54 @@ class VLMModule(L.LightningModule):
         self.log("val/loss", self(batch), prog_bar=True, batch_size=len(batch["input_ids"]), sync_dist=True)
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
-        self.log("test/loss", self(batch), batch_size=len(batch["input_ids"]), sync_dist=True)
+        if "references" not in batch:  # loss batches (data.generate=false)
+            self.log("test/loss", self(batch), batch_size=len(batch["input_ids"]), sync_dist=True)
+            return
+        self.generated += rows_from_batch(batch, self.generate(batch))
+
+    def predict_step(self, batch: dict, batch_idx: int) -> list[dict]:
+        return rows_from_batch(batch, self.generate(batch))
+
+    @torch.no_grad()
+    def generate(self, batch: dict) -> list[str]:
+        """Greedy answers for a batch of left-padded prompts."""
+        inputs = {k: v for k, v in batch.items() if k not in (*_NOT_INPUTS, "references")}
+        output = self.model.generate(**inputs, max_new_tokens=self.hparams.max_new_tokens, do_sample=False,
+                                     pad_token_id=self.processor.tokenizer.pad_token_id)  # fmt: skip
+        new_tokens = output[:, batch["input_ids"].shape[1] :]
+        return [text.strip() for text in self.processor.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+
+    def on_test_epoch_start(self) -> None:
+        self.generated = []
+
+    def on_test_epoch_end(self) -> None:
+        if not self.generated:
+            return
+        from pathlib import Path
+
+        from cerebragloss.evaluation.benchmark import score_generations, write_report
+
+        rows = self.all_gathered_rows()
+        root = Path(self.trainer.log_dir or self.trainer.default_root_dir)
+        scores = score_generations(rows, self.hparams.judge, root / "judge_cache") if self.trainer.is_global_zero else {}
+        for key in ("mcq_accuracy", "complex_mcq_accuracy", "binary_accuracy", "description_rouge1", "caption_rouge1"):
+            if scores.get(key) is not None:
+                self.log(f"test/{key}", float(scores[key]), rank_zero_only=True)
+        if scores.get("judge") and scores["judge"]["mean"] is not None:
+            self.log("test/judge", float(scores["judge"]["mean"]), rank_zero_only=True)
+        if self.trainer.is_global_zero:
+            self.report_path = write_report(root / "report" / "report.md", scores, with_pages(rows, root / "report"),
+                                            examples=self.hparams.report_examples)  # fmt: skip
+
+    def all_gathered_rows(self) -> list[dict]:
+        """Every rank's generations (one rank: this one's)."""
+        if self.trainer.world_size == 1:
+            return self.generated
+        import torch.distributed as dist
+
+        gathered: list = [None] * self.trainer.world_size
+        dist.all_gather_object(gathered, self.generated)
+        return [row for part in gathered for row in part]
 
     @property
     def flops_per_batch(self) -> int:
@@ -130,3 +185,33 @@ def planned_optimizer_steps(trainer) -> int:
         if hasattr(callback, "planned_steps"):
             return callback.planned_steps(trainer)
     return int(trainer.estimated_stepping_batches)
+
+
+def rows_from_batch(batch: dict, predictions: list[str]) -> list[dict]:
+    """One row per sample: what was asked, generated and expected (see evaluation.benchmark)."""
+    from cerebragloss.evaluation.benchmark import question_of
+
+    rows = []
+    for row, (sample, prediction) in enumerate(zip(batch["samples"], predictions, strict=True)):
+        rows.append({"id": sample["id"], "task": sample["task"], "prediction": prediction, "reference": batch["references"][row],
+                     "question": question_of({"messages": sample["messages"][:-1]}), "options": sample.get("options"),
+                     "answer": sample.get("answer"), "png": (batch.get("pngs") or [None] * len(predictions))[row]})  # fmt: skip
+    return rows
+
+
+def with_pages(rows: list[dict], folder) -> list[dict]:
+    """Rows with their page saved next to the report (for the examples)."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for row in rows:
+        row = dict(row)
+        png = row.pop("png", None)
+        if png:
+            name = f"{row['id']}.png".replace("/", "_")
+            (folder / name).write_bytes(png)
+            row["page_file"] = name
+        out.append(row)
+    return out

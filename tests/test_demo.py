@@ -39,7 +39,9 @@ def test_demo_runs_the_whole_pipeline_from_simulation_to_a_test_pass(tmp_path, c
     assert training["stage1"]["steps"] == 1 and training["stage2"]["steps"] == 4
     assert training["stage1"]["trainable"] == {"projector": 24800}
     assert set(training["stage2"]["trainable"]) == {"projector", "language_model"}
-    assert training["test"]["metrics"]["test/loss"] > 0
+    assert set(training["test"]["metrics"]) >= {"test/mcq_accuracy", "test/binary_accuracy", "test/caption_rouge1"}
+    bench_report = Path(training["test"]["report"]).read_text()
+    assert "| MCQ acc. (%) |" in bench_report and "- reference:" in bench_report
     assert (tmp_path / "outputs" / "stage2" / "hf" / "model.safetensors").exists()
     report = (tmp_path / "report.md").read_text()
-    assert "| stage1 | 1 | projector 24,800 |" in report and "test/loss" in report
+    assert "| stage1 | 1 | projector 24,800 |" in report and "test/mcq_accuracy" in report

@@ -1,0 +1,58 @@
+"""Benchmark scoring of generated answers, the report, and batched generation in the module."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cerebragloss.evaluation.benchmark import score_generations, write_report
+
+OPTIONS = ["Spike", "Sharp wave", "K-complex", "Sleep spindle"]
+ROWS = [
+    {"id": "a", "task": "mcq", "prediction": "B. Sharp wave", "reference": "B. Sharp wave", "question": "q", "options": OPTIONS, "answer": "B"},
+    {"id": "b", "task": "mcq", "prediction": "It is a K-complex.", "reference": "D. Sleep spindle", "question": "q", "options": OPTIONS, "answer": "D"},
+    {"id": "c", "task": "binary", "prediction": "Yes, at 4.2 s.", "reference": "Yes.", "question": "q", "options": None, "answer": "yes"},
+    {"id": "d", "task": "binary", "prediction": "Maybe.", "reference": "No.", "question": "q", "options": None, "answer": "no"},
+    {"id": "e", "task": "description", "prediction": "the cat sat on the mat", "reference": "the cat is on the mat", "question": "q",
+     "options": None, "answer": None},
+    {"id": "f", "task": "conversation", "prediction": "x", "reference": "y", "question": "q", "options": None, "answer": None},
+]  # fmt: skip
+
+
+def test_scores_per_task_family():
+    scores = score_generations(ROWS)
+    assert scores["samples"] == {"binary": 2, "conversation": 1, "description": 1, "mcq": 2}
+    assert scores["mcq_accuracy"] == pytest.approx(0.5) and scores["mcq_parsed"] == pytest.approx(1.0)
+    assert scores["binary_accuracy"] == pytest.approx(0.5)
+    assert scores["description_rouge1"] == pytest.approx(5 / 6, abs=1e-4)
+    assert scores["judge"] is None  # no judge configured: not scored, not zero
+
+
+def test_the_report_has_the_paper_table_and_examples(tmp_path):
+    path = write_report(tmp_path / "report.md", score_generations(ROWS), ROWS, detection={"map50": 0.5, "ap50": {"spike": 0.5}})
+    text = path.read_text()
+    assert "| 50.00 | - | 50.00 | 83.33 | - | 50.00 | - | - |" in text
+    assert "QA judge: not scored" in text and "- generated: B. Sharp wave" in text
+    assert len((tmp_path / "rows.jsonl").read_text().splitlines()) == len(ROWS)
+
+
+def test_batched_left_padded_generation_equals_one_by_one(shard_root):
+    from cerebragloss.batching import collate_prompts, encode_prompt, load_image
+    from cerebragloss.model import PixelRange
+    from cerebragloss.shards import iter_shard_set
+    from lit_modules import VLMModule
+
+    pixels = PixelRange(min_pixels=32 * 784, max_pixels=64 * 784)
+    module = VLMModule(stage=2, preset="tiny", pixels=pixels, max_new_tokens=5)
+    module.configure_model()
+    module.model.eval()
+    pairs = list(iter_shard_set(shard_root / "teacher" / "bench"))[:3]
+    items = [encode_prompt(s, load_image(p), module.processor, 4096) for s, p in pairs]
+    assert len({len(i["input_ids"]) for i in items}) > 1  # different lengths: padding matters
+    pad = module.processor.tokenizer.pad_token_id
+    together = module.generate(collate_prompts(items, pad))
+    alone = [module.generate(collate_prompts([item], pad))[0] for item in items]
+    assert together == alone
+    batch = collate_prompts(items, pad)
+    assert (batch["attention_mask"][:, -1] == 1).all() and batch["references"] == [s["messages"][-1]["content"] for s, _ in pairs]
+    assert torch.equal(batch["attention_mask"].sum(1), torch.tensor([len(i["input_ids"]) for i in items]))
