@@ -178,6 +178,9 @@ def synthesize_demo_shards(annotations_dir: Path, out_dir: Path) -> dict:
 
     rules = synthesize_rules(annotations_dir, out_dir / "rules", progress=False)
     teacher = augment_with_teacher(annotations_dir, out_dir / "teacher", progress=False)
+    from cerebragloss.evaluation.bench import make_bench
+
+    bench = make_bench(annotations_dir, out_dir / "bench", progress=False)
     llava_json, images = general_demo_data(out_dir.parent / "general_source")
     general = convert_llava(llava_json, images, out_dir / "general" / "llava", progress=False)
     print(f"{'shard set':<10} {'split':<6} {'samples':>8}  tasks")
@@ -187,7 +190,10 @@ def synthesize_demo_shards(annotations_dir: Path, out_dir: Path) -> dict:
             tasks = ", ".join(f"{task} {count}" for task, count in manifest["tasks"].items())
             print(f"{name:<10} {split:<6} {manifest['samples']:>8}  {tasks}")
     print(f"{'general':<10} {'llava':<6} {general['samples']:>8}  general (demo shapes standing in for LLaVA-558k)")
+    print(f"{'bench':<10} {'bench':<6} {bench['samples']:>8}  " + ", ".join(f"{t} {c}" for t, c in sorted(bench["tasks"].items()))
+          + f" (held-out subjects {', '.join(bench['subjects'])}; boxes from {'/'.join(bench['boxes_source'])})")  # fmt: skip
     print(f"teacher: offline (no key needed; samples labelled source 'offline'), rejected by verification: {teacher['rejected']}")
     example = next(iter(sorted((out_dir / "rules" / "train").glob("*.tar"))), None)
     print(f"shards and manifest.json in {out_dir}/<rules|teacher>/<split>/; e.g. tar tf {example}")
-    return {"rules": rules["samples"], "teacher": teacher["samples"], "rejected": teacher["rejected"], "general": general["samples"]}
+    return {"rules": rules["samples"], "teacher": teacher["samples"], "rejected": teacher["rejected"], "general": general["samples"],
+            "bench": bench["samples"]}  # fmt: skip

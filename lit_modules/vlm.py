@@ -44,6 +44,8 @@ class VLMModule(L.LightningModule):
         max_new_tokens: generation length in ``test`` and ``predict`` (greedy decoding).
         judge: the LLM judge of conversation answers in ``test``; none = not scored.
         report_examples: pages shown in the test report with their generated and reference text.
+        detector: waveform detector weights scored on benchmark pages with reference boxes
+            (``default`` = the committed ones; empty = no detection score).
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class VLMModule(L.LightningModule):
         max_new_tokens: int = 256,
         judge: JudgeSettings | None = None,
         report_examples: int = 3,
+        detector: str | None = "default",
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -131,6 +134,13 @@ class VLMModule(L.LightningModule):
         rows = self.all_gathered_rows()
         root = Path(self.trainer.log_dir or self.trainer.default_root_dir)
         scores = score_generations(rows, self.hparams.judge, root / "judge_cache") if self.trainer.is_global_zero else {}
+        detection = None
+        if self.trainer.is_global_zero and self.hparams.detector:
+            from cerebragloss.evaluation.bench import detection_scores
+
+            detection = detection_scores(rows, None if self.hparams.detector == "default" else self.hparams.detector)
+            if detection is not None:
+                self.log("test/detection_map50", float(detection["map50"]), rank_zero_only=True)
         for key in ("mcq_accuracy", "complex_mcq_accuracy", "binary_accuracy", "description_rouge1", "caption_rouge1"):
             if scores.get(key) is not None:
                 self.log(f"test/{key}", float(scores[key]), rank_zero_only=True)
@@ -138,7 +148,7 @@ class VLMModule(L.LightningModule):
             self.log("test/judge", float(scores["judge"]["mean"]), rank_zero_only=True)
         if self.trainer.is_global_zero:
             self.report_path = write_report(root / "report" / "report.md", scores, with_pages(rows, root / "report"),
-                                            examples=self.hparams.report_examples)  # fmt: skip
+                                            examples=self.hparams.report_examples, detection=detection)  # fmt: skip
 
     def all_gathered_rows(self) -> list[dict]:
         """Every rank's generations (one rank: this one's)."""
@@ -195,7 +205,8 @@ def rows_from_batch(batch: dict, predictions: list[str]) -> list[dict]:
     for row, (sample, prediction) in enumerate(zip(batch["samples"], predictions, strict=True)):
         rows.append({"id": sample["id"], "task": sample["task"], "prediction": prediction, "reference": batch["references"][row],
                      "question": question_of({"messages": sample["messages"][:-1]}), "options": sample.get("options"),
-                     "answer": sample.get("answer"), "png": (batch.get("pngs") or [None] * len(predictions))[row]})  # fmt: skip
+                     "answer": sample.get("answer"), "png": (batch.get("pngs") or [None] * len(predictions))[row],
+                     "page": sample.get("page"), "boxes": sample.get("boxes"), "layout": sample.get("layout")})  # fmt: skip
     return rows
 
 

@@ -29,7 +29,7 @@ def test_demo_runs_the_whole_pipeline_from_simulation_to_a_test_pass(tmp_path, c
     # step 4: rule and offline-teacher shard sets, one per split, each with its manifest
     from cerebragloss.shards import check_shard_set
 
-    assert result["shards"]["rejected"] == 0
+    assert result["shards"]["rejected"] == 0 and result["shards"]["bench"] > 0
     assert sum(result["shards"]["rules"].values()) == 9 * 5 and sum(result["shards"]["teacher"].values()) == 9
     for name in ("rules", "teacher"):
         for split in result["shards"][name]:
@@ -39,9 +39,10 @@ def test_demo_runs_the_whole_pipeline_from_simulation_to_a_test_pass(tmp_path, c
     assert training["stage1"]["steps"] == 1 and training["stage2"]["steps"] == 4
     assert training["stage1"]["trainable"] == {"projector": 24800}
     assert set(training["stage2"]["trainable"]) == {"projector", "language_model"}
-    assert set(training["test"]["metrics"]) >= {"test/mcq_accuracy", "test/binary_accuracy", "test/caption_rouge1"}
+    assert set(training["test"]["metrics"]) >= {"test/mcq_accuracy", "test/complex_mcq_accuracy", "test/description_rouge1"}
     bench_report = Path(training["test"]["report"]).read_text()
     assert "| MCQ acc. (%) |" in bench_report and "- reference:" in bench_report
+    assert "Detection AP@0.5 per class:" in bench_report and "test/detection_map50" in training["test"]["metrics"]
     assert (tmp_path / "outputs" / "stage2" / "hf" / "model.safetensors").exists()
     report = (tmp_path / "report.md").read_text()
     assert "| stage1 | 1 | projector 24,800 |" in report and "test/mcq_accuracy" in report

@@ -280,6 +280,8 @@ MCQ_MAKERS = (_mcq_waveform, _mcq_focus, _mcq_artifact, _mcq_pdr, _mcq_backgroun
 def multiple_choice(facts: PageFacts, count: int, seed: int = 0) -> list[tuple[str, list[str], str]]:
     """Up to ``count`` questions ``(question, 4 options, answer letter)``, each from a different
     maker, favouring the page's findings; distractors are drawn from the same label space."""
+    if count <= 0:
+        return []
     rng = page_rng(facts.key, seed, "mcq")
     order = list(rng.permutation(len(MCQ_MAKERS)))
     # Findings first: a question about what is on the page teaches more than the montage name.
@@ -356,6 +358,8 @@ BINARY_MAKERS = (_binary_waveform, _binary_epileptiform, _binary_artifact, _bina
 
 def binary_questions(facts: PageFacts, count: int, seed: int = 0) -> list[tuple[str, str, str]]:
     """Up to ``count`` yes/no questions, alternating the wanted answer so both occur."""
+    if count <= 0:
+        return []
     rng = page_rng(facts.key, seed, "binary")
     questions = []
     for position, index in enumerate(rng.permutation(len(BINARY_MAKERS))):

@@ -126,3 +126,8 @@ def test_rule_samples_follow_the_sample_contract(annotations):
     mcq = next(s for s in samples if s["task"] == "mcq")
     assert mcq["messages"][1]["content"] == f"{mcq['answer']}. {mcq['options'][LETTERS.index(mcq['answer'])]}"
     assert len({s["id"] for s in samples}) == len(samples)
+
+
+def test_zero_per_page_means_none(annotations):
+    samples = rule_samples(annotations[0], RuleSettings(captions_per_page=0, mcq_per_page=0, binary_per_page=0))
+    assert samples == []

@@ -113,3 +113,20 @@ def test_convert_llava_records_with_problems_are_skipped_and_named(tmp_path):
     assert len(samples[1][0]["messages"]) == 4
     assert png.startswith(b"\x89PNG") and Image.open(__import__("io").BytesIO(png)).size == (32, 24)
     assert read_manifest(tmp_path / "general")["tasks"] == {"general": 2}
+
+
+def test_make_bench_holds_out_the_bench_subjects_with_truth_boxes(annotated, tmp_path):
+    rules = _run(TOOLS / "synthesize.py", annotated, "--out", tmp_path / "rules", "--set", "split.val=0.25", "split.bench=0.25")
+    assert rules.returncode == 0, rules.stderr
+    result = _run(TOOLS / "make_bench.py", annotated, "--out", tmp_path / "bench", "--set", "split.val=0.25", "split.bench=0.25")
+    assert result.returncode == 0, result.stderr
+    samples = [s for s, _ in iter_shard_set(tmp_path / "bench")]
+    bench_subjects = {s["subject"] for s in samples}
+    assert bench_subjects == {s["subject"] for s, _ in iter_shard_set(tmp_path / "rules" / "bench")}
+    trained = {s["subject"] for s, _ in iter_shard_set(tmp_path / "rules" / "train")}
+    assert bench_subjects and not bench_subjects & trained
+    pages = {s["page"] for s in samples}
+    assert Counter(s["task"] for s in samples) == {"description": len(pages), "complex_mcq": len(pages), "conversation": len(pages),
+                                                   "mcq": 2 * len(pages)}  # fmt: skip
+    assert {s["boxes_source"] for s in samples} == {"truth"} and any(s["boxes"] for s in samples)
+    assert check_shard_set(tmp_path / "bench") == []
