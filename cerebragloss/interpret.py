@@ -1,0 +1,84 @@
+"""Ask a trained model about one page of a recording.
+
+``Interpreter(model_dir)`` loads an exported checkpoint (``ExportHuggingFace``: model +
+processor) with transformers alone. ``open_page`` reads a recording, cuts the page at ``start_s``,
+renders it, runs the engine (background, artifacts, detector, cleaning) and draws the detections;
+``ask`` puts a question about the page to the model, keeping the conversation so far, so a chat
+continues turn by turn with the page in the first turn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+DESCRIBE = "Describe this EEG page in detail."
+
+
+@dataclass
+class PageContext:
+    page: object  # render.Page
+    annotation: dict
+    drawn: object  # PIL image with the detections outlined
+
+
+def open_page(recording: str | Path, start_s: float, montage: str = "longitudinal_bipolar", detector: str | Path | None = "default") -> PageContext:
+    """Render the page of ``recording`` at ``start_s`` and annotate it with the engine."""
+    from cerebragloss.detection.draw import draw_boxes
+    from cerebragloss.engine.annotate import annotate
+    from cerebragloss.engine.detector import DEFAULT_WEIGHTS, WaveformDetector
+    from cerebragloss.render import render_segment
+    from cerebragloss.signals import read_recording, segments_from_recording
+
+    data = read_recording(recording)
+    if not 0 <= start_s <= data.duration_s - 10.0 + 1e-6:
+        raise ValueError(f"{recording}: --start {start_s} s is outside the recording (0 to {data.duration_s - 10:.1f} s for a 10 s page)")
+    segments = list(segments_from_recording(data, montage, start_s=start_s, max_segments=1))
+    if not segments:
+        raise ValueError(f"{recording}: no page at {start_s} s")
+    page = render_segment(segments[0])
+    events = None
+    if detector:
+        events = WaveformDetector(DEFAULT_WEIGHTS if detector == "default" else detector).detect([page])[0]
+    annotation = annotate(page.segment, page, events)
+    kept = (annotation.get("findings") or {}).get("events") or []
+    drawn = draw_boxes(page.image, [{"label": e["class"], "box": e["box"], "confidence": e["confidence"]} for e in kept])
+    return PageContext(page, annotation, drawn)
+
+
+@dataclass
+class Interpreter:
+    """A model and processor from an exported checkpoint directory."""
+
+    model_dir: str | Path
+    max_new_tokens: int = 384
+    messages: list[dict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+        path = Path(self.model_dir)
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(f"--model {self.model_dir}: no config.json (expected an exported checkpoint, e.g. outputs/stage2/hf)")
+        self.model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path)
+        self.model.eval()
+        self.processor = AutoProcessor.from_pretrained(path)
+
+    def reset(self) -> None:
+        self.messages = []
+
+    @torch.no_grad()
+    def ask(self, image, question: str) -> str:
+        """The model's answer to ``question`` about ``image``, after the conversation so far."""
+        if not self.messages:
+            self.messages.append({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]})
+        else:
+            self.messages.append({"role": "user", "content": question})
+        text = self.processor.apply_chat_template(self.messages, tokenize=False, add_generation_prompt=True)
+        inputs = self.processor(text=[text], images=[image], return_tensors="pt")
+        output = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False)
+        answer = self.processor.tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+        self.messages.append({"role": "assistant", "content": answer})
+        return answer

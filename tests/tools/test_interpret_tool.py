@@ -1,0 +1,47 @@
+"""tools/interpret.py on a real recording with an exported tiny checkpoint, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+TOOLS = Path(__file__).resolve().parents[2] / "tools"
+
+
+def _export_tiny(target: Path) -> Path:
+    from cerebragloss.model import PixelRange
+    from lit_modules import VLMModule
+
+    module = VLMModule(stage=2, preset="tiny", pixels=PixelRange(min_pixels=32 * 784, max_pixels=64 * 784))
+    module.configure_model()
+    module.model.save_pretrained(target)
+    module.processor.save_pretrained(target)
+    return target
+
+
+def test_interpret_a_real_page_and_chat(shared_eeg, tmp_path):
+    model = _export_tiny(tmp_path / "hf")
+    recording = shared_eeg / "eegmat" / "Subject00_1.edf"
+    result = subprocess.run(
+        [sys.executable, str(TOOLS / "interpret.py"), str(recording), "--start", "20", "--model", str(model), "--chat",
+         "--max-new-tokens", "4", "--out", str(tmp_path / "out")],
+        input="Where is the maximum?\nAny artifacts?\n\n", capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "page Subject00_1_20s: posterior dominant rhythm" in result.stdout
+    assert result.stdout.count("model> ") == 3  # the description and two chat turns
+    assert Image.open(tmp_path / "out" / "Subject00_1_20s_detections.png").size == (1344, 756)
+    annotation = json.loads((tmp_path / "out" / "Subject00_1_20s.annotation.json").read_text())
+    assert annotation["start_s"] == 20.0 and annotation["detector"] == {"ran": True}
+
+
+def test_interpret_names_a_page_outside_the_recording(shared_eeg, tmp_path):
+    model = _export_tiny(tmp_path / "hf")
+    recording = shared_eeg / "eegmat" / "Subject00_1.edf"
+    result = subprocess.run([sys.executable, str(TOOLS / "interpret.py"), str(recording), "--start", "99999", "--model", str(model)],
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 2 and "outside the recording" in result.stderr
