@@ -1,3 +1,4 @@
+from datamodules.clinical import ClinicalDataModule
 from datamodules.shards import ShardDataModule
 
-__all__ = ["ShardDataModule"]
+__all__ = ["ClinicalDataModule", "ShardDataModule"]

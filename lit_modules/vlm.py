@@ -141,7 +141,8 @@ class VLMModule(L.LightningModule):
             detection = detection_scores(rows, None if self.hparams.detector == "default" else self.hparams.detector)
             if detection is not None:
                 self.log("test/detection_map50", float(detection["map50"]), rank_zero_only=True)
-        for key in ("mcq_accuracy", "complex_mcq_accuracy", "binary_accuracy", "description_rouge1", "caption_rouge1"):
+        for key in ("mcq_accuracy", "complex_mcq_accuracy", "binary_accuracy", "description_rouge1", "caption_rouge1",
+                    "tusz_balanced_accuracy", "hmc_balanced_accuracy"):
             if scores.get(key) is not None:
                 self.log(f"test/{key}", float(scores[key]), rank_zero_only=True)
         if scores.get("judge") and scores["judge"]["mean"] is not None:
@@ -206,7 +207,8 @@ def rows_from_batch(batch: dict, predictions: list[str]) -> list[dict]:
         rows.append({"id": sample["id"], "task": sample["task"], "prediction": prediction, "reference": batch["references"][row],
                      "question": question_of({"messages": sample["messages"][:-1]}), "options": sample.get("options"),
                      "answer": sample.get("answer"), "png": (batch.get("pngs") or [None] * len(predictions))[row],
-                     "page": sample.get("page"), "boxes": sample.get("boxes"), "layout": sample.get("layout")})  # fmt: skip
+                     "page": sample.get("page"), "boxes": sample.get("boxes"), "layout": sample.get("layout"),
+                     "label": sample.get("label")})  # fmt: skip
     return rows
 
 

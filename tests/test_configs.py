@@ -35,11 +35,11 @@ def _callback(cli, name: str):
 
 @pytest.mark.parametrize("path", LIGHTNING_CONFIGS, ids=lambda p: str(p.relative_to(CONF)))
 def test_every_config_instantiates_with_the_tiny_overlay(path):
-    from datamodules import ShardDataModule
+    from datamodules import ClinicalDataModule, ShardDataModule
     from lit_modules import VLMModule
 
     cli = _instantiate(path)
-    assert isinstance(cli.model, VLMModule) and isinstance(cli.datamodule, ShardDataModule)
+    assert isinstance(cli.model, VLMModule) and isinstance(cli.datamodule, (ShardDataModule, ClinicalDataModule))
     assert cli.model.hparams.preset == "tiny" and cli.model.hparams.pretrained is None
     assert cli.trainer.precision == "32-true" and cli.datamodule.root == "demo_output/shards"
     # the data's pixel range reaches the model (linked), so both resize pages alike

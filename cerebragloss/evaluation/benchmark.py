@@ -12,7 +12,7 @@ import json
 import re
 from pathlib import Path
 
-from cerebragloss.evaluation.metrics import mcq_accuracy, rouge1
+from cerebragloss.evaluation.metrics import balanced_accuracy, mcq_accuracy, rouge1
 
 CHOICE_TASKS = ("mcq", "complex_mcq")
 TEXT_TASKS = ("description", "caption")
@@ -48,6 +48,18 @@ def score_generations(rows: list[dict], judge_settings=None, cache_dir: str | Pa
         task_rows = by_task.get(task, [])
         if task_rows:
             scores[f"{task}_rouge1"] = rouge1([r["prediction"] for r in task_rows], [r["reference"] for r in task_rows])
+    for task in ("tusz", "hmc"):
+        task_rows = by_task.get(task, [])
+        if task_rows:
+            from cerebragloss.evaluation.clinical import HMC_STAGES, TUSZ_CLASSES
+            from cerebragloss.evaluation.metrics import LETTERS, parse_choice
+
+            classes = list(TUSZ_CLASSES if task == "tusz" else HMC_STAGES)
+            chosen = [parse_choice(r["prediction"], r["options"]) for r in task_rows]
+            predicted = [classes[LETTERS.index(c)] if c else None for c in chosen]
+            result = balanced_accuracy(predicted, [r["label"] for r in task_rows], classes)
+            scores[f"{task}_balanced_accuracy"] = result["balanced_accuracy"]
+            scores[f"{task}_recall"] = result["recall"]
     conversation = by_task.get("conversation", [])
     scores["judge"] = None
     if conversation and judge_settings is not None:
@@ -73,7 +85,7 @@ def write_report(path: str | Path, scores: dict, rows: list[dict], title: str = 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     judge = scores.get("judge") or {}
-    clinical = clinical or {}
+    clinical = clinical or {task: scores.get(f"{task}_balanced_accuracy") for task in ("tusz", "hmc")}
     lines = [f"# {title}", "",
              "| MCQ acc. (%) | complex MCQ acc. (%) | binary acc. (%) | description ROUGE-1 (%) | QA judge (1-10) | detection mAP@0.5 (%) | TUSZ BA (%) | HMC BA (%) |",
              "|---|---|---|---|---|---|---|---|",
@@ -91,6 +103,9 @@ def write_report(path: str | Path, scores: dict, rows: list[dict], title: str = 
     else:
         lines.append(f"QA judge ({judge['judge']}, rubric {judge['rubric']}): {judge['scored']} scored, {len(judge['failed'])} failed; "
                      "distribution " + ", ".join(f"{k}: {v}" for k, v in judge["distribution"].items() if v) + ".")  # fmt: skip
+    for task in ("tusz", "hmc"):
+        if scores.get(f"{task}_recall"):
+            lines.append(f"{task.upper()} recall per class: " + ", ".join(f"{k} {100 * v:.1f}" for k, v in scores[f"{task}_recall"].items()) + ".")
     if detection:
         lines.append("Detection AP@0.5 per class: " + ", ".join(f"{k} {100 * v:.1f}" for k, v in detection["ap50"].items()) + ".")
     lines += ["", "## Examples", ""]

@@ -125,3 +125,30 @@ def test_questions_and_answers():
     assert "sleep stage" in question and len(options) == 5
     assert answer_letter("hmc", "R") == "E" and answer_letter("tusz", "seizure") == "B"
     assert len(clinical_question("tusz")[1]) == 2
+
+
+@pytest.mark.parametrize("task", ["tusz", "hmc"])
+def test_cerebragloss_test_scores_a_clinical_task_by_balanced_accuracy(task, tusz, hmc, tmp_path):
+    from pathlib import Path
+
+    from cerebragloss.cli import build_cli
+    from cerebragloss.model import PixelRange
+    from lit_modules import VLMModule
+
+    module = VLMModule(stage=2, preset="tiny", pixels=PixelRange(min_pixels=50176, max_pixels=200704))
+    module.configure_model()
+    module.model.save_pretrained(tmp_path / "hf")
+    module.processor.save_pretrained(tmp_path / "hf")
+    conf = Path(__file__).resolve().parents[2] / "conf"
+    folder = tusz if task == "tusz" else hmc
+    cli = build_cli(["test", "--config", str(conf / f"test_{task}.yaml"), "--config", str(conf / "tiny.yaml"),
+                     f"--data.init_args.root={folder.parent}", f"--data.init_args.folder={folder.name}",
+                     f"--model.init_args.init_from={tmp_path / 'hf'}", "--model.init_args.max_new_tokens=3",
+                     f"--trainer.default_root_dir={tmp_path / 'run'}", "--trainer.enable_progress_bar=false"])  # fmt: skip
+    value = float(cli.trainer.callback_metrics[f"test/{task}_balanced_accuracy"])
+    assert 0.0 <= value <= 1.0
+    pages = 6 if task == "tusz" else 11
+    rows = (Path(cli.model.report_path).parent / "rows.jsonl").read_text().splitlines()
+    assert len(rows) == pages
+    report = Path(cli.model.report_path).read_text()
+    assert f"{task.upper()} recall per class" in report
