@@ -148,7 +148,7 @@ class VLMModule(L.LightningModule):
         if scores.get("judge") and scores["judge"]["mean"] is not None:
             self.log("test/judge", float(scores["judge"]["mean"]), rank_zero_only=True)
         if self.trainer.is_global_zero:
-            self.report_path = write_report(root / "report" / "report.md", scores, with_pages(rows, root / "report"),
+            self.report_path = write_report(root / "report" / "report.md", scores, with_pages(rows, root / "report", detection),
                                             examples=self.hparams.report_examples, detection=detection)  # fmt: skip
 
     def all_gathered_rows(self) -> list[dict]:
@@ -212,19 +212,27 @@ def rows_from_batch(batch: dict, predictions: list[str]) -> list[dict]:
     return rows
 
 
-def with_pages(rows: list[dict], folder) -> list[dict]:
-    """Rows with their page saved next to the report (for the examples)."""
+def with_pages(rows: list[dict], folder, detection: dict | None = None) -> list[dict]:
+    """Rows with their page saved next to the report (for the examples); pages with reference
+    boxes also drawn with the reference (thick) and the detector's boxes (thin)."""
     from pathlib import Path
+
+    from cerebragloss.evaluation.bench import draw_reference_and_predicted
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    predicted = (detection or {}).get("predicted", {})
     out = []
     for row in rows:
         row = dict(row)
         png = row.pop("png", None)
         if png:
             name = f"{row['id']}.png".replace("/", "_")
-            (folder / name).write_bytes(png)
+            page_key = row.get("page") or row["id"]
+            if row.get("boxes") is not None and page_key in predicted:
+                draw_reference_and_predicted(png, row["boxes"], predicted[page_key]).save(folder / name)
+            else:
+                (folder / name).write_bytes(png)
             row["page_file"] = name
         out.append(row)
     return out

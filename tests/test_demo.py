@@ -42,7 +42,7 @@ def test_demo_runs_the_whole_pipeline_from_simulation_to_a_test_pass(tmp_path, c
     assert set(training["test"]["metrics"]) >= {"test/mcq_accuracy", "test/complex_mcq_accuracy", "test/description_rouge1"}
     bench_report = Path(training["test"]["report"]).read_text()
     assert "| MCQ acc. (%) |" in bench_report and "- reference:" in bench_report
-    assert "Detection AP@0.5 per class:" in bench_report and "test/detection_map50" in training["test"]["metrics"]
+    assert "AP@0.5 per class:" in bench_report and "test/detection_map50" in training["test"]["metrics"]
     assert (tmp_path / "outputs" / "stage2" / "hf" / "model.safetensors").exists()
     report = (tmp_path / "report.md").read_text()
     assert "| stage1 | 1 | projector 24,800 |" in report and "test/mcq_accuracy" in report

@@ -138,4 +138,16 @@ def detection_scores(rows: list[dict], weights: str | Path | None = None) -> dic
     predictions = [{"boxes": [e["box"] for e in events], "scores": [e["confidence"] for e in events], "labels": [e["class"] for e in events]}
                    for events in found]  # fmt: skip
     targets = [{"boxes": [b["box"] for b in r["boxes"]], "labels": [b["class"] for b in r["boxes"]]} for r in pages.values()]
-    return detection_map50(predictions, targets, list(WAVEFORM_CLASSES)) | {"pages": len(pages)}
+    predicted = {key: events for key, events in zip(pages, found, strict=True)}
+    return detection_map50(predictions, targets, list(WAVEFORM_CLASSES)) | {"pages": len(pages), "predicted": predicted}
+
+
+def draw_reference_and_predicted(png: bytes, reference: list[dict], predicted: list[dict]):
+    """The page with reference boxes (thick) and the detector's boxes (thin, with confidence)."""
+    from PIL import Image
+
+    from cerebragloss.detection.draw import draw_boxes
+
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    image = draw_boxes(image, [{"label": b["class"], "box": b["box"]} for b in reference], width=4)
+    return draw_boxes(image, [{"label": e["class"], "box": e["box"], "confidence": e["confidence"]} for e in predicted], width=1)

@@ -107,8 +107,8 @@ def write_report(path: str | Path, scores: dict, rows: list[dict], title: str = 
         if scores.get(f"{task}_recall"):
             lines.append(f"{task.upper()} recall per class: " + ", ".join(f"{k} {100 * v:.1f}" for k, v in scores[f"{task}_recall"].items()) + ".")
     if detection:
-        lines.append("Detection AP@0.5 per class: " + ", ".join(f"{k} {100 * v:.1f}" for k, v in detection["ap50"].items()) + ".")
-    lines += ["", "## Examples", ""]
+        lines.append(f"Detection on {detection.get('pages', '?')} pages, AP@0.5 per class: " + ", ".join(f"{k} {100 * v:.1f}" for k, v in detection["ap50"].items()) + ".")
+    lines += ["", "## Examples", "", "Pages with reference boxes show them thick and the detector's boxes thin (with confidence).", ""]
     for row in rows[:examples]:
         if row.get("page_file"):
             lines.append(f"![{row['id']}]({row['page_file']})")
