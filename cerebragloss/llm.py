@@ -127,6 +127,22 @@ class GeminiClient:
         return retrying(self._once, system, turns, schema, parse)
 
 
+class GeminiAsker:
+    """Base of the Gemini teacher and judge: a client, its name, and its retry counts;
+    subclasses write ``ask(request) -> Reply``."""
+
+    source = "llm"
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.name = settings.model
+        self.client = GeminiClient(settings)
+
+    @property
+    def retries(self) -> Counter:
+        return self.client.retries
+
+
 def request_key(decided: dict) -> str:
     """The cache key of a request: a hash of everything that decides its reply."""
     return hashlib.sha256(json.dumps(decided, sort_keys=True).encode()).hexdigest()

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cerebragloss.llm import (
-    GeminiClient,
+    GeminiAsker,
     MalformedReply,
     Reply,
     ReplyCache,
@@ -95,18 +95,7 @@ def parse_judgement(text: str | None) -> dict:
     return {"score": score, "reason": str(reply.get("reason", ""))}
 
 
-class GeminiJudge:
-    source = "llm"
-
-    def __init__(self, settings: JudgeSettings):
-        self.settings = settings
-        self.name = settings.model
-        self.client = GeminiClient(settings)
-
-    @property
-    def retries(self) -> Counter:
-        return self.client.retries
-
+class GeminiJudge(GeminiAsker):
     def ask(self, request: JudgeRequest) -> Reply:
         return self.client.generate_json(RUBRIC, [("user", request.prompt)], SCHEMA, parse_judgement)
 

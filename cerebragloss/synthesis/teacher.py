@@ -17,11 +17,10 @@ a page's structured annotation (never its image), as in the paper.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import dataclass
 
 from cerebragloss.llm import (
-    GeminiClient,
+    GeminiAsker,
     MalformedReply,
     Reply,
     ReplyCache,
@@ -351,20 +350,9 @@ def _offline_mcq(facts: PageFacts, rng) -> dict:
             "answer": LETTERS[options.index(right)], "explanation": _cap(why) + "."}  # fmt: skip
 
 
-class GeminiTeacher:
+class GeminiTeacher(GeminiAsker):
     """Gemini through ``google-genai`` (``cerebragloss.llm.GeminiClient``): the one-shot example,
     then the page; structured output per task; retried on faults and malformed replies."""
-
-    source = "llm"
-
-    def __init__(self, settings: TeacherSettings):
-        self.settings = settings
-        self.name = settings.model
-        self.client = GeminiClient(settings)
-
-    @property
-    def retries(self) -> Counter:
-        return self.client.retries
 
     def ask(self, request: TeacherRequest) -> Reply:
         example = [("user", user_prompt(request.task, EXAMPLE_INPUT)), ("model", json.dumps(EXAMPLE_REPLIES[request.task], ensure_ascii=False))]
