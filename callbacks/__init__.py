@@ -1,6 +1,7 @@
 from callbacks.export import ExportHuggingFace
 from callbacks.log_samples import LogGeneratedSamples
+from callbacks.predictions import WritePredictions
 from callbacks.stop_at_fraction import StopAtFraction
 from callbacks.throughput import TokenThroughput
 
-__all__ = ["ExportHuggingFace", "LogGeneratedSamples", "StopAtFraction", "TokenThroughput"]
+__all__ = ["ExportHuggingFace", "LogGeneratedSamples", "StopAtFraction", "TokenThroughput", "WritePredictions"]

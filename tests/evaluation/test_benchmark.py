@@ -56,3 +56,24 @@ def test_batched_left_padded_generation_equals_one_by_one(shard_root):
     batch = collate_prompts(items, pad)
     assert (batch["attention_mask"][:, -1] == 1).all() and batch["references"] == [s["messages"][-1]["content"] for s, _ in pairs]
     assert torch.equal(batch["attention_mask"].sum(1), torch.tensor([len(i["input_ids"]) for i in items]))
+
+
+def test_predict_writes_every_generation_to_jsonl(shard_root, tmp_path):
+    import json
+
+    import lightning as L
+
+    from callbacks import WritePredictions
+    from cerebragloss.model import PixelRange
+    from cerebragloss.shards import read_manifest
+    from cerebragloss.streaming import ShardSource
+    from datamodules import ShardDataModule
+    from lit_modules import VLMModule
+
+    pixels = PixelRange(min_pixels=32 * 784, max_pixels=64 * 784)
+    data = ShardDataModule(root=str(shard_root), test=[ShardSource("teacher/bench")], batch_size=3, num_workers=0, pixels=pixels, generate=True)
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, callbacks=[WritePredictions()], default_root_dir=str(tmp_path))
+    trainer.predict(VLMModule(stage=2, preset="tiny", pixels=pixels, max_new_tokens=3), datamodule=data, return_predictions=False)
+    rows = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == read_manifest(shard_root / "teacher" / "bench")["samples"]
+    assert {"id", "task", "prediction", "reference", "question"} <= set(rows[0])
