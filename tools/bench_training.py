@@ -7,7 +7,7 @@ Builds shards (simulate, annotate, rule + offline-teacher synthesis), then print
 1. loader: samples/s the ShardDataModule delivers with 2 workers (decode, processor, grouping,
    collation) against samples/s the tiny model consumes in training steps;
 2. step time: the same stage-2 model, batches and optimizer in a Lightning Trainer and in a plain
-   PyTorch loop (ratio, target <= 1.05);
+   PyTorch loop, in alternating rounds (ratio of the medians, target <= 1.05);
 3. padding: share of padding tokens with plain batching and with length grouping (target <= 10 %).
 Run by ``make bench``.
 """
@@ -27,7 +27,8 @@ from cerebragloss.runtime import use_local_caches
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     parser.add_argument("--subjects", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=12, help="timed training steps per side (after 4 warm-up steps)")
+    parser.add_argument("--steps", type=int, default=6, help="timed training steps per side and round (after 2 warm-up steps)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the plain loop and Lightning")
     parser.add_argument("--batch-size", type=int, default=4)
     args = parser.parse_args(argv)
     use_local_caches()
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # 1. the loader with 2 workers
         data = ShardDataModule(root=str(scratch / "shards"), train=sources, batch_size=args.batch_size, num_workers=2, resample=True,
-                               pixels=pixels, samples_per_epoch=args.batch_size * (args.steps + 8), max_length=2048)  # fmt: skip
+                               pixels=pixels, samples_per_epoch=args.batch_size * (args.steps + 10), max_length=2048)  # fmt: skip
         loader = data.train_dataloader()
         batches, started, first = [], time.perf_counter(), None
         for batch in loader:
@@ -74,8 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         loader_rate = (len(batches) - 1) * args.batch_size / (time.perf_counter() - first)
         startup = first - started
 
-        # 2. Lightning against a plain loop, same model, batches and optimizer
-        timed = batches[: args.steps + 4]
+        # 2. Lightning against a plain loop, same model, batches and optimizer. The two sides run
+        # in alternating rounds (fresh model each round), so drifts of a shared 2-core machine
+        # (allocator, caches, other processes) hit both; the first 2 steps of a round are warm-up.
+        timed = batches[: args.steps + 2]
+        from transformers import get_cosine_schedule_with_warmup
 
         class StepTimer(L.Callback):
             def __init__(self):
@@ -87,35 +91,42 @@ def main(argv: list[str] | None = None) -> int:
             def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
                 self.times.append(time.perf_counter() - self._start)
 
-        torch.manual_seed(0)
-        module = VLMModule(stage=2, preset="tiny", pixels=pixels, lr=1e-4)
-        timer = StepTimer()
-        trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=len(timed), logger=False, enable_checkpointing=False,
-                            enable_progress_bar=False, enable_model_summary=False, callbacks=[timer], num_sanity_val_steps=0)  # fmt: skip
-        trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(timed, batch_size=None, collate_fn=lambda b: b))
-        # Lightning's timer covers the hooks around the step; the plain loop is timed the same way.
-        lightning_step = statistics.median(timer.times[4:])
+        def lightning_round() -> list[float]:
+            torch.manual_seed(0)
+            timer = StepTimer()
+            trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=len(timed), logger=False, enable_checkpointing=False,
+                                enable_progress_bar=False, enable_model_summary=False, callbacks=[timer], num_sanity_val_steps=0)  # fmt: skip
+            module = VLMModule(stage=2, preset="tiny", pixels=pixels, lr=1e-4)
+            trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(timed, batch_size=None, collate_fn=lambda b: b))
+            return timer.times[2:]
 
-        torch.manual_seed(0)
-        plain = VLMModule(stage=2, preset="tiny", pixels=pixels, lr=1e-4)
-        plain.configure_model()
-        model = plain.model
-        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-        from transformers import get_cosine_schedule_with_warmup
+        def plain_round() -> list[float]:
+            torch.manual_seed(0)
+            plain = VLMModule(stage=2, preset="tiny", pixels=pixels, lr=1e-4)
+            plain.configure_model()
+            model = plain.model
+            optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+            scheduler = get_cosine_schedule_with_warmup(optimizer, 0, len(timed))
+            model.train()
+            times = []
+            for batch in timed:
+                started = time.perf_counter()
+                inputs = {k: v for k, v in batch.items() if k not in ("ids", "skipped", "pngs")}
+                loss = model(**inputs).loss
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                times.append(time.perf_counter() - started)
+            return times[2:]
 
-        scheduler = get_cosine_schedule_with_warmup(optimizer, 0, len(timed))
-        model.train()
-        times = []
-        for batch in timed:
-            started = time.perf_counter()
-            inputs = {k: v for k, v in batch.items() if k not in ("ids", "skipped", "pngs")}
-            loss = model(**inputs).loss
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            times.append(time.perf_counter() - started)
-        plain_step = statistics.median(times[4:])
+        lightning_times, plain_times, round_ratios = [], [], []
+        for _ in range(args.rounds):
+            plain_part, lightning_part = plain_round(), lightning_round()
+            plain_times += plain_part
+            lightning_times += lightning_part
+            round_ratios.append(statistics.median(lightning_part) / statistics.median(plain_part))
+        lightning_step, plain_step = statistics.median(lightning_times), statistics.median(plain_times)
         consumed = args.batch_size / plain_step
 
         # 3. padding with and without length grouping, over the same encoded samples
@@ -152,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|")
     print(f"| plain PyTorch loop | {plain_step * 1000:.0f} | 1.00 |")
     print(f"| Lightning Trainer | {lightning_step * 1000:.0f} | {lightning_step / plain_step:.3f} |")
+    print(f"\n({args.rounds} alternating rounds x {args.steps} steps per side; ratio per round: "
+          + ", ".join(f"{r:.3f}" for r in round_ratios) + ")")
     print("\n| batching | padding tokens |")
     print("|---|---|")
     print(f"| in arrival order | {plain_padding:.1%} |")
