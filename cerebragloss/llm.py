@@ -28,6 +28,29 @@ from pathlib import Path
 API_KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 
 
+@dataclass
+class GeminiSettings:
+    """How to reach Gemini and what it costs; the teacher's and the judge's settings extend it
+    (the keys stay flat: ``teacher.timeout_s``, ``judge.model``)."""
+
+    model: str = "gemini-2.5-flash"
+    #: another endpoint for the Gemini API (a proxy, or a local fake in tests); empty = Google's
+    base_url: str = ""
+    #: requests in flight at once
+    concurrency: int = 8
+    timeout_s: float = 60.0
+    #: attempts per request (the first included) before it counts as failed
+    attempts: int = 6
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 60.0
+    temperature: float = 0.7
+    #: 0 turns Gemini 2.5's thinking off
+    thinking_budget: int = 0
+    #: US$ per million tokens, for the cost estimate (gemini-2.5-flash list prices)
+    price_input_per_million: float = 0.30
+    price_output_per_million: float = 2.50
+
+
 class MalformedReply(ValueError):
     """A reply that is not JSON in the expected schema."""
 
@@ -65,8 +88,7 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 class GeminiClient:
     """``generate_json(system, turns, schema, parse)`` with retries (see the module docstring).
 
-    ``settings`` needs: model, base_url, timeout_s, attempts, backoff_initial_s, backoff_max_s,
-    temperature, thinking_budget (``TeacherSettings`` and ``JudgeSettings`` have them).
+    ``settings``: a ``GeminiSettings`` (``TeacherSettings`` and ``JudgeSettings`` are ones).
     """
 
     def __init__(self, settings):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from cerebragloss.llm import (
     GeminiAsker,
+    GeminiSettings,
     MalformedReply,
     Reply,
     ReplyCache,
@@ -46,23 +47,15 @@ SCHEMA = {
 
 
 @dataclass
-class JudgeSettings:
-    """The judge of ``cerebragloss test`` (``--model.init_args.judge...``) and ``tools`` that score."""
+class JudgeSettings(GeminiSettings):
+    """The judge of ``cerebragloss test`` (``--model.init_args.judge...``); the Gemini connection
+    settings come from ``GeminiSettings``."""
 
     kind: str = "gemini"  # gemini | transformers
-    model: str = "gemini-2.5-flash"
     #: a local model directory for kind=transformers
     model_dir: str = ""
-    base_url: str = ""
-    concurrency: int = 8
-    timeout_s: float = 60.0
-    attempts: int = 6
-    backoff_initial_s: float = 1.0
-    backoff_max_s: float = 60.0
+    #: grading should not vary between runs
     temperature: float = 0.0
-    thinking_budget: int = 0
-    price_input_per_million: float = 0.30
-    price_output_per_million: float = 2.50
 
 
 @dataclass(frozen=True)

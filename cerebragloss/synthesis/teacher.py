@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from cerebragloss.llm import (
     GeminiAsker,
+    GeminiSettings,
     MalformedReply,
     Reply,
     ReplyCache,
@@ -49,25 +50,12 @@ PROMPT_VERSION = "1"
 
 
 @dataclass
-class TeacherSettings:
-    """The teacher of ``tools/augment_llm.py`` (``--set teacher.model=...``)."""
+class TeacherSettings(GeminiSettings):
+    """The teacher of ``tools/augment_llm.py`` (``--set teacher.model=...``); the Gemini
+    connection settings come from ``GeminiSettings``. Thinking stays off: the task is rewriting
+    given facts, not reasoning."""
 
     kind: str = "offline"  # offline | gemini
-    model: str = "gemini-2.5-flash"
-    #: another endpoint for the Gemini API (a proxy, or a local fake in tests); empty = Google's
-    base_url: str = ""
-    concurrency: int = 8
-    timeout_s: float = 60.0
-    #: attempts per request (the first included) before it counts as failed
-    attempts: int = 6
-    backoff_initial_s: float = 1.0
-    backoff_max_s: float = 60.0
-    temperature: float = 0.7
-    #: 0 turns Gemini 2.5's thinking off: the task is rewriting given facts, not reasoning
-    thinking_budget: int = 0
-    #: US$ per million tokens, for the cost estimate (gemini-2.5-flash list prices)
-    price_input_per_million: float = 0.30
-    price_output_per_million: float = 2.50
 
 
 # ---------------------------------------------------------------------------------------------
