@@ -27,8 +27,14 @@ class StopAtFraction(L.Callback):
         if not 0 < fraction <= 1:
             raise ValueError(f"fraction must be in (0, 1], got {fraction}")
         self.fraction = fraction
+        self._planned: tuple[int, int] | None = None  # (id of the trainer, steps): read manifests once per run
 
     def planned_steps(self, trainer: L.Trainer) -> int:
+        if self._planned is None or self._planned[0] != id(trainer):
+            self._planned = (id(trainer), self._plan(trainer))
+        return self._planned[1]
+
+    def _plan(self, trainer: L.Trainer) -> int:
         datamodule = trainer.datamodule
         if datamodule is None or not hasattr(datamodule, "epoch_samples"):
             raise ValueError("StopAtFraction needs a datamodule with epoch_samples() (e.g. datamodules.ShardDataModule)")

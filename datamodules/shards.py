@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import lightning as L
 import torch
@@ -19,9 +20,6 @@ from cerebragloss.streaming import (
 
 
 def _rooted(source: ShardSource, root: str) -> ShardSource:
-    from dataclasses import replace
-    from pathlib import Path
-
     return replace(source, path=str(Path(root) / source.path))
 
 

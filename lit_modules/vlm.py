@@ -73,6 +73,7 @@ class VLMModule(L.LightningModule):
         self.trainable_counts: dict[str, int] = {}
         self.skipped_samples = 0
         self._tokens_last_batch = 0
+        self._flops_per_token: int | None = None
         self.generated: list[dict] = []
 
     def configure_model(self) -> None:
@@ -168,10 +169,12 @@ class VLMModule(L.LightningModule):
         multiply-add, per token of the last batch)."""
         if self.model is None:
             return 0
-        total = sum(p.numel() for p in self.model.parameters())
-        llm = sum(p.numel() for p in language_model(self.model))
-        trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
-        return 2 * (total + llm + trainable) * self._tokens_last_batch
+        if self._flops_per_token is None:  # the monitor asks every step; the counts do not change
+            total = sum(p.numel() for p in self.model.parameters())
+            llm = sum(p.numel() for p in language_model(self.model))
+            trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+            self._flops_per_token = 2 * (total + llm + trainable)
+        return self._flops_per_token * self._tokens_last_batch
 
     def configure_optimizers(self):
         from transformers import get_cosine_schedule_with_warmup

@@ -75,10 +75,9 @@ def make_bench(annotations_dir: str | Path, out: str | Path, settings: BenchSett
     if summary.exists():
         files = {f["recording"]: f["file"] for f in json.loads(summary.read_text())["files"] if f.get("status") == "done"}
 
-    requests = [build_request(a, task) for a in held_out for task in TEACHER_TASKS]
+    requests = {(a["key"], task): build_request(a, task) for a in held_out for task in TEACHER_TASKS}
     teacher = make_teacher(teacher_settings)
-    replies, teacher_report = run_teacher(requests, teacher, ReplyCache(out.parent / f"{out.name}_teacher_cache"), teacher_settings, progress)
-    by_key = {a["key"]: a for a in held_out}
+    replies, teacher_report = run_teacher(list(requests.values()), teacher, ReplyCache(out.parent / f"{out.name}_teacher_cache"), teacher_settings, progress)
     truths: dict[str, list | None] = {}
     rejected, written = {}, 0
     counts: dict[str, int] = {}
@@ -95,11 +94,11 @@ def make_bench(annotations_dir: str | Path, out: str | Path, settings: BenchSett
             png = (annotations_dir / "pages" / annotation["page"]).read_bytes()
             samples = rule_samples(annotation, RuleSettings(captions_per_page=0, mcq_per_page=settings.rule_mcq_per_page, binary_per_page=0))
             for task in TEACHER_TASKS:
-                request = build_request(annotation, task)
+                request = requests[(annotation["key"], task)]
                 record = replies.get(request.sample_id)
                 if record is None:
                     continue
-                sample = sample_from_reply(request, record["reply"], by_key[annotation["key"]], record["source"], record["teacher"])
+                sample = sample_from_reply(request, record["reply"], annotation, record["source"], record["teacher"])
                 problems = verify_sample(sample)
                 if problems:
                     rejected[sample["id"]] = problems
