@@ -32,7 +32,7 @@ FAULTS = ("429", "500", "503", "delay", "malformed", "invent")
 class FakeGemini:
     """``with FakeGemini(faults={"429": 0.1}) as server: ... server.base_url ...``"""
 
-    def __init__(self, faults: dict[str, float] | None = None, seed: int = 0, delay_s: float = 2.0, first_requests_clean: int = 0,
+    def __init__(self, faults: dict[str, float] | None = None, seed: int = 0, delay_s: float = 2.0,
                  responder=None):  # fmt: skip
         self.faults = dict(faults or {})
         unknown = set(self.faults) - set(FAULTS)
@@ -41,7 +41,6 @@ class FakeGemini:
         self.delay_s = delay_s
         #: prompt text -> reply dict; default: the teacher's (reads the page facts from the prompt)
         self.responder = responder
-        self.first_requests_clean = first_requests_clean
         self.requests = 0
         self.injected: Counter = Counter()
         self.answered = Counter()  # successful answers by sample (page key + task)
@@ -92,8 +91,6 @@ class FakeGemini:
     def _draw_fault(self) -> str | None:
         with self._lock:
             self.requests += 1
-            if self.requests <= self.first_requests_clean:
-                return None
             draw = self._rng.random()
             for name, rate in self.faults.items():
                 if draw < rate:
