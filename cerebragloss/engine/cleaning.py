@@ -24,6 +24,7 @@ import numpy as np
 from cerebragloss.engine.background import electrodes_of
 from cerebragloss.labels import EPILEPTIFORM_CLASSES, SLEEP_CLASSES
 from cerebragloss.signals.montage import LONGITUDINAL_BIPOLAR, TRANSVERSE_BIPOLAR
+from cerebragloss.signals.positions import electrode_positions
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,6 @@ def _neighbours(channel: str, channels: list[str]) -> list[str]:
     sharing = [c for c in channels if c != channel and set(electrodes_of(c)) & mine]
     if sharing:
         return sharing
-    from cerebragloss.signals.simulate import electrode_positions
-
     positions = electrode_positions([e for c in channels for e in electrodes_of(c)])
     here = [positions[e] for e in mine if e in positions]
     if not here:

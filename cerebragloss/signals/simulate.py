@@ -24,6 +24,9 @@ from cerebragloss.labels import (
     WAVEFORM_CLASSES,
 )
 from cerebragloss.signals.channels import TEN_TWENTY
+# the neutral home of electrode positions; re-exported here for the simulator's callers
+from cerebragloss.signals.positions import electrode_positions  # noqa: F401
+from cerebragloss.signals.positions import electrode_positions_mm as _electrode_positions
 from cerebragloss.signals.transients import Transient, make_artifact, make_event
 
 #: Version of the truth file format (``<recording>.events.json``).
@@ -50,22 +53,6 @@ class BackgroundSettings:
     noise_uv: float = 8.0  #: RMS of the 1/f background at each electrode
     spatial_mm: float = 60.0  #: correlation length between electrodes on the scalp
     beta_uv: float = 5.0  #: frontocentral beta when awake
-
-
-def _electrode_positions(electrodes: list[str]) -> np.ndarray:
-    import mne
-
-    # MNE 1.13 renamed the template head's 10-20 montage; older releases only know the old name.
-    known = mne.channels.get_builtin_montages()
-    name = "colin27_1020" if "colin27_1020" in known else "standard_1020"
-    positions = mne.channels.make_standard_montage(name).get_positions()["ch_pos"]
-    return np.array([positions[name] for name in electrodes]) * 1000.0  # metres -> mm
-
-
-def electrode_positions(electrodes: list[str]) -> dict[str, np.ndarray]:
-    """Template-head positions (mm) of the 10-20 electrodes in ``electrodes``; others are left out."""
-    known = [e for e in electrodes if e in TEN_TWENTY]
-    return dict(zip(known, _electrode_positions(known), strict=True)) if known else {}
 
 
 def _pink_noise(rng: np.random.Generator, shape: tuple[int, int], sfreq: float) -> np.ndarray:
