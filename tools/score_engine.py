@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cerebragloss.engine.evaluate import engine_table, score_engine
+from cerebragloss.evaluation.engine_scores import engine_table, score_engine
 from cerebragloss.runtime import use_local_caches
 
 

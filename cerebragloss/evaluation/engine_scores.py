@@ -1,4 +1,5 @@
-"""The engine scored against the simulator's truth.
+"""The engine scored against the simulator's truth (scoring code: it reads the simulator's truth,
+which the engine itself never imports).
 
 - **Background.** Each simulated recording's background is regenerated without its events and
   artifacts (same seed: the simulator draws the background first). The engine measures the page as

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cerebragloss.engine.evaluate import (
+from cerebragloss.evaluation.engine_scores import (
     artifact_burden,
     clean_background,
     engine_table,
