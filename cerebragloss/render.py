@@ -68,6 +68,12 @@ class RenderSettings:
     time_base_mm_per_s: float = 30.0  #: clinical paper speed; sets the nominal pixels per millimetre
     grid_s: float = 1.0  #: a vertical grid line every grid_s seconds
     calibration_bar_uv: float = 50.0
+    #: tallest row band. Without a cap a one-channel page is one 700 px row at 10 uV/mm, where
+    #: +-20 uV of sleep EEG fills 5 % of the paper. 120 px (29 mm at the default time base) holds
+    #: a 250 uV peak-to-peak K-complex at 10 uV/mm; pages of up to 5 channels get shorter instead
+    #: (1 row: 1344 x 196 px, 4 rows: 1344 x 532), still whole Qwen tokens, and the detector sees
+    #: the trace fill its input rather than a strip of ink on empty paper.
+    max_row_height: float = 120.0
     font_size: int = 12
     png_compress_level: int = 1  #: zlib level; with the RLE strategy higher levels gain little
 
@@ -77,7 +83,7 @@ class RenderSettings:
             problems.append(f"width={self.width} leaves no room for traces after label_width and right_margin")
         if self.height <= self.header_height + self.footer_height + 10:
             problems.append(f"height={self.height} leaves no room for traces after header and footer")
-        for name in ("sensitivity_uv_per_mm", "time_base_mm_per_s", "grid_s"):
+        for name in ("sensitivity_uv_per_mm", "time_base_mm_per_s", "grid_s", "max_row_height"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name}={getattr(self, name)} must be positive")
         if problems:
@@ -111,16 +117,22 @@ class Layout:
     @classmethod
     def for_page(cls, settings: RenderSettings, channels: list[str] | tuple[str, ...], duration_s: float) -> Layout:
         trace_width = settings.width - settings.label_width - settings.right_margin
-        trace_height = settings.height - settings.header_height - settings.footer_height
+        margins = settings.header_height + settings.footer_height
+        rows = max(1, len(channels))
+        height = settings.height
+        if (height - margins) / rows > settings.max_row_height:
+            # Few channels: a shorter page, rounded up to whole Qwen tokens, rows share the slack.
+            needed = margins + rows * settings.max_row_height
+            height = min(settings.height, math.ceil(needed / QWEN_TOKEN_PX) * QWEN_TOKEN_PX)
         px_per_s = trace_width / duration_s
         px_per_mm = px_per_s / settings.time_base_mm_per_s
         return cls(
             width=settings.width,
-            height=settings.height,
+            height=height,
             left=float(settings.label_width),
             top=float(settings.header_height),
             px_per_s=px_per_s,
-            row_height=trace_height / max(1, len(channels)),
+            row_height=(height - margins) / rows,
             duration_s=duration_s,
             uv_per_px=settings.sensitivity_uv_per_mm / px_per_mm,
             channels=tuple(channels),
@@ -271,7 +283,7 @@ def calibration_note(settings: RenderSettings, montage: str, filters: str) -> st
 def _template(settings: RenderSettings, channels: tuple[str, ...], duration_s: float, note: str) -> np.ndarray:
     """Everything on a page that does not depend on the samples: paper, grid, labels, note, bar."""
     layout = Layout.for_page(settings, channels, duration_s)
-    canvas = np.full((settings.height, settings.width), PAPER, dtype=np.uint8)
+    canvas = np.full((layout.height, layout.width), PAPER, dtype=np.uint8)
     trace_top, trace_bottom = int(layout.top), int(layout.top + layout.row_height * len(channels))
     n_lines = int(math.floor(duration_s / settings.grid_s + 1e-9))
     for k in range(n_lines + 1):
@@ -285,7 +297,7 @@ def _template(settings: RenderSettings, channels: tuple[str, ...], duration_s: f
     font = _font(settings.font_size)
     for channel in channels:
         draw.text((6, layout.baseline_y(channel)), channel, fill=INK, font=font, anchor="lm")
-    footer_y = settings.height - settings.footer_height / 2
+    footer_y = layout.height - settings.footer_height / 2
     draw.text((6, footer_y), note, fill=INK, font=font, anchor="lm")
     # Calibration bar: calibration_bar_uv tall, drawn at the bottom right as on paper.
     bar_px = settings.calibration_bar_uv / layout.uv_per_px
@@ -455,7 +467,7 @@ def render_recordings(
                     manifests.setdefault(folder, []).append(json.dumps(page.metadata()))
                     count += 1
             report.pages[str(path)] = count
-            report.notes[str(path)] = [recording.describe()]
+            report.notes[str(path)] = [recording.describe()] + ([f"montage {choice.describe()}"] if choice else [])
         except (RecordingError, MontageError, ValueError) as error:
             message = str(error)
             report.errors[str(path)] = message.split(f"{path}: ", 1)[-1]

@@ -111,14 +111,14 @@ def test_png_opens_as_rgb_with_scale_in_its_metadata(tmp_path):
     page = render_segment(_segment(np.random.default_rng(0).normal(scale=20, size=(5, 2000))))
     path = page.save(tmp_path / "page.png")
     image = Image.open(path)
-    assert image.size == (1344, 756)
+    assert image.size == (1344, 672)  # 5 rows: a shorter page (RenderSettings.max_row_height)
     assert image.info["sensitivity_uv_per_mm"] == "10" and image.info["time_base_mm_per_s"] == "30"
     assert image.info["montage"] == "longitudinal_bipolar" and image.info["segment"] == "rec_000020000"
     rgb = np.asarray(image.convert("RGB"))
-    assert rgb.shape == (756, 1344, 3)
+    assert rgb.shape == (672, 1344, 3)
     assert (rgb[5, 1000] == 255).all()  # white paper
     assert (rgb == 0).all(axis=-1).sum() > 5 * 1000  # black ink
-    assert Image.open(io.BytesIO(page.png_bytes())).size == (1344, 756)
+    assert Image.open(io.BytesIO(page.png_bytes())).size == (1344, 672)
     metadata = page.metadata()
     assert metadata["layout"]["channels"] == CHANNELS and metadata["start_s"] == 20.0
 
@@ -127,3 +127,31 @@ def test_settings_report_every_problem():
     with pytest.raises(ValueError) as error:
         RenderSettings(width=50, height=20, sensitivity_uv_per_mm=0)
     assert all(word in str(error.value) for word in ("width=50", "height=20", "sensitivity_uv_per_mm=0"))
+
+
+@pytest.mark.parametrize("n_channels", [1, 2, 4, 5, 6, 19])
+def test_few_channel_pages_are_shorter_with_capped_rows_in_whole_tokens(n_channels):
+    settings = RenderSettings()
+    layout = Layout.for_page(settings, [f"c{i}" for i in range(n_channels)], 10.0)
+    assert layout.height % QWEN_TOKEN_PX == 0 and layout.height <= settings.height
+    # The cap holds up to rounding to whole tokens; six rows and more fill the default page.
+    assert layout.row_height <= settings.max_row_height + QWEN_TOKEN_PX / n_channels
+    if n_channels >= 6:
+        assert layout.height == settings.height
+    else:
+        assert layout.height < settings.height and layout.row_height >= settings.max_row_height
+    assert layout.top + n_channels * layout.row_height + settings.footer_height == pytest.approx(layout.height)
+
+
+def test_a_single_channel_page_draws_a_small_spindle_on_a_paper_it_fills():
+    # One C3 row at 5 uV/mm: a 10 uV peak-to-peak 13 Hz spindle is 8 px from trough to crest,
+    # and the page is 196 px tall, not a 700 px row of empty paper.
+    sfreq, t = 200.0, np.arange(2000) / 200.0
+    spindle = np.where((t > 4) & (t < 5), 5.0 * np.sin(2 * np.pi * 13 * t), 0.0)
+    page = render_segment(_segment(spindle[None], sfreq, channels=["C3"], montage="as_recorded"),
+                          RenderSettings(sensitivity_uv_per_mm=5.0))  # fmt: skip
+    assert page.image.size == (1344, 196)
+    ink = np.asarray(page.image) == INK
+    column = slice(page.layout.pixel_x(4.2), page.layout.pixel_x(4.8))
+    rows = np.flatnonzero(ink[int(page.layout.top) : int(page.layout.top + page.layout.row_height), column].any(axis=1))
+    assert rows.max() - rows.min() + 1 >= 8

@@ -2,12 +2,15 @@
 
     python tools/detector_dataset.py RECORDING... --out DIR [--labels LABELS.csv] [--montage NAME]
                                      [--val-fraction F] [--seed S] [--config PAGE_SETTINGS.yaml] [--set ...]
+                                     [--vary [--variants N] [--variants-per-page M] [--electrode-counts 1,4,8,19] [--grid]]
 
 Labels: a simulator truth file beside each recording (<stem>.events.json), else rows of
 --labels (CSV: recording, channels, start_s, end_s, class), else the recording's EDF+
 annotations naming a waveform class ("spike: C3 C4"). Writes DIR/images, DIR/labels,
 DIR/data.yaml, DIR/boxes.jsonl and DIR/dataset.json; prints boxes per class and split.
---val-fraction 1 makes a held-out test set.
+--val-fraction 1 makes a held-out test set. --vary draws each recording's pages in varied
+montages, electrode subsets and sensitivities (PageVariety); --grid draws every (montage, electrode
+count) pair a recording allows, for a held-out table by montage and channel count.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cerebragloss.detection.dataset import write_yolo_dataset
+from cerebragloss.detection.dataset import PageVariety, write_yolo_dataset
 from cerebragloss.runtime import use_local_caches
 from cerebragloss.settings import PageSettings, add_settings_options, settings_from_options
 
@@ -28,14 +31,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--montage", default="longitudinal_bipolar")
     parser.add_argument("--val-fraction", type=float, default=0.2, help="share of subjects held out for validation")
     parser.add_argument("--seed", type=int, default=0, help="seed of the subject split")
+    parser.add_argument("--vary", action="store_true", help="vary montage, electrodes and sensitivity per page")
+    parser.add_argument("--variants", type=int, default=PageVariety.variants, help="page variants per recording (--vary)")
+    parser.add_argument("--variants-per-page", type=int, default=1, help="variants each page is drawn in (--vary)")
+    parser.add_argument("--electrode-counts", default=None, help="comma-separated electrode counts to draw from (--vary)")
+    parser.add_argument("--grid", action="store_true", help="every (montage, electrode count) a recording allows (--vary)")
     add_settings_options(parser, "page settings (as tools/render.py)", "filters.notch_hz=50")
     args = parser.parse_args(argv)
 
     use_local_caches()
     settings = settings_from_options(parser, PageSettings, args)
+    variety = None
+    if args.vary or args.grid:
+        variety = PageVariety(variants=args.variants, variants_per_page=args.variants_per_page, grid=args.grid, seed=args.seed)
+        if args.electrode_counts:
+            variety.electrode_counts = [int(k) for k in args.electrode_counts.split(",")]
     report = write_yolo_dataset(
         args.recordings, args.out, labels_csv=args.labels, montage=args.montage,
-        val_fraction=args.val_fraction, seed=args.seed, page_settings=settings,
+        val_fraction=args.val_fraction, seed=args.seed, page_settings=settings, variety=variety,
     )  # fmt: skip
     print(report.table())
     for path, reason in report.skipped.items():

@@ -7,7 +7,10 @@ Labels come from, in order of preference for each recording:
 A recording with none of these is reported as skipped, never silently left out.
 
 Pages are rendered exactly as the engine renders them (same ``PageSettings``), so the detector
-trains on what it will see.
+trains on what it will see. With a :class:`PageVariety` the pages of each recording are drawn in
+varied montages, electrode subsets (1 to all electrodes: few-channel recordings) and sensitivities,
+because the engine draws all of those; the ranges covered are written to ``dataset.json`` and go
+with the weights (``coverage``), so the detector can say when a page is outside them.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from __future__ import annotations
 import csv
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import numpy as np
 
 from cerebragloss.detection.truth import (
     BoxSettings,
@@ -131,6 +136,85 @@ def split_subjects(subjects: list[str], val_fraction: float, seed: int) -> dict[
 
 
 @dataclass
+class PageVariety:
+    """How the pages of a dataset vary (``tools/detector_dataset.py --vary``).
+
+    Each recording gets ``variants`` page variants - a montage, a subset of its electrodes and a
+    sensitivity - and its pages are dealt out to them in turn, each page drawn in
+    ``variants_per_page`` of them. A subset is the ``k`` electrodes nearest to a random one on the
+    template head (a few-channel recording covers one region, as a sleep montage's C3/C4/O1 do),
+    with ``k`` drawn from ``electrode_counts`` and capped by what the recording has. ``grid``
+    replaces the random draw by every (montage, electrode count) pair the recording allows, in
+    order: the held-out table's cells.
+    """
+
+    montages: list[str] = field(default_factory=lambda: ["as_recorded", "average", "longitudinal_bipolar", "transverse_bipolar"])
+    electrode_counts: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 6, 8, 12, 19])
+    #: clinical sensitivities; 5-15 uV/mm is the range the engine may be set to
+    sensitivities_uv_per_mm: list[float] = field(default_factory=lambda: [5.0, 7.0, 10.0, 15.0])
+    variants: int = 6
+    variants_per_page: int = 1
+    grid: bool = False
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class PageVariant:
+    montage: str
+    electrodes: tuple[str, ...]
+    sensitivity_uv_per_mm: float
+
+
+def _nearest_electrodes(electrodes: list[str], count: int, rng) -> list[str]:
+    from cerebragloss.signals.simulate import electrode_positions
+
+    positions = electrode_positions(electrodes)
+    if not positions:
+        return []
+    names = list(positions)
+    centre = positions[names[rng.integers(len(names))]]
+    order = sorted(names, key=lambda n: float(np.sum((positions[n] - centre) ** 2)))
+    return order[:count]
+
+
+def page_variants(electrodes: list[str], variety: PageVariety, rng) -> list[PageVariant]:
+    """The variants a recording with these electrodes is drawn in (none when none is possible)."""
+    from cerebragloss.signals.montage import MIN_AVERAGE_ELECTRODES, derivations_for
+
+    def usable(montage: str, subset: list[str]) -> bool:
+        derivations, _ = derivations_for(montage, subset)
+        return len(derivations) >= (MIN_AVERAGE_ELECTRODES if montage == "average" else 1)
+
+    def draw(montage: str, count: int) -> PageVariant | None:
+        for _ in range(30):  # another region of the head may give this montage a pair
+            subset = _nearest_electrodes(electrodes, count, rng)
+            if usable(montage, subset):
+                sensitivity = float(variety.sensitivities_uv_per_mm[rng.integers(len(variety.sensitivities_uv_per_mm))])
+                return PageVariant(montage, tuple(subset), sensitivity)
+        return None
+
+    present = len(electrode_positions_of(electrodes))
+    counts = sorted({min(k, present) for k in variety.electrode_counts})
+    if variety.grid:
+        cells = [draw(m, k) for k in counts for m in variety.montages]
+        return [c for c in cells if c is not None]
+    variants = []
+    for _ in range(variety.variants * 10):
+        if len(variants) == variety.variants:
+            break
+        variant = draw(variety.montages[rng.integers(len(variety.montages))], counts[rng.integers(len(counts))])
+        if variant is not None:
+            variants.append(variant)
+    return variants
+
+
+def electrode_positions_of(electrodes: list[str]) -> list[str]:
+    from cerebragloss.signals.simulate import electrode_positions
+
+    return list(electrode_positions(electrodes))
+
+
+@dataclass
 class DatasetReport:
     """What a dataset run wrote, per split and class, and every recording it could not use."""
 
@@ -140,6 +224,24 @@ class DatasetReport:
     label_source: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    montages: set[str] = field(default_factory=set)
+    rows: set[int] = field(default_factory=set)
+    sensitivities: set[float] = field(default_factory=set)
+
+    def note_page(self, montage: str, rows: int, sensitivity_uv_per_mm: float) -> None:
+        self.montages.add(montage)
+        self.rows.add(rows)
+        self.sensitivities.add(sensitivity_uv_per_mm)
+
+    def coverage(self) -> dict:
+        """What the pages span: the detector trained here is within its training on such pages."""
+        if not self.rows:
+            return {}
+        return {
+            "montages": sorted(self.montages),
+            "rows": [min(self.rows), max(self.rows)],
+            "sensitivity_uv_per_mm": [min(self.sensitivities), max(self.sensitivities)],
+        }
 
     def table(self) -> str:
         lines = [f"{'class':<22} {'train':>7} {'val':>7}"]
@@ -159,6 +261,7 @@ def write_yolo_dataset(
     seed: int = 0,
     page_settings=None,
     box_settings: BoxSettings | None = None,
+    variety: PageVariety | None = None,
     progress: bool = True,
 ) -> DatasetReport:
     """Render every page of every labelled recording and write a YOLO detection dataset.
@@ -166,7 +269,11 @@ def write_yolo_dataset(
     ``out_dir`` gets ``images/{train,val}/<page>.png``, ``labels/{train,val}/<page>.txt`` (empty
     for a page without events: ultralytics reads it as background), ``data.yaml`` (relative, so
     the folder can move), ``boxes.jsonl`` (each page's boxes with channels and times, subject,
-    split and Layout, for event-level evaluation) and ``dataset.json`` (the report).
+    split, montage, electrodes, sensitivity and Layout, for evaluation) and ``dataset.json`` (the
+    report, with the ``coverage``: montages, rows and sensitivities drawn).
+
+    Without ``variety`` every page is drawn in ``montage`` from all electrodes at the page
+    settings' sensitivity; with it, as :class:`PageVariety` says (``montage`` is then unused).
     """
     import yaml
     from tqdm.auto import tqdm
@@ -200,6 +307,7 @@ def write_yolo_dataset(
         (out_dir / "labels" / name).mkdir(parents=True, exist_ok=True)
 
     index_lines = []
+    rng = np.random.default_rng(variety.seed if variety is not None else seed)
     for recording in tqdm(recordings, desc="dataset", unit="recording", disable=not progress):
         truth_file = truth_path(recording.path)
         if truth_file.exists():
@@ -212,28 +320,53 @@ def write_yolo_dataset(
             if not events:
                 report.skipped[str(recording.path)] = "no labels: no truth file, no CSV rows, no annotation naming a waveform class"
                 continue
-        report.label_source[recording.recording] = source
+        # Expert labels beside simulator truth (a hybrid recording over a scored real one): its
+        # real spindles are events too, not background to unlearn.
+        extra = expert.get(recording.recording.removesuffix("_hybrid"), []) if source == "simulator truth" else []
+        report.label_source[recording.recording] = source + (" + csv" if extra else "")
         part = split[recording.subject]
         first_layout = None
-        for segment in segments_from_recording(
-            recording, montage, filters=page_settings.filters, flag_settings=page_settings.flags
-        ):  # fmt: skip
-            page = render_segment(segment, page_settings.render)
-            first_layout = first_layout or page.layout
-            if source == "simulator truth":
-                boxes = truth_boxes(events, page.layout, segment.start_s, box_settings)
-            else:
-                boxes = label_boxes(events, page.layout, segment.start_s, box_settings)
-            page.save(out_dir / "images" / part / f"{segment.key}.png")
-            text = "".join(b.yolo_line(page.layout.width, page.layout.height) + "\n" for b in boxes)
-            (out_dir / "labels" / part / f"{segment.key}.txt").write_text(text)
-            report.pages[part] += 1
-            for box in boxes:
-                report.boxes[part][box.label] = report.boxes[part].get(box.label, 0) + 1
-            index_lines.append(json.dumps({
-                "page": segment.key, "split": part, "subject": recording.subject, "recording": recording.recording,
-                "start_s": segment.start_s, "layout": page.layout.to_dict(), "boxes": [b.to_dict() for b in boxes],
-            }))  # fmt: skip
+        if variety is None:
+            variants = [PageVariant(montage, tuple(recording.electrodes), page_settings.render.sensitivity_uv_per_mm)]
+            share = 1
+        else:
+            variants = page_variants(recording.electrodes, variety, rng)
+            share = min(variety.variants_per_page, len(variants))
+            if not variants:
+                report.skipped[str(recording.path)] = "no montage possible on its electrodes"
+                continue
+        for number, variant in enumerate(variants):
+            subset = recording
+            if set(variant.electrodes) != set(recording.electrodes):
+                rows = [recording.electrodes.index(e) for e in variant.electrodes]
+                subset = replace(recording, data=recording.data[rows], electrodes=list(variant.electrodes))
+            render = replace(page_settings.render, sensitivity_uv_per_mm=variant.sensitivity_uv_per_mm)
+            segments = segments_from_recording(subset, variant.montage, filters=page_settings.filters, flag_settings=page_settings.flags)
+            for index, segment in enumerate(segments):
+                # page i is drawn in variants i*share .. i*share+share-1 (mod the number of variants)
+                if (number - index * share) % len(variants) >= share:
+                    continue
+                page = render_segment(segment, render)
+                first_layout = first_layout or page.layout
+                if source == "simulator truth":
+                    boxes = truth_boxes(events, page.layout, segment.start_s, box_settings)
+                    boxes += label_boxes(extra, page.layout, segment.start_s, box_settings)
+                else:
+                    boxes = label_boxes(events, page.layout, segment.start_s, box_settings)
+                name = segment.key if variety is None else f"{segment.key}_v{number}"
+                page.save(out_dir / "images" / part / f"{name}.png")
+                text = "".join(b.yolo_line(page.layout.width, page.layout.height) + "\n" for b in boxes)
+                (out_dir / "labels" / part / f"{name}.txt").write_text(text)
+                report.pages[part] += 1
+                report.note_page(variant.montage, len(page.layout.channels), variant.sensitivity_uv_per_mm)
+                for box in boxes:
+                    report.boxes[part][box.label] = report.boxes[part].get(box.label, 0) + 1
+                index_lines.append(json.dumps({
+                    "page": name, "split": part, "subject": recording.subject, "recording": recording.recording,
+                    "start_s": segment.start_s, "montage": variant.montage, "electrodes": len(variant.electrodes),
+                    "sensitivity_uv_per_mm": variant.sensitivity_uv_per_mm,
+                    "layout": page.layout.to_dict(), "boxes": [b.to_dict() for b in boxes],
+                }))  # fmt: skip
 
         if source != "simulator truth" and first_layout is not None:
             for label in events:
@@ -251,6 +384,7 @@ def write_yolo_dataset(
         "montage": montage, "val_fraction": val_fraction, "seed": seed, "pages": report.pages,
         "boxes": report.boxes, "subjects": report.subjects, "label_source": report.label_source,
         "skipped": report.skipped, "problems": report.problems,
-        "box_settings": box_settings.__dict__,
+        "box_settings": box_settings.__dict__, "coverage": report.coverage(),
+        "variety": None if variety is None else variety.__dict__,
     }, indent=1))  # fmt: skip
     return report

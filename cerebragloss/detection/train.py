@@ -111,6 +111,24 @@ def evaluate_detector(weights: str | Path, data: str | Path, *, imgsz: int = 640
     return {"map50": sum(present) / max(1, len(present)), "ap50": per_class, "split": split}
 
 
+def coverage_path(weights: str | Path) -> Path:
+    """Where the pages a detector was trained on are described: ``<weights stem>.coverage.json``."""
+    weights = Path(weights)
+    return weights.with_name(weights.stem + ".coverage.json")
+
+
+def write_coverage(data_dir: Path, weights: Path) -> Path | None:
+    """Carry the training set's coverage (montages, rows, sensitivities: ``dataset.json``) next to
+    the weights, where :class:`~cerebragloss.detection.detector.WaveformDetector` reads it."""
+    report = data_dir / "dataset.json"
+    coverage = json.loads(report.read_text()).get("coverage") if report.exists() else None
+    if not coverage:
+        return None
+    path = coverage_path(weights)
+    path.write_text(json.dumps({**coverage, "dataset": data_dir.name}, indent=1))
+    return path
+
+
 def train_detector(data_dir: str | Path, out_dir: str | Path, settings: DetectorTrainSettings | None = None, *, resume: bool = False) -> dict:
     """Train on ``data_dir`` (a ``write_yolo_dataset`` folder or any ultralytics ``data.yaml``'s
     folder), keep the best weights as ``out_dir/detector.pt`` and write ``out_dir/metrics.json``
@@ -150,6 +168,7 @@ def train_detector(data_dir: str | Path, out_dir: str | Path, settings: Detector
     shutil.copyfile(best, partial)
     strip_optimizer(partial)  # weights only, half precision: what inference needs (~1.3 MB)
     partial.replace(detector)
+    write_coverage(Path(data_dir), detector)
     result = evaluate_detector(detector, data_yaml, imgsz=settings.imgsz, batch=settings.batch, device=settings.device, rect=settings.rect)
     result["weights"] = detector.name
     result["settings"] = asdict(settings)

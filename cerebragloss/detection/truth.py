@@ -26,9 +26,11 @@ from cerebragloss.render import Layout
 class BoxSettings:
     """How truth becomes a box on a page."""
 
-    #: a channel belongs to an event where the event moves its trace by at least this much
-    #: (20 uV is 8 px at 10 uV/mm: plainly visible against background)...
-    min_visible_uv: float = 25.0
+    #: a channel belongs to an event where the event moves its trace by at least this many
+    #: pixels (3 px: a 15 uV peak-to-peak spindle at 10 uV/mm, 6 px from trough to crest; a
+    #: fixed number of microvolts would label invisible events at 15 uV/mm, or miss visible ones
+    #: at 5 uV/mm)...
+    min_visible_px: float = 3.0
     #: ...and by at least this fraction of the event's largest deflection on the page
     min_relative: float = 0.3
     #: seconds added before and after the waveform: a reader boxes a spike with some margin, and
@@ -115,7 +117,7 @@ def truth_boxes(events: list[dict], layout: Layout, page_start_s: float, setting
             gain = channel_gain(channel, event["gains"], list(layout.channels))
             deflection[channel] = sorted((gain * low, gain * high))
         largest = max(max(abs(a), abs(b)) for a, b in deflection.values())
-        threshold = max(settings.min_visible_uv, settings.min_relative * largest)
+        threshold = max(settings.min_visible_px * layout.uv_per_px, settings.min_relative * largest)
         channels = [c for c, (a, b) in deflection.items() if max(abs(a), abs(b)) >= threshold]
         # (an empty list: this montage cancels the event's field, there is nothing to see)
         # One box per run of nearby rows: a focal spike at F8 shows in Fp2-F8 and F8-T8, and a

@@ -365,7 +365,10 @@ def inject_into_recording(
     electrodes kept against their recorded reference, events placed only on electrodes present,
     and the result written as EDF+ with a truth file. ``state`` declares the background's
     vigilance state, which decides which sleep transients may be added (none when awake).
+    A recording sampled below ``settings.sfreq`` (a 125 Hz BioSemi export) is first resampled to
+    it, since a 20 ms spike needs the samples; faster recordings keep their rate.
     """
+    from cerebragloss.signals.filters import resample
     from cerebragloss.signals.io import read_recording
 
     settings = settings or SimulationSettings()
@@ -378,6 +381,8 @@ def inject_into_recording(
     rows = [recording.electrodes.index(e) for e in electrodes]
     data = recording.data[rows].copy()
     sfreq = recording.sfreq
+    if sfreq < settings.sfreq:
+        data, sfreq = resample(data, sfreq, settings.sfreq), settings.sfreq
     if max_minutes is not None:
         data = data[:, : int(round(max_minutes * 60 * sfreq))]
     duration = data.shape[1] / sfreq

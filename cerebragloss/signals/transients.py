@@ -8,10 +8,24 @@ montage (see ``cerebragloss.detection.truth``). Polarity follows EEG physiology:
 discharges, vertex waves and the first phase of K-complexes are surface-negative; POSTS and
 blinks (at Fp1/Fp2) are positive.
 
-Morphology references (durations, amplitudes, fields) are the usual clinical definitions
-(IFCN glossary 2017; AASM scoring manual v3): spike 20-70 ms, sharp wave 70-200 ms, spike-and-wave
-at ~3 Hz when generalized, polyspikes at 15-25 Hz, K-complex >= 0.5 s frontocentral, spindle
-11-16 Hz 0.5-2 s centrally, vertex wave maximal at Cz, POSTS positive at O1/O2.
+Ranges the simulator draws from, and their sources (``_RANGES`` below holds the numbers):
+
+- spike 20-70 ms, sharp wave 70-200 ms: IFCN glossary (Kane et al., Clin Neurophysiol Pract
+  2017;2:170-185). Amplitudes are not part of those definitions; focal discharges are drawn at
+  50-180 uV at their focus (against linked ears) and generalized spike-and-wave (3-6 complexes
+  at 2.5-3.5 Hz) at 150-300 uV, typical adult values. Polyspikes: 3-5 spikes at 15-25 Hz.
+- sleep spindle: 11-16 Hz and >= 0.5 s (AASM Manual for the Scoring of Sleep and Associated
+  Events, N2 rules); drawn 0.5-2 s long at 10-50 uV peak-to-peak at the central maximum, the
+  adult range at C3/C4 (the expert-scored spindles of the SPINKY recordings in
+  ``shared/data/eeg/sleep`` are ~20-30 uV peak-to-peak at C3).
+- K-complex: a well-delineated negative sharp wave followed by a positive component, standing
+  out from the background, >= 0.5 s in total, usually maximal frontally (AASM manual); drawn at
+  75-220 uV peak-to-peak (75 uV: the AASM slow-wave amplitude criterion; the SPINKY K-complexes
+  are 80-211 uV) and 0.65-1.1 s.
+- vertex wave: sharp, negative, maximal at the vertex, in drowsiness and sleep (IFCN glossary);
+  drawn 150-250 ms at 50-150 uV.
+- POSTS: sharp transients maximal occipitally, positive relative to other areas, in sleep,
+  amplitude "generally below 50 uV" (IFCN glossary); drawn 120-200 ms at 20-50 uV.
 """
 
 from __future__ import annotations
@@ -24,6 +38,29 @@ import numpy as np
 #: where most interictal discharges of adults arise.
 _FOCI = {"F7": 3, "T7": 3, "P7": 2, "F8": 3, "T8": 3, "P8": 2, "F3": 1, "F4": 1, "C3": 1, "C4": 1,
          "Fp1": 1, "Fp2": 1, "P3": 1, "P4": 1, "O1": 1, "O2": 1}  # fmt: skip
+
+#: (low, high) of each drawn quantity; sources in the module docstring. Amplitudes in uV at the
+#: event's maximum (``_pp_uv``: peak-to-peak, else the largest deflection), durations in seconds.
+_RANGES = {
+    # from zero to zero; the phase a reader measures (the samples off zero) is one sample
+    # shorter, so the draws start above 20 and 70 ms to keep it inside the definitions at 200 Hz
+    "spike_s": (0.03, 0.07),
+    "sharp_wave_s": (0.08, 0.2),
+    "focal_uv": (50.0, 180.0),
+    "generalized_uv": (150.0, 300.0),
+    "spindle_hz": (11.0, 16.0),
+    "spindle_s": (0.5, 2.0),
+    "spindle_pp_uv": (10.0, 50.0),
+    "k_complex_pp_uv": (75.0, 220.0),
+    "vertex_wave_s": (0.15, 0.25),
+    "vertex_wave_uv": (50.0, 150.0),
+    "posts_s": (0.12, 0.2),
+    "posts_uv": (20.0, 50.0),
+}
+
+
+def _draw(rng, name: str) -> float:
+    return float(rng.uniform(*_RANGES[name]))
 
 
 @dataclass
@@ -95,9 +132,9 @@ def half_sine(duration_s: float, sfreq: float) -> np.ndarray:
 def _discharge(rng, sfreq: float, label: str) -> np.ndarray:
     """Surface-negative epileptiform waveform of one class, peak magnitude 1."""
     if label == "spike":
-        return -pointed_peak(rng.uniform(0.03, 0.065), sfreq, rng.uniform(0.3, 0.45), 2.0)
+        return -pointed_peak(_draw(rng, "spike_s"), sfreq, rng.uniform(0.3, 0.45), 2.0)
     if label == "sharp_wave":
-        return -pointed_peak(rng.uniform(0.09, 0.18), sfreq, rng.uniform(0.3, 0.45), 1.4)
+        return -pointed_peak(_draw(rng, "sharp_wave_s"), sfreq, rng.uniform(0.3, 0.45), 1.4)
     if label == "polyspike":
         parts = []
         for _ in range(rng.integers(3, 6)):
@@ -150,45 +187,49 @@ def make_event(label: str, onset_s: float, sfreq: float, positions: dict[str, np
                 start = int(round(k * period * sfreq))
                 stop = min(length, start + len(shape))
                 waveform[start:stop] += shape[: stop - start]
-            amplitude = rng.uniform(180, 300)
+            amplitude = _draw(rng, "generalized_uv")
         else:
             names = [n for n in _FOCI if n in positions] or list(positions)
             weights = np.array([_FOCI.get(n, 1) for n in names], dtype=float)
             focus = names[rng.choice(len(names), p=weights / weights.sum())]
             gains = gaussian_field(positions, positions[focus], rng.uniform(28, 40))
             waveform = _discharge(rng, sfreq, label)
-            amplitude = rng.uniform(90, 180)
+            amplitude = _draw(rng, "focal_uv")
     elif label == "k_complex":
         # Negative sharp component, then a slower positive one; frontocentral maximum.
         gains = gaussian_field(positions, _centre(positions, ["Fz", "Cz"]), rng.uniform(55, 70))
         negative = -pointed_peak(rng.uniform(0.25, 0.4), sfreq, 0.45, 1.2)
         positive = rng.uniform(0.5, 0.7) * half_sine(rng.uniform(0.4, 0.7), sfreq)
         waveform = np.concatenate([negative, positive])
-        amplitude = rng.uniform(110, 200)
+        amplitude = _peak_for_peak_to_peak(waveform, _draw(rng, "k_complex_pp_uv"))
     elif label == "sleep_spindle":
-        duration = rng.uniform(0.7, 1.6)
-        n = _samples(duration, sfreq)
+        n = _samples(_draw(rng, "spindle_s"), sfreq)
         t = np.arange(n) / sfreq
-        waveform = np.hanning(n) * np.sin(2 * np.pi * rng.uniform(12.0, 14.5) * t + rng.uniform(0, 2 * np.pi))
+        waveform = np.hanning(n) * np.sin(2 * np.pi * _draw(rng, "spindle_hz") * t + rng.uniform(0, 2 * np.pi))
         gains = gaussian_field(positions, _centre(positions, ["Cz"], fallback=None), rng.uniform(35, 45))
-        amplitude = rng.uniform(45, 75)
+        amplitude = _peak_for_peak_to_peak(waveform, _draw(rng, "spindle_pp_uv"))
     elif label == "vertex_wave":
-        waveform = -pointed_peak(rng.uniform(0.15, 0.25), sfreq, 0.5, 1.5)
+        waveform = -pointed_peak(_draw(rng, "vertex_wave_s"), sfreq, 0.5, 1.5)
         waveform = np.concatenate([waveform, 0.2 * half_sine(0.12, sfreq)])
         gains = gaussian_field(positions, _centre(positions, ["Cz"]), rng.uniform(40, 50))
-        amplitude = rng.uniform(80, 140)
+        amplitude = _draw(rng, "vertex_wave_uv")
     elif label == "posts":
         # Bilateral occipital, positive, "check mark": quick rise, slower return.
-        waveform = pointed_peak(rng.uniform(0.12, 0.2), sfreq, 0.3, 1.3)
+        waveform = pointed_peak(_draw(rng, "posts_s"), sfreq, 0.3, 1.3)
         left = gaussian_field(positions, _centre(positions, ["O1"], fallback=None), 35)
         right = gaussian_field(positions, _centre(positions, ["O2"], fallback=None), 35)
         gains = {n: max(left[n], right[n]) for n in positions}
-        amplitude = rng.uniform(50, 90)
+        amplitude = _draw(rng, "posts_uv")
     else:
         raise ValueError(f"unknown waveform class {label!r}")
     waveform = amplitude * waveform / np.max(np.abs(waveform))
     gains = _normalised(gains)
     return _rank_one("event", label, onset_s, sfreq, waveform, gains)
+
+
+def _peak_for_peak_to_peak(waveform: np.ndarray, peak_to_peak_uv: float) -> float:
+    """The largest deflection that gives ``waveform`` (any scale) this peak-to-peak amplitude."""
+    return peak_to_peak_uv * np.max(np.abs(waveform)) / (waveform.max() - waveform.min())
 
 
 def _rank_one(kind: str, label: str, onset_s: float, sfreq: float, waveform: np.ndarray, gains: dict[str, float]) -> Transient:

@@ -77,7 +77,7 @@ def test_settings_from_yaml_and_overrides_are_applied_and_recorded(tmp_path, wri
     assert recorded.filters.notch_hz == 50
     (page,) = out.glob("*.png")
     image = Image.open(page)
-    assert image.size == (1120, 560) and image.info["sensitivity_uv_per_mm"] == "7"
+    assert image.size == (1120, 420) and image.info["sensitivity_uv_per_mm"] == "7"  # 3 rows: a shorter page (max_row_height)
 
     try:
         main([str(path), "--out", str(out), "--set", "render.widht=1000"])
