@@ -6,6 +6,12 @@ on the samples the artifacts leave, and, given a detector, its waveform events. 
 the annotation says so, so that nothing downstream reads "no events" as "no spikes". The
 detector's events then go through cleaning (``cleaning.py``: masking, spatial pruning, dipole
 estimates), whose result - and the reason for every decision - is ``findings``.
+
+Sleep transients are also found on the signal (``sleep.py``: spindles, K-complexes and slow waves,
+``source: yasa``) and fused with the detector's in cleaning; the page's sleep stage
+(``sleep_state``: stage and where it came from) decides whether they are questioned. Both need
+the recording around the page: ``run.py`` passes them in as ``context``; a page on its own gets a
+per-page detection and the page-level awake rule, and says so.
 """
 
 from __future__ import annotations
@@ -17,11 +23,13 @@ import numpy as np
 from cerebragloss.engine.artifacts import ArtifactSettings, find_artifacts
 from cerebragloss.engine.background import BackgroundSettings, analyse_background
 from cerebragloss.engine.cleaning import CleaningSettings, clean_events
+from cerebragloss.engine.sleep import SleepSettings, detect_sleep_transients
 from cerebragloss.render import Page
 from cerebragloss.signals.segments import Segment
 
 #: Version of the SegmentAnnotation layout; bump it when a field changes meaning.
-SCHEMA = 1
+#: 2: signal-domain sleep events in ``events`` (``source: yasa``), ``sleep_state``, ``sleep_signal``
+SCHEMA = 2
 
 #: Electrode flags (found on the signal as recorded) and the artifact type each one is.
 _FLAG_ARTIFACTS = {"flat": "flatline", "clipped": "electrode_noise"}
@@ -34,6 +42,7 @@ class EngineSettings:
     background: BackgroundSettings = field(default_factory=BackgroundSettings)
     artifacts: ArtifactSettings = field(default_factory=ArtifactSettings)
     cleaning: CleaningSettings = field(default_factory=CleaningSettings)
+    sleep: SleepSettings = field(default_factory=SleepSettings)
 
 
 def _channels_with(electrode: str, channels: list[str]) -> list[str]:
@@ -76,10 +85,27 @@ def _keep_mask(segment: Segment, artifacts: list[dict]) -> np.ndarray:
     return keep
 
 
-def annotate(segment: Segment, page: Page | None = None, events: list[dict] | None = None, settings: EngineSettings | None = None) -> dict:
+def page_context(segment: Segment, settings: SleepSettings) -> dict:
+    """What a page on its own can say about sleep: transients detected on the page alone, and
+    no stage (cleaning then applies the page-level awake rule)."""
+    if not settings.detect:
+        return {"sleep": None, "sleep_state": {"stage": None, "source": "page_rule"}}
+    return {
+        "sleep": detect_sleep_transients(segment.data, segment.sfreq, segment.channels, settings),
+        "sleep_state": {"stage": None, "source": "page_rule", "note": "a page on its own: no recording to stage"},
+    }
+
+
+def annotate(segment: Segment, page: Page | None = None, events: list[dict] | None = None, settings: EngineSettings | None = None,
+             context: dict | None = None) -> dict:  # fmt: skip
     """The SegmentAnnotation of one page. ``events`` are the detector's for this page (see
-    ``WaveformDetector.detect``); ``None`` means no detector ran."""
+    ``WaveformDetector.detect``); ``None`` means no detector ran. ``context``: what the recording
+    around the page says, ``{"sleep": events_of_page(...), "sleep_state": {...}}`` (``run.py``);
+    without it the page is analysed on its own (see the module docstring)."""
     settings = settings or EngineSettings()
+    context = context or page_context(segment, settings.sleep)
+    sleep = context.get("sleep")
+    signal_events = list(sleep["events"]) if sleep else []
     artifacts = find_artifacts(segment.data, segment.sfreq, segment.channels, settings.artifacts) + artifacts_from_flags(segment)
     keep = _keep_mask(segment, artifacts)
     background = analyse_background(segment.data, segment.sfreq, segment.channels, settings.background, keep)
@@ -91,16 +117,26 @@ def annotate(segment: Segment, page: Page | None = None, events: list[dict] | No
         "artifacts": artifacts,
         "events": [],
         "detector": {"ran": events is not None},
+        "sleep_signal": (
+            {"ran": True, "source": "yasa", "context_s": sleep["context_s"], "slow_waves": sleep["slow_waves"]}
+            | ({"note": sleep["note"]} if sleep["note"] else {})
+            if sleep else {"ran": False}
+        ),
+        "sleep_state": context.get("sleep_state") or {"stage": None, "source": "page_rule"},
         "findings": {},
     }
     if events is None:
         annotation["detector"]["note"] = "waveform events were not detected (no detector weights given)"
+    annotation["events"] = (events or []) + signal_events
+    if events is None and not signal_events:
         annotation["findings"] = {"note": "no waveform findings: no detector ran"}
     else:
-        annotation["events"] = events
         annotation["findings"] = clean_events(
-            segment.data, segment.sfreq, segment.channels, segment.montage, events, artifacts, background, settings.cleaning
-        )
+            segment.data, segment.sfreq, segment.channels, segment.montage, annotation["events"], artifacts, background,
+            settings.cleaning, annotation["sleep_state"],
+        )  # fmt: skip
+        if events is None:
+            annotation["findings"]["note"] = "sleep transients from the signal only: no image detector ran, epileptiform discharges were not looked for"
     if page is not None:
         annotation["page"] = f"{segment.key}.png"
         annotation["layout"] = page.layout.to_dict()

@@ -9,6 +9,13 @@ Three steps, each decision recorded with its reason (``findings["decisions"]``):
 2. **Spatial pruning.** Cerebral potentials have a field: they reach neighbouring channels. A
    detection on a single channel whose neighbours show no deflection at that moment is dropped
    unless the detector is very sure.
+Before these, events that describe the same thing once are made one: a sleep transient the
+image detector found where a signal-domain detector (``source: yasa``) found the same class on a
+shared channel is one event (the signal's, with ``confirmed_by: detector``), and epileptiform
+detections of different classes that overlap on shared channels are one discharge (the most
+confident class is kept). Signal-domain events skip spatial pruning: they were found on their
+channel's own signal against its own recording-wide statistics, not read off a picture.
+
 3. **Dipole estimate** for epileptiform discharges: in a bipolar chain, the electrode where the
    deflections of consecutive channels point in opposite directions (a phase reversal) is the
    point of maximal negativity; in a referential or average montage it is the channel with the
@@ -119,6 +126,47 @@ def dipole_estimate(data: np.ndarray, sfreq: float, channels: list[str], montage
             "strength_uv": round(float(-peaks[negative]), 1)}  # fmt: skip
 
 
+def _same_moment(a: dict, b: dict) -> bool:
+    return bool(set(a["channels"]) & set(b["channels"])) and _overlap(a["start_s"], a["end_s"], b["start_s"], b["end_s"]) > 0
+
+
+def one_event_each(events: list[dict]) -> tuple[dict[int, dict], list[dict]]:
+    """Events that describe one thing, made one (see the module docstring): ``(replacements,
+    decisions)``; ``replacements`` maps an event's index to the event that stands for it (itself,
+    possibly with ``confirmed_by``), and events absent from it were folded into another."""
+    standing = {i: dict(e) for i, e in enumerate(events)}
+    decisions = []
+    for i, event in enumerate(events):
+        if event.get("source", "detector") != "detector" or event["class"] not in SLEEP_CLASSES:
+            continue
+        signal = [j for j, other in enumerate(events) if other.get("source", "detector") != "detector"
+                  and other["class"] == event["class"] and _same_moment(event, other)]  # fmt: skip
+        if signal:
+            standing[signal[0]]["confirmed_by"] = "detector"
+            del standing[i]
+            decisions.append({"event": i, "class": event["class"], "decision": "fused",
+                              "reason": f"the same {event['class']} as event {signal[0]} ({events[signal[0]].get('source')}) on a shared channel"})  # fmt: skip
+    epileptiform = sorted((i for i in standing if events[i]["class"] in EPILEPTIFORM_CLASSES), key=lambda i: -events[i].get("confidence", 1.0))
+    for rank, i in enumerate(epileptiform):
+        stronger = next((j for j in epileptiform[:rank] if j in standing and _same_moment(events[i], events[j])), None)
+        if stronger is not None:
+            del standing[i]
+            decisions.append({"event": i, "class": events[i]["class"], "decision": "merged",
+                              "reason": f"one discharge with event {stronger} ({events[stronger]['class']}, confidence "
+                                        f"{events[stronger].get('confidence', 1.0):.2f} >= {events[i].get('confidence', 1.0):.2f})"})  # fmt: skip
+    return standing, decisions
+
+
+def is_awake(background: dict, sleep_state: dict | None, settings: CleaningSettings) -> tuple[bool, str]:
+    """Whether the page is awake, and why: the recording's stage where one is known (hypnogram
+    or staging classifier), else the page rule (a clear alpha posterior dominant rhythm)."""
+    if sleep_state and sleep_state.get("stage"):
+        return sleep_state["stage"] == "W", f"stage W ({sleep_state['source']})"
+    pdr = background.get("posterior_dominant_rhythm", {})
+    awake = bool(pdr.get("present")) and pdr.get("frequency_hz", 0) >= settings.awake_min_pdr_hz and pdr.get("prominence", 0) >= settings.awake_min_prominence
+    return awake, (f"alpha PDR {pdr['frequency_hz']:.1f} Hz" if awake else "")
+
+
 def clean_events(
     data: np.ndarray,
     sfreq: float,
@@ -128,16 +176,18 @@ def clean_events(
     artifacts: list[dict],
     background: dict,
     settings: CleaningSettings | None = None,
+    sleep_state: dict | None = None,
 ) -> dict:
     """The ``findings`` of a SegmentAnnotation: ``events`` kept after cleaning (epileptiform ones
     with a ``dipole``, questioned ones marked), ``sleep_events`` and ``epileptiform`` as indices
-    into them, and a decision with its reason for every detected event."""
+    into them, and a decision with its reason for every detected event. ``sleep_state``: the
+    page's ``{"stage", "source"}`` from the recording, when known."""
     settings = settings or CleaningSettings()
     data = np.nan_to_num(np.asarray(data, dtype=np.float64))
-    pdr = background.get("posterior_dominant_rhythm", {})
-    awake = bool(pdr.get("present")) and pdr.get("frequency_hz", 0) >= settings.awake_min_pdr_hz and pdr.get("prominence", 0) >= settings.awake_min_prominence
-    decisions, kept = [], []
-    for index, event in enumerate(events):
+    awake, awake_reason = is_awake(background, sleep_state, settings)
+    standing, decisions = one_event_each(events)
+    kept = []
+    for index, event in standing.items():
         duration = max(1e-6, event["end_s"] - event["start_s"])
         masking = [
             a for a in artifacts
@@ -151,7 +201,8 @@ def clean_events(
                               "reason": f"inside {worst['type']} (score {worst['score']:.1f}) on {', '.join(shared)}"})  # fmt: skip
             continue
         support: list[str] = []
-        if len(event["channels"]) == 1 and event.get("confidence", 1.0) < settings.isolated_min_confidence:
+        from_signal = event.get("source", "detector") != "detector"
+        if not from_signal and len(event["channels"]) == 1 and event.get("confidence", 1.0) < settings.isolated_min_confidence:
             channel = event["channels"][0]
             peaks = dict(zip(channels, np.abs(_signed_peaks(_window(data, sfreq, event["start_s"], event["end_s"]))), strict=True))
             ongoing = {c: v["amplitude_uv"] for c, v in background.get("channels", {}).items()}
@@ -167,18 +218,20 @@ def clean_events(
                                             f"(confidence {event.get('confidence', 1.0):.2f} < {settings.isolated_min_confidence})"})  # fmt: skip
                 continue
         finding = dict(event)
-        field = (f"field in {', '.join(support)}" if len(event["channels"]) == 1 and event.get("confidence", 1.0) < settings.isolated_min_confidence
+        field = (f"found on the signal ({event['source']})" if from_signal
+                 else f"field in {', '.join(support)}" if len(event["channels"]) == 1 and event.get("confidence", 1.0) < settings.isolated_min_confidence
                  else f"on {len(event['channels'])} channels" if len(event["channels"]) > 1 else "confident single-channel detection")  # fmt: skip
         decision = {"event": index, "class": event["class"], "decision": "kept", "reason": f"no artifact on its channels; {field}"}
         if event["class"] in SLEEP_CLASSES and awake:
             finding["questioned"] = True
             decision = {"event": index, "class": event["class"], "decision": "questioned",
-                        "reason": f"sleep transient with an awake background (alpha PDR {pdr['frequency_hz']:.1f} Hz)"}  # fmt: skip
+                        "reason": f"sleep transient on an awake page ({awake_reason})"}  # fmt: skip
         if event["class"] in EPILEPTIFORM_CLASSES:
             finding["dipole"] = dipole_estimate(data, sfreq, channels, montage, event["start_s"], event["end_s"], event["channels"])
         decisions.append(decision)
         kept.append(finding)
     # Indices into "events": the groups synthesis writes about, without copying the events.
+    decisions.sort(key=lambda d: d["event"])
     sleep = [i for i, f in enumerate(kept) if f["class"] in SLEEP_CLASSES and not f.get("questioned")]
     epileptiform = [i for i, f in enumerate(kept) if f["class"] in EPILEPTIFORM_CLASSES]
     return {"events": kept, "sleep_events": sleep, "epileptiform": epileptiform, "decisions": decisions, "awake_background": awake}

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cerebragloss.engine.annotate import EngineSettings, annotate
+from cerebragloss.engine.sleep import recording_contexts
 from cerebragloss.engine.detector import DetectorSettings
 from cerebragloss.settings import PageSettings
 
@@ -99,10 +100,12 @@ def _annotate_recording(job: tuple[str, str]) -> dict:
     except (RecordingError, MontageError, ValueError, OSError) as error:
         return {"file": str(path), "status": "error", "error": str(error).split(f"{path}: ", 1)[-1]}
     events = detector.detect(pages) if detector is not None else [None] * len(pages)
+    # Sleep transients and stages need the recording around each page (engine/sleep.py).
+    contexts = recording_contexts(recording, segments, settings.engine.sleep)
     lines = []
-    for page, found in zip(pages, events, strict=True):
+    for page, found, context in zip(pages, events, contexts, strict=True):
         page.save(out_dir / "pages" / f"{page.segment.key}.png")
-        lines.append(json.dumps(annotate(page.segment, page, found, settings.engine)))
+        lines.append(json.dumps(annotate(page.segment, page, found, settings.engine, context)))
     covered = len(pages) * segments[0].duration_s
     summary = {
         "file": str(path),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cerebragloss.engine.annotate import SCHEMA
 from cerebragloss.engine.run import AnnotateSettings, annotate_recordings, part_name, shard_of
 from cerebragloss.signals.simulate import simulate_recordings
 
@@ -48,7 +49,7 @@ def test_every_file_is_accounted_for_and_the_good_ones_annotated(archive, tmp_pa
     annotations = [json.loads(line) for line in (tmp_path / "annotations.jsonl").read_text().splitlines()]
     assert len(annotations) == 9 == summary["pages"]
     first = annotations[0]
-    assert first["schema"] == 1 and first["detector"] == {"ran": False, "note": "waveform events were not detected (no detector weights given)"}
+    assert first["schema"] == SCHEMA and first["detector"] == {"ran": False, "note": "waveform events were not detected (no detector weights given)"}
     assert set(first["background"]) == {"channels", "posterior_dominant_rhythm", "symmetry", "summary"}
     assert (tmp_path / "pages" / first["page"]).exists()
     assert json.loads((tmp_path / "summary.json").read_text())["errors"] == 4
