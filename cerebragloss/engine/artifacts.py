@@ -66,6 +66,15 @@ class ArtifactSettings:
     noise_min_uv: float = 60.0  #: half peak-to-peak in 0.5 s windows of one electrode's channels...
     noise_electrode_ratio: float = 2.5  #: ...this many times the median channel without it
     noise_min_s: float = 1.25
+    #: with fewer channels than this outside the electrode there is no "rest of the head" to
+    #: compare with (1- and 2-channel pages): the electrode is compared with its own page instead
+    #: (median window), and the shaking must outlast any cerebral transient: a K-complex or a
+    #: slow wave fills 0.5-1.5 s, a loose electrode keeps shaking for seconds
+    noise_min_reference_channels: int = 2
+    noise_alone_min_s: float = 3.0
+    #: the "rest" amplitude a ratio is taken against is at least this (uV): a near-flat reference
+    #: must not turn an ordinary deflection into a score of 1e11
+    noise_reference_floor_uv: float = 5.0
     window_s: float = 0.5
     hop_s: float = 0.25
 
@@ -275,11 +284,16 @@ def find_electrode_artifacts(data, sfreq, channels, settings: ArtifactSettings, 
                     found.append(("electrode_pop", channels[row], t, min(t + 0.5, data.shape[1] / sfreq), float(np.abs(size).min() / settings.pop_min_jump_uv)))
         # Noise: windows where the channels through the electrode are far larger than the rest.
         lowest = amplitude[through].min(axis=0)
-        rest = np.median(amplitude[others], axis=0) if others else np.zeros_like(lowest)
+        alone = len(others) < settings.noise_min_reference_channels
+        if alone:
+            rest = np.full_like(lowest, np.median(lowest))
+        else:
+            rest = np.median(amplitude[others], axis=0)
+        rest = np.maximum(rest, settings.noise_reference_floor_uv)
         big = (lowest >= settings.noise_min_uv) & (lowest >= settings.noise_electrode_ratio * rest)
-        for start, end in _spans(big, starts, settings.window_s, settings.noise_min_s):
+        for start, end in _spans(big, starts, settings.window_s, settings.noise_alone_min_s if alone else settings.noise_min_s):
             for row in through:
-                found.append(("electrode_noise", channels[row], start, end, float(lowest[big].max() / max(rest[big].max(), 1e-9))))
+                found.append(("electrode_noise", channels[row], start, end, float((lowest / rest)[big].max())))
     return found
 
 
