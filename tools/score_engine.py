@@ -2,11 +2,17 @@
 
     python tools/score_engine.py --subjects N --minutes M --seed S [--montage NAME] [--out DIR]
     python tools/score_engine.py --recordings DIR                  # simulated recordings made earlier
+    python tools/score_engine.py --real ../shared/data/eeg         # real recordings (see below)
 
 Simulates recordings with events and artifacts (or uses --recordings), runs the engine on every
 page and prints: amplitude and dominant frequency against the same measures on the clean
 background, the posterior dominant rhythm against the simulated alpha, and per artifact type
 precision, recall and F1 against the truth spans.
+
+With --real DIR, scores the engine (default detector) on real recordings instead
+(``cerebragloss.evaluation.engine_real``): spindle/K-complex P/R/F1 of the engine and of YASA's
+defaults on every recording with scored events, epileptiform findings per minute per montage on
+the healthy awake recordings, and the PDR per recording against a Welch reference.
 """
 
 from __future__ import annotations
@@ -29,9 +35,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--artifacts-per-page", type=float, default=1.5)
     parser.add_argument("--montage", default="longitudinal_bipolar")
     parser.add_argument("--out", help="keep the simulated recordings here (default: a temporary folder)")
+    parser.add_argument("--real", help="folder of real recordings (e.g. ../shared/data/eeg)")
+    parser.add_argument("--detector", help="detector weights for --real (default: the packaged ones; 'none': without)")
     args = parser.parse_args(argv)
 
     use_local_caches()
+    if args.real:
+        from cerebragloss.detection.detector import DEFAULT_WEIGHTS, WaveformDetector
+        from cerebragloss.evaluation.engine_real import real_table, score_real
+
+        detector = None if args.detector == "none" else WaveformDetector(args.detector or DEFAULT_WEIGHTS)
+        print(real_table(score_real(args.real, detector)))
+        return 0
     if args.recordings:
         recordings = sorted(Path(args.recordings).glob("*.edf"))
         if not recordings:

@@ -258,9 +258,12 @@ def stages_from_classifier(data_uv: np.ndarray, sfreq: float, electrodes: list[s
     _quiet_yasa()
     signal = np.nan_to_num(np.asarray(data_uv[electrodes.index(electrode)], dtype=np.float64))
     raw = mne.io.RawArray(signal[None] * 1e-6, mne.create_info([electrode], sfreq, "eeg"), verbose="error")
-    staging = yasa.SleepStaging(raw, eeg_name=electrode)
-    predicted = np.asarray(staging.predict())
-    probability = staging.predict_proba().max(axis=1).to_numpy()
+    with warnings.catch_warnings():  # the shipped classifier was pickled with an older scikit-learn
+        warnings.simplefilter("ignore")
+        hypnogram = yasa.SleepStaging(raw, eeg_name=electrode).predict()
+    names = {"WAKE": "W", "REM": "R"}
+    predicted = [names.get(str(v), str(v)) for v in hypnogram.hypno.to_numpy()]
+    probability = hypnogram.proba.max(axis=1).to_numpy()
     stages, confidences = [], []
     for start in page_starts:
         epoch = int((start + duration_s / 2) // 30)

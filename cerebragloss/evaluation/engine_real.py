@@ -1,0 +1,194 @@
+"""The engine scored on real recordings (``tools/score_engine.py --real DIR``).
+
+Three measures, each with its reference in the same run:
+
+- **Sleep transients** on every recording with scored events (an ``events.csv`` beside it, the
+  ``tools/detector_dataset.py --labels`` format, or EDF+ annotations naming spindles or
+  K-complexes): spindle and K-complex precision, recall and F1 of the engine (its cleaned
+  findings: image detector plus signal detectors, questioned events left out) and of YASA with
+  default settings on the same signal (every YASA slow wave counted as a K-complex, as a reader of
+  YASA's output would), greedy one-to-one matching at time IoU >= 0.2
+  (``cerebragloss.detection.evaluate.score_events``). Also the pages whose background the
+  engine calls beta (on N2 sleep that is the spindles' sigma peak read as background).
+- **False alarms on healthy awake EEG**: epileptiform findings after cleaning per minute, per
+  recording and montage (every finding there is false).
+- **Posterior dominant rhythm** per awake recording: the median of the engine's page PDRs
+  against a Welch reference (the peak in 6-14 Hz of the mean O1/O2 spectrum over the whole
+  recording, 4 s segments), with the share of pages where the engine reports a PDR.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from cerebragloss.detection.evaluate import EventScore, score_events
+
+SCORED_CLASSES = ("sleep_spindle", "k_complex")
+#: healthy awake recordings under the --real folder (rest and mental arithmetic, motor task)
+AWAKE_PATTERNS = ("eegmat/*.edf", "eegbci/*.edf")
+MONTAGES = ("longitudinal_bipolar", "transverse_bipolar", "average", "as_recorded")
+
+
+def _class_of(description: str) -> str | None:
+    text = description.lower().replace("_", "-").replace(" ", "-")
+    if "spindle" in text:
+        return "sleep_spindle"
+    if "k-complex" in text or "kcomplex" in text:
+        return "k_complex"
+    return None
+
+
+def scored_events(path: Path, recording) -> list[dict]:
+    """Scored spindles and K-complexes of one recording (recording time), from ``events.csv``
+    beside it, else from its annotations."""
+    table = path.parent / "events.csv"
+    if table.exists():
+        with table.open() as handle:
+            rows = [r for r in csv.DictReader(handle) if r["recording"] == path.stem and r["class"] in SCORED_CLASSES]
+        if rows:
+            return [{"class": r["class"], "start_s": float(r["start_s"]), "end_s": float(r["end_s"])} for r in rows]
+    events = []
+    for annotation in recording.annotations:
+        label = _class_of(annotation.description)
+        if label:
+            events.append({"class": label, "start_s": annotation.onset_s, "end_s": annotation.onset_s + annotation.duration_s})
+    return events
+
+
+def engine_annotations(recording, montage: str, detector=None, settings=None) -> list[dict]:
+    """Every page's SegmentAnnotation, as ``tools/annotate.py`` makes them (in memory)."""
+    from cerebragloss.engine.annotate import EngineSettings, annotate
+    from cerebragloss.engine.sleep import recording_contexts
+    from cerebragloss.render import render_segment
+    from cerebragloss.signals import segments_from_recording
+
+    settings = settings or EngineSettings()
+    segments = list(segments_from_recording(recording, montage))
+    pages = [render_segment(s) for s in segments] if detector is not None else [None] * len(segments)
+    events = detector.detect(pages) if detector is not None else [None] * len(segments)
+    contexts = recording_contexts(recording, segments, settings.sleep)
+    return [annotate(s, p, e, settings, c) for s, p, e, c in zip(segments, pages, events, contexts, strict=True)]
+
+
+def findings_in_recording_time(annotations: list[dict], classes: tuple[str, ...]) -> list[dict]:
+    found = []
+    for annotation in annotations:
+        findings = annotation.get("findings") or {}
+        kept = findings.get("events") or []
+        for index in findings.get("sleep_events", []) + findings.get("epileptiform", []):
+            event = kept[index]
+            if event["class"] in classes:
+                found.append({"class": event["class"], "start_s": annotation["start_s"] + event["start_s"],
+                              "end_s": annotation["start_s"] + event["end_s"], "confidence": event.get("confidence", 1.0)})  # fmt: skip
+    return found
+
+
+def yasa_defaults(recording) -> list[dict]:
+    """YASA's spindles and slow waves with default settings on the recording's page signal."""
+    import yasa
+
+    from cerebragloss.engine.sleep import _quiet_yasa
+    from cerebragloss.signals import segments_from_recording
+
+    _quiet_yasa()
+    segments = list(segments_from_recording(recording, "as_recorded"))
+    data = np.concatenate([s.data for s in segments], axis=1).astype(np.float64)
+    sfreq, offset = segments[0].sfreq, segments[0].start_s
+    found = []
+    for label, result in (("sleep_spindle", yasa.spindles_detect(data, sfreq, ch_names=segments[0].channels, verbose="error")),
+                          ("k_complex", yasa.sw_detect(data, sfreq, ch_names=segments[0].channels, verbose="error"))):  # fmt: skip
+        if result is not None:
+            found += [{"class": label, "start_s": offset + float(r.Start), "end_s": offset + float(r.End), "confidence": 1.0}
+                      for r in result.summary().itertuples()]  # fmt: skip
+    return found
+
+
+def welch_pdr(recording) -> float | None:
+    """The reference PDR: peak in 6-14 Hz of the mean O1/O2 Welch spectrum of the whole recording."""
+    from scipy.signal import welch
+
+    rows = [recording.electrodes.index(e) for e in ("O1", "O2") if e in recording.electrodes]
+    if not rows:
+        return None
+    freqs, power = welch(recording.data[rows], fs=recording.sfreq, nperseg=int(4 * recording.sfreq), axis=-1)
+    mean = power.mean(axis=0)
+    band = (freqs >= 6.0) & (freqs <= 14.0)
+    index = int(np.argmax(mean[band]))
+    f, p = freqs[band], np.log(mean[band] + 1e-20)
+    if 0 < index < len(p) - 1 and (d := p[index - 1] - 2 * p[index] + p[index + 1]) < 0:
+        return float(f[index] + 0.5 * (p[index - 1] - p[index + 1]) / d * (f[1] - f[0]))
+    return float(f[index])
+
+
+def score_real(folder: str | Path, detector=None, settings=None, progress: bool = True) -> dict:
+    """All three measures over the recordings under ``folder`` (see the module docstring)."""
+    from tqdm.auto import tqdm
+
+    from cerebragloss.signals import read_recording
+
+    folder = Path(folder)
+    sleep_rows, awake_rows, pdr_rows = [], [], []
+    candidates = sorted(p for p in folder.rglob("*.edf") if not any(p.match(g) for g in AWAKE_PATTERNS))
+    for path in tqdm(candidates, desc="scored recordings", disable=not progress):
+        try:
+            recording = read_recording(path)
+        except Exception:  # noqa: BLE001 - test files of odd formats: not scored recordings
+            continue
+        truth = scored_events(path, recording)
+        if not truth:
+            continue
+        annotations = engine_annotations(recording, "as_recorded" if len(recording.electrodes) < 3 else "longitudinal_bipolar", detector, settings)
+        engine = score_events([truth], [findings_in_recording_time(annotations, SCORED_CLASSES)], 0.2, SCORED_CLASSES)
+        reference = score_events([truth], [yasa_defaults(recording)], 0.2, SCORED_CLASSES)
+        beta = sum(any(v["band"] == "beta" for v in a["background"]["channels"].values()) for a in annotations)
+        sleep_rows.append({"recording": path.stem, "engine": engine, "yasa": reference, "pages": len(annotations), "beta_pages": beta})
+    awake = sorted(p for g in AWAKE_PATTERNS for p in folder.glob(g))
+    for path in tqdm(awake, desc="awake recordings", disable=not progress):
+        recording = read_recording(path)
+        for montage in MONTAGES:
+            annotations = engine_annotations(recording, montage, detector, settings)
+            minutes = len(annotations) * annotations[0]["duration_s"] / 60 if annotations else 0.0
+            epileptiform = findings_in_recording_time(annotations, ("spike", "sharp_wave", "spike_and_slow_wave", "sharp_and_slow_wave", "polyspike"))
+            kcomplexes = findings_in_recording_time(annotations, ("k_complex",))
+            awake_rows.append({"recording": path.stem, "montage": montage, "minutes": minutes, "epileptiform": len(epileptiform),
+                               "per_minute": len(epileptiform) / minutes if minutes else 0.0, "k_complexes": len(kcomplexes)})  # fmt: skip
+            if montage == "longitudinal_bipolar":
+                pdrs = [a["background"]["posterior_dominant_rhythm"] for a in annotations]
+                present = [p["frequency_hz"] for p in pdrs if p.get("present")]
+                pdr_rows.append({"recording": path.stem, "engine_median_hz": float(np.median(present)) if present else None,
+                                 "pages_with_pdr": f"{len(present)}/{len(pdrs)}", "welch_hz": welch_pdr(recording)})  # fmt: skip
+    return {"sleep": sleep_rows, "awake": awake_rows, "pdr": pdr_rows, "detector": str(getattr(detector, "weights", None))}
+
+
+def real_table(result: dict) -> str:
+    def prf(score: EventScore) -> str:
+        found = score.true_positives + score.false_positives
+        return f"{found:>5} {score.precision:>5.2f} {score.recall:>5.2f} {score.f1:>5.2f}"
+
+    lines = [f"detector: {result['detector']}", "", "Sleep transients on scored recordings (time IoU >= 0.2, one-to-one)",
+             f"| {'recording':<20} | {'class':<13} | {'truth':>5} | {'engine found P R F1':>23} | {'YASA defaults found P R F1':>26} |",
+             f"|{'-' * 22}|{'-' * 15}|{'-' * 7}|{'-' * 25}|{'-' * 28}|"]  # fmt: skip
+    for row in result["sleep"]:
+        for label in SCORED_CLASSES:
+            e, y = row["engine"][label], row["yasa"][label]
+            truth = e.true_positives + e.false_negatives
+            if truth:
+                lines.append(f"| {row['recording']:<20} | {label:<13} | {truth:>5} | {prf(e):>23} | {prf(y):>26} |")
+    lines += ["", "Background called beta (any channel) on scored sleep recordings"]
+    lines += [f"  {row['recording']}: {row['beta_pages']}/{row['pages']} pages" for row in result["sleep"]]
+    lines += ["", "Healthy awake EEG: epileptiform findings after cleaning (all false), and K-complexes kept",
+              f"| {'recording':<12} | {'montage':<20} | {'minutes':>7} | {'findings':>8} | {'per min':>7} | {'K-complex':>9} |",
+              f"|{'-' * 14}|{'-' * 22}|{'-' * 9}|{'-' * 10}|{'-' * 9}|{'-' * 11}|"]  # fmt: skip
+    for row in result["awake"]:
+        lines.append(f"| {row['recording']:<12} | {row['montage']:<20} | {row['minutes']:>7.1f} | {row['epileptiform']:>8} | "
+                     f"{row['per_minute']:>7.2f} | {row['k_complexes']:>9} |")  # fmt: skip
+    lines += ["", "Posterior dominant rhythm (engine: median over pages, double banana; reference: Welch O1/O2, whole recording)",
+              f"| {'recording':<12} | {'engine Hz':>9} | {'pages with PDR':>14} | {'Welch Hz':>8} |", f"|{'-' * 14}|{'-' * 11}|{'-' * 16}|{'-' * 10}|"]
+    for row in result["pdr"]:
+        engine = f"{row['engine_median_hz']:.2f}" if row["engine_median_hz"] is not None else "-"
+        welch = f"{row['welch_hz']:.2f}" if row["welch_hz"] is not None else "-"
+        lines.append(f"| {row['recording']:<12} | {engine:>9} | {row['pages_with_pdr']:>14} | {welch:>8} |")
+    return "\n".join(lines)
