@@ -1,8 +1,10 @@
 """Ask a trained model about one page of a recording.
 
 ``Interpreter(model_dir)`` loads an exported checkpoint (``ExportHuggingFace``: model +
-processor) with transformers alone. ``open_page`` reads a recording, cuts the page at ``start_s``,
-renders it, runs the engine (background, artifacts, detector, cleaning) and draws the detections;
+processor) with transformers alone. ``open_page`` reads a recording, cuts the page at ``start_s``
+in the montage asked (by default the best the recording allows), renders it, runs the engine
+(background, artifacts, detector, cleaning) and draws the detections; ``engine_summary`` says in a
+few lines what the engine found;
 ``ask`` puts a question about the page to the model, keeping the conversation so far, so a chat
 continues turn by turn with the page in the first turn.
 """
@@ -22,20 +24,23 @@ class PageContext:
     page: object  # render.Page
     annotation: dict
     drawn: object  # PIL image with the detections outlined
+    montage: object  # signals.MontageChoice: the montage drawn and why
 
 
-def open_page(recording: str | Path, start_s: float, montage: str = "longitudinal_bipolar", detector: str | Path | None = "default") -> PageContext:
-    """Render the page of ``recording`` at ``start_s`` and annotate it with the engine."""
+def open_page(recording: str | Path, start_s: float, montage: str = "auto", detector: str | Path | None = "default") -> PageContext:
+    """Render the page of ``recording`` at ``start_s`` in ``montage`` (``auto``: the best the
+    recording allows) and annotate it with the engine."""
     from cerebragloss.detection.draw import draw_boxes
     from cerebragloss.engine.annotate import annotate
-    from cerebragloss.engine.detector import DEFAULT_WEIGHTS, WaveformDetector
+    from cerebragloss.detection.detector import DEFAULT_WEIGHTS, WaveformDetector
     from cerebragloss.render import render_segment
-    from cerebragloss.signals import read_recording, segments_from_recording
+    from cerebragloss.signals import choose_montage, read_recording, segments_from_recording
 
     data = read_recording(recording)
     if not 0 <= start_s <= data.duration_s - 10.0 + 1e-6:
         raise ValueError(f"{recording}: --start {start_s} s is outside the recording (0 to {data.duration_s - 10:.1f} s for a 10 s page)")
-    segments = list(segments_from_recording(data, montage, start_s=start_s, max_segments=1))
+    choice = choose_montage(data.electrodes, montage)
+    segments = list(segments_from_recording(data, choice.name, start_s=start_s, max_segments=1))
     if not segments:
         raise ValueError(f"{recording}: no page at {start_s} s")
     page = render_segment(segments[0])
@@ -44,8 +49,33 @@ def open_page(recording: str | Path, start_s: float, montage: str = "longitudina
         events = WaveformDetector(DEFAULT_WEIGHTS if detector == "default" else detector).detect([page])[0]
     annotation = annotate(page.segment, page, events)
     kept = (annotation.get("findings") or {}).get("events") or []
-    drawn = draw_boxes(page.image, [{"label": e["class"], "box": e["box"], "confidence": e["confidence"]} for e in kept])
-    return PageContext(page, annotation, drawn)
+    # signal-domain events (spindles from the trace, ...) have no pixel box to draw
+    drawn = draw_boxes(page.image, [{"label": e["class"], "box": e["box"], "confidence": e["confidence"]} for e in kept if e.get("box")])
+    return PageContext(page, annotation, drawn, choice)
+
+
+def engine_summary(annotation: dict) -> list[str]:
+    """What the engine found on a page, in a few lines for a terminal."""
+    findings = annotation.get("findings") or {}
+    kept = findings.get("events") or []
+    artifacts = annotation.get("artifacts") or []
+    lines = [f"background: {annotation['background']['summary']}"]
+    lines.append(
+        "artifacts: "
+        + (", ".join(f"{a['type']} {a['start_s']:.1f}-{a['end_s']:.1f} s ({' '.join(a['channels'])})" for a in artifacts) or "none")
+    )
+    if not (annotation.get("detector") or {}).get("ran", True):
+        lines.append("waveforms: not detected (no detector)")
+    else:
+        lines.append(
+            f"waveforms kept after cleaning: {len(kept)}"
+            + "".join(f"\n  {e['class']} {e['start_s']:.2f}-{e['end_s']:.2f} s on {' '.join(e['channels'])} "
+                      f"(confidence {e.get('confidence', 1.0):.2f}, {e.get('source', 'detector')})" for e in kept)  # fmt: skip
+        )
+    decisions = findings.get("decisions") or []
+    if decisions:
+        lines.append(f"cleaning decisions: {len(decisions)}")
+    return lines
 
 
 @dataclass

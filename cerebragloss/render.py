@@ -406,7 +406,7 @@ def render_recordings(
     inputs: list[str | Path],
     out_dir: str | Path,
     *,
-    montage: str = "longitudinal_bipolar",
+    montage: str = "auto",
     start_s: float = 0.0,
     pages: int | None = None,
     settings=None,
@@ -415,7 +415,8 @@ def render_recordings(
 ) -> RenderReport:
     """Render pages of each recording into ``out_dir`` (see ``tools/render.py``).
 
-    ``montage="all"`` renders every montage the electrodes allow, each into ``out_dir/<montage>/``.
+    ``montage="all"`` renders every montage the electrodes allow, each into ``out_dir/<montage>/``;
+    ``"auto"`` the best one each recording allows (``signals.choose_montage``, noted per recording).
     A recording that cannot be read or drawn is reported and the run goes on with the next one.
     Each output folder gets ``pages.jsonl``: one line per page with its identity and Layout, and
     ``out_dir/render_settings.yaml`` records the settings (``cerebragloss.settings.PageSettings``).
@@ -430,6 +431,7 @@ def render_recordings(
         RecordingError,
         available_montages,
         canonical_montage,
+        choose_montage,
         read_recording,
         segments_from_recording,
     )
@@ -442,13 +444,14 @@ def render_recordings(
     report = RenderReport(errors={problem.split(":", 1)[0]: problem.split(": ", 1)[1] for problem in problems})
     every_montage = montage == "all"
     if not every_montage:
-        montage = canonical_montage(montage)
+        montage = canonical_montage(montage, allow_auto=True)
     manifests: dict[Path, list[str]] = {}
     bar = tqdm(total=len(files), unit="recording", disable=not progress, desc="render")
     for path in files:
         try:
             recording = read_recording(path)
-            montages = available_montages(recording.electrodes) if every_montage else [montage]
+            choice = None if every_montage else choose_montage(recording.electrodes, montage)
+            montages = available_montages(recording.electrodes) if every_montage else [choice.name]
             if not montages:
                 raise MontageError(
                     "no montage possible: no 10-20 electrodes "

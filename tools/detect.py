@@ -1,10 +1,11 @@
 """Run the waveform detector over recordings and count what it finds.
 
-    python tools/detect.py RECORDING... --out DIR [--weights W.pt] [--montage NAME] [--confidence C] [--draw]
+    python tools/detect.py RECORDING... --out DIR [--weights W.pt] [--montage auto|NAME] [--confidence C] [--draw]
 
 Writes DIR/detections.jsonl (per page: events with class, channels, start/end seconds from the
 page start, confidence, pixel box) and, with --draw, DIR/pages/<page>.png for pages with a
-detection. Default weights: the committed detector trained on simulated pages.
+detection. Default weights: the committed detector trained on simulated pages. Default montage:
+the best each recording allows (double banana, else average, else as recorded), printed per file.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import argparse
 import sys
 
 from cerebragloss.detection.run import detect_recordings
-from cerebragloss.engine.detector import DetectorSettings
+from cerebragloss.detection.detector import DetectorSettings
 from cerebragloss.runtime import use_local_caches
 
 
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("recordings", nargs="+", help="files, folders or glob patterns")
     parser.add_argument("--out", required=True)
     parser.add_argument("--weights", default=None, help="detector weights (default: the committed simulated-page detector)")
-    parser.add_argument("--montage", default="longitudinal_bipolar")
+    parser.add_argument("--montage", default="auto", help="auto (default: the best each recording allows) or a montage name")
     parser.add_argument("--confidence", type=float, default=DetectorSettings.confidence)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--draw", action="store_true", help="save pages with detections drawn")
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error  {path}: {result['error']}", file=sys.stderr)
         else:
             found = ", ".join(f"{name} {count}" for name, count in result["events"].items()) or "nothing"
-            print(f"ok     {path}: {result['pages']} pages; {found}")
+            print(f"ok     {path}: {result['pages']} pages; {found}; montage {result['montage']}")
     print(f"detections -> {args.out}/detections.jsonl")
     return 1 if failed else 0
 

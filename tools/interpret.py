@@ -1,12 +1,14 @@
 """Ask a trained model about one page of a recording.
 
-    python tools/interpret.py RECORDING --start S --model DIR [--chat] [--question TEXT] [--out DIR]
-                              [--montage NAME] [--detector WEIGHTS|default|none]
+    python tools/interpret.py RECORDING --start S [--model DIR] [--chat] [--question TEXT] [--out DIR]
+                              [--montage auto|NAME] [--detector WEIGHTS|default|none]
 
-Renders the 10 s page at S seconds, runs the engine (background, artifacts, detector, cleaning),
-asks the model (an exported checkpoint, e.g. outputs/stage2/hf) for a description and prints it,
-and saves the page and the page with the detections drawn into --out (default interpret_output).
-With --chat the conversation goes on in the terminal (empty line or Ctrl-D ends it).
+Renders the 10 s page at S seconds in the best montage the recording allows (or --montage; the
+choice and its reason are printed), runs the engine (background, artifacts, detector, cleaning)
+and prints what it found, saves the page, the page with the detections drawn and the annotation
+into --out (default interpret_output), then asks the model (an exported checkpoint, e.g.
+outputs/stage2/hf) for a description. Without --model it stops after the engine. With --chat the
+conversation goes on in the terminal (empty line or Ctrl-D ends it).
 """
 
 from __future__ import annotations
@@ -23,22 +25,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("recording")
     parser.add_argument("--start", type=float, required=True, help="page start in seconds")
-    parser.add_argument("--model", required=True, help="exported checkpoint directory (model + processor)")
+    parser.add_argument("--model", default=None, help="exported checkpoint directory (model + processor); without it, only the page and the engine")
     parser.add_argument("--question", default=None, help="first question (default: describe the page)")
     parser.add_argument("--chat", action="store_true", help="go on asking questions in the terminal")
     parser.add_argument("--out", default="interpret_output")
-    parser.add_argument("--montage", default="longitudinal_bipolar")
+    parser.add_argument("--montage", default="auto", help="auto (default: the best the recording allows), as_recorded, average, longitudinal_bipolar or transverse_bipolar")
     parser.add_argument("--detector", default="default", help="detector weights, 'default', or 'none'")
     parser.add_argument("--max-new-tokens", type=int, default=384)
     args = parser.parse_args(argv)
     use_local_caches()
 
-    from cerebragloss.interpret import DESCRIBE, Interpreter, open_page
+    from cerebragloss.interpret import DESCRIBE, Interpreter, engine_summary, open_page
+    from cerebragloss.signals import RecordingError
 
+    if args.chat and not args.model:
+        parser.error("--chat needs --model")
     try:
         context = open_page(args.recording, args.start, args.montage, None if args.detector == "none" else args.detector)
-        interpreter = Interpreter(args.model, max_new_tokens=args.max_new_tokens)
-    except (FileNotFoundError, ValueError) as error:
+        interpreter = Interpreter(args.model, max_new_tokens=args.max_new_tokens) if args.model else None
+    except (FileNotFoundError, ValueError, RecordingError) as error:
         parser.error(str(error))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -46,10 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     context.page.save(out / f"{stem}.png")
     context.drawn.save(out / f"{stem}_detections.png")
     (out / f"{stem}.annotation.json").write_text(json.dumps(context.annotation, indent=1))
-    findings = context.annotation["findings"]
-    print(f"page {stem}: {context.annotation['background']['summary']}")
-    print(f"engine: {len(context.annotation['artifacts'])} artifacts, {len(findings.get('events', []))} waveform events kept after cleaning")
-    print(f"saved {out / f'{stem}.png'} and {out / f'{stem}_detections.png'}\n")
+    print(f"page {stem}: {len(context.page.segment.channels)} channels, montage {context.montage.describe()}")
+    print("\n".join(engine_summary(context.annotation)))
+    print(f"saved {out / f'{stem}.png'}, {out / f'{stem}_detections.png'} and {out / f'{stem}.annotation.json'}\n")
+    if interpreter is None:
+        print("no --model given: the page and the engine's findings only")
+        return 0
     question = args.question or DESCRIBE
     print(f"you> {question}")
     print(f"model> {interpreter.ask(context.page.image, question)}")

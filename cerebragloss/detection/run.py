@@ -12,7 +12,7 @@ def detect_recordings(
     out_dir: str | Path,
     *,
     weights: str | Path | None = None,
-    montage: str = "longitudinal_bipolar",
+    montage: str = "auto",
     page_settings=None,
     detector_settings=None,
     draw: bool = False,
@@ -20,7 +20,8 @@ def detect_recordings(
 ) -> dict:
     """Write ``out_dir/detections.jsonl`` (one line per page: recording, start_s, events) and,
     with ``draw``, ``out_dir/pages/<page>.png`` with the boxes drawn. Returns, per recording,
-    ``{"pages": n, "events": {class: count}}`` or ``{"error": message}``."""
+    ``{"pages": n, "montage": chosen montage and why, "events": {class: count}}`` or
+    ``{"error": message}``. ``montage="auto"``: the best each recording allows."""
     from tqdm.auto import tqdm
 
     from cerebragloss.detection.draw import draw_boxes
@@ -30,6 +31,7 @@ def detect_recordings(
     from cerebragloss.signals import (
         MontageError,
         RecordingError,
+        choose_montage,
         read_recording,
         segments_from_recording,
     )
@@ -45,7 +47,8 @@ def detect_recordings(
     for path in tqdm(files, desc="detect", unit="recording", disable=not progress):
         try:
             recording = read_recording(path)
-            segments = segments_from_recording(recording, montage, filters=page_settings.filters, flag_settings=page_settings.flags)
+            choice = choose_montage(recording.electrodes, montage)
+            segments = segments_from_recording(recording, choice.name, filters=page_settings.filters, flag_settings=page_settings.flags)
             pages = [render_segment(s, page_settings.render) for s in segments]
         except (RecordingError, MontageError, ValueError) as error:
             summary[str(path)] = {"error": str(error)}
@@ -57,7 +60,7 @@ def detect_recordings(
             if draw and events:
                 boxes = [{"label": e["class"], "box": e["box"], "confidence": e["confidence"]} for e in events]
                 draw_boxes(page.image, boxes).save(out_dir / "pages" / f"{page.segment.key}.png")
-        summary[str(path)] = {"pages": len(pages), "events": dict(sorted(counts.items()))}
+        summary[str(path)] = {"pages": len(pages), "montage": choice.describe(), "events": dict(sorted(counts.items()))}
     temporary = out_dir / "detections.jsonl.partial"
     temporary.write_text("".join(line + "\n" for line in lines))
     temporary.replace(out_dir / "detections.jsonl")

@@ -32,7 +32,7 @@ from cerebragloss.settings import PageSettings
 class AnnotateSettings:
     """Everything an annotation run depends on (``tools/annotate.py --config/--set``)."""
 
-    montage: str = "longitudinal_bipolar"
+    montage: str = "auto"  #: or a montage name; auto: the best each recording allows (signals.choose_montage)
     page: PageSettings = field(default_factory=PageSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
     detector: DetectorSettings = field(default_factory=DetectorSettings)
@@ -81,6 +81,7 @@ def _annotate_recording(job: tuple[str, str]) -> dict:
     from cerebragloss.signals import (
         MontageError,
         RecordingError,
+        choose_montage,
         read_recording,
         segments_from_recording,
     )
@@ -91,8 +92,9 @@ def _annotate_recording(job: tuple[str, str]) -> dict:
     name = part_name(path)
     try:
         recording = read_recording(path)
+        montage = choose_montage(recording.electrodes, settings.montage)
         segments = list(segments_from_recording(
-            recording, settings.montage, filters=settings.page.filters, flag_settings=settings.page.flags
+            recording, montage.name, filters=settings.page.filters, flag_settings=settings.page.flags
         ))  # fmt: skip
         if not segments:
             raise ValueError(f"{path}: shorter ({recording.duration_s:.1f} s) than one page")
@@ -113,6 +115,8 @@ def _annotate_recording(job: tuple[str, str]) -> dict:
         "recording": recording.recording,
         "subject": recording.subject,
         "pages": len(pages),
+        "montage": montage.name,
+        "montage_reason": montage.reason,
         "skipped": (
             [{"start_s": covered, "end_s": round(recording.duration_s, 3), "reason": "shorter than a page"}]
             if recording.duration_s - covered > 1e-6 else []

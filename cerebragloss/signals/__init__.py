@@ -16,12 +16,15 @@ from cerebragloss.signals.io import (
     read_recording,
 )
 from cerebragloss.signals.montage import (
+    AUTO,
     MONTAGES,
+    MontageChoice,
     MontageError,
     MontageResult,
     apply_montage,
     available_montages,
     canonical_montage,
+    choose_montage,
 )
 from cerebragloss.signals.segments import (
     FlagSettings,
@@ -33,6 +36,7 @@ from cerebragloss.signals.segments import (
 )
 
 __all__ = [
+    "AUTO",
     "MONTAGES",
     "SUPPORTED_EXTENSIONS",
     "TEN_TWENTY",
@@ -41,6 +45,7 @@ __all__ = [
     "ChannelInfo",
     "FilterSettings",
     "FlagSettings",
+    "MontageChoice",
     "MontageError",
     "MontageResult",
     "Recording",
@@ -51,6 +56,7 @@ __all__ = [
     "available_montages",
     "canonical_electrode",
     "canonical_montage",
+    "choose_montage",
     "classify_channel",
     "cut_segments",
     "filter_signals",

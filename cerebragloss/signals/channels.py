@@ -10,7 +10,10 @@ clinical montages use only the 10-20 set.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
 
 #: The 19 scalp electrodes of the 10-20 system in clinical display order (front to back, left to right).
 TEN_TWENTY: tuple[str, ...] = (
@@ -67,11 +70,14 @@ class ChannelInfo:
     """What one recorded channel is: ``kind`` is ``eeg`` (a scalp electrode against the recording
     reference), ``reference`` (A1/A2/M1/M2), ``bipolar`` (recorded between two scalp electrodes,
     cannot be re-referenced), ``ecg``, ``eog``, ``emg``, ``spo2``, ``resp``, ``stim`` or ``misc``
-    (unknown); ``canonical`` is the 10-20/10-10 label for ``eeg``/``reference`` channels."""
+    (unknown), or ``unplaced`` (see :func:`place_channels`); ``canonical`` is the 10-20/10-10
+    label for ``eeg``/``reference`` channels."""
 
     original: str
     kind: str
     canonical: str | None = None
+    #: why a channel is ``unplaced`` (an EEG label that is not put on a 10-20 site without evidence)
+    reason: str = field(default="", repr=False, compare=False)
 
 
 def _strip_decoration(name: str) -> str:
@@ -120,3 +126,135 @@ def classify_channel(name: str, mne_type: str | None = None) -> ChannelInfo:
     if mne_type in {"ecg", "eog", "emg", "stim", "resp"}:
         return ChannelInfo(name, mne_type, None)
     return ChannelInfo(name, "misc", None)
+
+
+# --- reading labels in the context of the whole cap -------------------------------------------
+
+#: BioSemi's ABC layout names positions by ring letter and number (A1-A32, B1-B32, ... H32). Its
+#: C3, F7, A1 are cap positions, not the 10-20 sites of the same name.
+_ABC_LABEL = re.compile(r"^([A-H])([1-9]|[12][0-9]|3[0-2])$")
+#: This many ABC labels that are no 10-05 name (B17, D5, A12...) identify the layout.
+MIN_ABC_LABELS = 8
+#: Above this many EEG channels a cap is high density; its 10-20 names are trusted by name only
+#: when most of its labels are 10-05 names (a 10-10/10-05 cap), else only with positions.
+HIGH_DENSITY_CHANNELS = 64
+#: A labelled electrode whose recorded position lies further than this from the template site of
+#: its name is not that electrode: neighbouring 10-20 sites are 36 degrees apart (20 % of the
+#: nasion-inion arc), real caps on real heads sit within ~10-15 degrees of the template.
+MAX_POSITION_ANGLE_DEG = 25.0
+
+
+@lru_cache(maxsize=1)
+def _template_positions() -> dict[str, np.ndarray]:
+    """Upper-cased 10-05 names -> template position in MNE head coordinates (metres)."""
+    import warnings
+
+    import mne
+
+    for name in ("colin27_1005", "standard_1005"):  # renamed in MNE 1.13; older MNE has the second
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                montage = mne.channels.make_standard_montage(name)
+            break
+        except ValueError:
+            continue
+    info = mne.create_info(montage.ch_names, 100.0, "eeg")
+    info.set_montage(montage)  # to head coordinates, the frame MNE gives a file's positions in
+    return {ch["ch_name"].upper(): np.array(ch["loc"][:3]) for ch in info["chs"]}
+
+
+def _sphere_centre(points: np.ndarray) -> np.ndarray:
+    """Least-squares centre of a sphere through ``points`` ``[n, 3]`` (n >= 4, not coplanar)."""
+    design = np.column_stack([2 * points, np.ones(len(points))])
+    solution, *_ = np.linalg.lstsq(design, (points**2).sum(axis=1), rcond=None)
+    return solution[:3]
+
+
+def _directions(points: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Unit vectors from the centre of the head the points lie on (the frame's origin when fewer
+    than 8 points would make a sphere fit unstable)."""
+    stacked = np.array(list(points.values()))
+    centre = _sphere_centre(stacked) if len(stacked) >= 8 else np.zeros(3)
+    return {name: (p - centre) / np.linalg.norm(p - centre) for name, p in points.items()}
+
+
+def place_channels(
+    names: list[str], mne_types: list[str] | None = None, positions: dict[str, np.ndarray] | None = None
+) -> tuple[list[ChannelInfo], list[str]]:
+    """Classify every channel of one recording, reading each label in the context of its cap.
+
+    A label is put on the 10-20 site of its name unless evidence says otherwise:
+    - ``positions`` (recorded name -> position in head coordinates, where the file has them):
+      an electrode further than ``MAX_POSITION_ANGLE_DEG`` from the template site of its name
+      is not that electrode; one within it is confirmed;
+    - a cap labelled in BioSemi's ABC layout (``MIN_ABC_LABELS`` labels such as B17 that are no
+      10-05 name): its A1, C3, F7... are ABC positions, not 10-20 sites, unless positions confirm;
+    - a cap of more than ``HIGH_DENSITY_CHANNELS`` EEG channels whose labels are mostly not 10-05
+      names: its 10-20 names are coincidences of its own scheme unless positions confirm.
+    Such channels come back ``unplaced`` with the reason. Returns the channels and the decisions
+    in words (for the recording's description); no decision, no words.
+    """
+    types = mne_types or [None] * len(names)
+    infos = [classify_channel(name, kind) for name, kind in zip(names, types, strict=True)]
+    labels = [_strip_decoration(name).upper().replace(" ", "") for name in names]
+    template = _template_positions() if positions or len(names) > HIGH_DENSITY_CHANNELS else {}
+    notes: list[str] = []
+
+    confirmed: set[int] = set()
+    if positions:
+        candidates = {
+            i: positions[name] for i, name in enumerate(names)
+            if name in positions and infos[i].canonical and infos[i].canonical.upper() in template
+        }  # fmt: skip
+        recorded = _directions(positions)
+        sites = _directions(template)
+        moved = []
+        for i in candidates:
+            cosine = float(np.clip(recorded[names[i]] @ sites[infos[i].canonical.upper()], -1, 1))
+            angle = float(np.degrees(np.arccos(cosine)))
+            if angle <= MAX_POSITION_ANGLE_DEG:
+                confirmed.add(i)
+            else:
+                moved.append(names[i])
+                infos[i] = ChannelInfo(names[i], "unplaced", None, reason=(
+                    f"labelled {infos[i].canonical} but recorded {angle:.0f} degrees from the 10-20/10-10 "
+                    f"{infos[i].canonical} site (more than {MAX_POSITION_ANGLE_DEG:g})"
+                ))  # fmt: skip
+        if confirmed:
+            notes.append(f"positions in the file confirm {len(confirmed)} label{'s' if len(confirmed) != 1 else ''} as 10-20/10-10 sites")
+        if moved:
+            notes.append(f"positions in the file put {' '.join(moved)} away from the sites of those names: not placed")
+
+    def unplace(indices: list[int], reason: str) -> list[str]:
+        done = []
+        for i in indices:
+            if i not in confirmed and infos[i].kind in ("eeg", "reference", "eog", "misc"):
+                infos[i] = ChannelInfo(names[i], "unplaced", None, reason=reason)
+                done.append(names[i])
+        return done
+
+    abc = [i for i, label in enumerate(labels) if _ABC_LABEL.match(label)]
+    abc_only = [i for i in abc if labels[i] not in _CANONICAL_BY_UPPER and labels[i] not in template]
+    # Two rings at least: EGI's E1-E128 is one letter, and its own (non-10-20) scheme.
+    if len(abc_only) >= MIN_ABC_LABELS and len({labels[i][0] for i in abc_only}) >= 2:
+        done = unplace(abc, "label of BioSemi's ABC layout (a cap position, not the 10-20 site of that name)")
+        rings = sorted({labels[i][0] for i in abc})
+        notes.append(
+            f"labels follow BioSemi's ABC layout ({len(abc)} channels, {rings[0]}1-{rings[-1]}32): "
+            + (f"{len(done)} not placed on 10-20 sites" if len(done) < len(abc) else "none placed on 10-20 sites")
+            + (", only where positions confirm the site" if positions else " (no positions in the file to say otherwise)")
+        )
+    eeg_like = [i for i, info in enumerate(infos) if info.kind in ("eeg", "reference", "misc")]
+    if len(eeg_like) > HIGH_DENSITY_CHANNELS:
+        named = [i for i in eeg_like if labels[i] in template]
+        if len(named) < 0.5 * len(eeg_like):
+            ten_twenty = [i for i in eeg_like if infos[i].kind in ("eeg", "reference")]
+            done = unplace(ten_twenty, f"a {len(eeg_like)}-channel cap whose labels are mostly not 10-05 names: "
+                                       "its 10-20 names are not trusted without positions")  # fmt: skip
+            if done:
+                notes.append(
+                    f"{len(eeg_like)}-channel cap, only {len(named)} labels are 10-05 names: "
+                    f"{' '.join(done)} not placed on 10-20 sites without positions"
+                )
+    return infos, notes

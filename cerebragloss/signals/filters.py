@@ -15,6 +15,11 @@ import numpy as np
 from cerebragloss.signals.io import Recording
 
 
+#: A low-pass edge is kept at or below this share of a recording's own Nyquist frequency, so that
+#: the filter (not only the resampler's anti-imaging) sets the band the page claims.
+NYQUIST_MARGIN = 0.9
+
+
 @dataclass(frozen=True)
 class FilterSettings:
     """How a recording is prepared before pages are cut.
@@ -44,11 +49,45 @@ class FilterSettings:
         if problems:
             raise ValueError("FilterSettings: " + "; ".join(problems))
 
-    def describe(self) -> str:
-        """The filter line of a page's calibration note, e.g. ``LFF 0.5 Hz HFF 70 Hz notch off``."""
-        low = f"LFF {self.l_freq:g} Hz" if self.l_freq else "LFF off"
-        high = f"HFF {self.h_freq:g} Hz" if self.h_freq else "HFF off"
-        notch = f"notch {self.notch_hz:g} Hz" if self.notch_hz else "notch off"
+    def for_source(self, source_sfreq: float) -> FilterSettings:
+        """The filters that can truly be applied to a recording sampled at ``source_sfreq``.
+
+        Resampling a 50 Hz recording to the 200 Hz working rate makes room for a 70 Hz low-pass,
+        but the recording holds nothing above its own Nyquist (25 Hz): such a low-pass edge
+        would be a false claim on the page. The edge is lowered to ``NYQUIST_MARGIN`` of the
+        source's Nyquist, so that the filter really acts there, and a notch at or above it is
+        switched off.
+        """
+        nyquist = source_sfreq / 2
+        if nyquist >= self.sfreq / 2:
+            return self
+        h_freq = self.h_freq
+        if h_freq is not None and h_freq > NYQUIST_MARGIN * nyquist:
+            h_freq = round(NYQUIST_MARGIN * nyquist, 1)
+        notch_hz = self.notch_hz if self.notch_hz is not None and self.notch_hz < nyquist else None
+        if h_freq is not None and self.l_freq is not None and self.l_freq >= h_freq:
+            raise ValueError(
+                f"a recording sampled at {source_sfreq:g} Hz (Nyquist {nyquist:g} Hz) leaves no band above "
+                f"the {self.l_freq:g} Hz low-frequency filter"
+            )
+        return replace(self, h_freq=h_freq, notch_hz=notch_hz)
+
+    def describe(self, source_sfreq: float | None = None) -> str:
+        """The filter line of a page's calibration note, e.g. ``LFF 0.5 Hz HFF 70 Hz notch off``.
+
+        With ``source_sfreq`` it describes what :meth:`for_source` applies to such a recording,
+        and says which setting was lowered below the recording's Nyquist frequency.
+        """
+        applied = self if source_sfreq is None else self.for_source(source_sfreq)
+        low = f"LFF {applied.l_freq:g} Hz" if applied.l_freq else "LFF off"
+        high = f"HFF {applied.h_freq:g} Hz" if applied.h_freq else "HFF off"
+        notch = f"notch {applied.notch_hz:g} Hz" if applied.notch_hz else "notch off"
+        if source_sfreq is not None:
+            nyquist = f"Nyquist {source_sfreq / 2:g} Hz of {source_sfreq:g} Hz data"
+            if applied.h_freq != self.h_freq:
+                high += f" ({self.h_freq:g} Hz > {nyquist})"
+            if applied.notch_hz != self.notch_hz:
+                notch += f" ({self.notch_hz:g} Hz >= {nyquist})"
         return f"{low} {high} {notch}"
 
 
@@ -91,11 +130,13 @@ def filter_signals(data: np.ndarray, sfreq: float, settings: FilterSettings) -> 
 
 
 def prepare(recording: Recording, settings: FilterSettings) -> Recording:
-    """The recording resampled to ``settings.sfreq`` and filtered (aux channels are left as recorded)."""
+    """The recording resampled to ``settings.sfreq`` and filtered (aux channels are left as
+    recorded); a low-pass or notch above the recording's own Nyquist is lowered or dropped
+    (:meth:`FilterSettings.for_source`)."""
     data = recording.data
     if data.shape[0]:
         data = resample(np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0), recording.sfreq, settings.sfreq)
-        data = filter_signals(data, settings.sfreq, settings)
+        data = filter_signals(data, settings.sfreq, settings.for_source(recording.sfreq))
     else:
         n_samples = int(round(recording.data.shape[1] * settings.sfreq / recording.sfreq))
         data = np.zeros((0, n_samples))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cerebragloss.signals.channels import TEN_TWENTY, classify_channel
+from cerebragloss.signals.channels import TEN_TWENTY, place_channels
 
 
 class RecordingError(Exception):
@@ -37,7 +37,8 @@ class Annotation:
 
 @dataclass
 class AuxChannel:
-    """A non-EEG channel (ECG, EOG, EMG, SpO2, respiration, stim, misc), kept apart from the EEG."""
+    """A channel that is not an electrode row (ECG, EOG, EMG, SpO2, respiration, stim, misc, or
+    ``unplaced``: EEG whose label cannot be put on a 10-20 site), kept apart from the EEG."""
 
     name: str
     kind: str
@@ -64,6 +65,8 @@ class Recording:
     channel_map: dict[str, str] = field(default_factory=dict)
     #: recorded name -> why it is not an electrode row (bipolar, duplicate, unknown, dropped...)
     not_used: dict[str, str] = field(default_factory=dict)
+    #: decisions about the channels in words (a cap layout not read as 10-20, positions...)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def duration_s(self) -> float:
@@ -84,6 +87,7 @@ class Recording:
             + (f", {len(self.electrodes) - len(present)} other EEG" if len(self.electrodes) > len(present) else "")
             + (f", aux {' '.join(f'{a.name}:{a.kind}' for a in self.aux)}" if self.aux else "")
             + f", {len(self.annotations)} annotations"
+            + "".join(f"; {note}" for note in self.notes)
         )
 
 
@@ -256,8 +260,26 @@ def read_recording(
     return recording
 
 
+def _positions(raw) -> dict[str, np.ndarray]:
+    """Recorded name -> electrode position (head coordinates) for the EEG channels that have one."""
+    found = {}
+    for channel in raw.info["chs"]:
+        location = np.asarray(channel["loc"][:3], dtype=np.float64)
+        if np.isfinite(location).all() and np.linalg.norm(location) > 1e-6:
+            found[channel["ch_name"]] = location
+    return found
+
+
 def _recording_from_raw(raw, path: Path, recording_id: str, subject: str, on_bad_channel: str) -> Recording:
     sfreq = float(raw.info["sfreq"])
+    if not raw.ch_names:  # an EDF+ of annotations only: MNE's get_data() would fail with "picks ... no channels"
+        shown = "; ".join(sorted({str(d) for d in raw.annotations.description})[:3])
+        raise RecordingError(
+            path,
+            f"this file holds no EEG signal: no signal channel at all, only {len(raw.annotations)} annotations"
+            + (f" ({shown} ...)" if shown else "")
+            + "; a hypnogram or event file? Read the recording it belongs to",
+        )
     if raw.n_times == 0:
         raise RecordingError(path, "recording holds no samples")
     types = raw.get_channel_types()
@@ -268,8 +290,8 @@ def _recording_from_raw(raw, path: Path, recording_id: str, subject: str, on_bad
     channel_map: dict[str, str] = {}
     not_used: dict[str, str] = {}
     aux: list[AuxChannel] = []
-    for index, (name, mne_type) in enumerate(zip(raw.ch_names, types, strict=True)):
-        info = classify_channel(name, mne_type)
+    infos, notes = place_channels(list(raw.ch_names), types, _positions(raw))
+    for index, (name, info) in enumerate(zip(raw.ch_names, infos, strict=True)):
         if info.kind in ("eeg", "reference"):
             if info.canonical in electrodes:
                 not_used[name] = f"duplicate of {info.canonical}"
@@ -290,7 +312,21 @@ def _recording_from_raw(raw, path: Path, recording_id: str, subject: str, on_bad
             aux.append(AuxChannel(name=name, kind=info.kind, data=all_data[index]))
             if info.kind == "misc":
                 not_used[name] = "unknown channel name (kept as misc aux)"
+            elif info.kind == "unplaced":
+                not_used[name] = info.reason + " (kept as unplaced aux)"
 
+    if not electrodes:
+        kinds: dict[str, list[str]] = {}
+        for name, info in zip(raw.ch_names, infos, strict=True):
+            kinds.setdefault(info.kind, []).append(name)
+        listing = "; ".join(
+            f"{kind}: {' '.join(names[:6])}{' ...' if len(names) > 6 else ''}" for kind, names in kinds.items()
+        )
+        problem = (
+            f"no channel could be placed on a 10-20/10-10 site ({'; '.join(notes)})" if "unplaced" in kinds
+            else f"this file holds no EEG signal: none of its {len(raw.ch_names)} channels is named as a 10-20/10-10 electrode"
+        )  # fmt: skip
+        raise RecordingError(path, f"{problem} [{listing}]")
     data = np.vstack(rows) if rows else np.zeros((0, raw.n_times))
     annotations = [
         Annotation(float(a["onset"]), float(a["duration"]), str(a["description"]))
@@ -307,6 +343,7 @@ def _recording_from_raw(raw, path: Path, recording_id: str, subject: str, on_bad
         annotations=annotations,
         channel_map=channel_map,
         not_used=not_used,
+        notes=notes,
     )
 
 

@@ -34,6 +34,8 @@ TRANSVERSE_BIPOLAR: tuple[tuple[str, str], ...] = (
 )  # fmt: skip
 
 MONTAGES = ("as_recorded", "average", "longitudinal_bipolar", "transverse_bipolar")
+#: The montage name that asks for the best montage a recording allows (see :func:`choose_montage`).
+AUTO = "auto"
 #: Other names users type for the same montages.
 MONTAGE_ALIASES = {
     "referential": "as_recorded",
@@ -43,9 +45,15 @@ MONTAGE_ALIASES = {
     "double_banana": "longitudinal_bipolar",
     "bipolar": "longitudinal_bipolar",
     "transverse": "transverse_bipolar",
+    "best": AUTO,
+    "default": AUTO,
 }
 #: Fewest 10-20 electrodes for a meaningful common average (with one, every channel is zero).
 MIN_AVERAGE_ELECTRODES = 3
+#: The double banana is chosen when its chains pass through at least this share of the 10-20
+#: electrodes present: a recording missing a few electrodes still reads best in it, but with
+#: scattered electrodes (F3 C3 Cz C4: one pair) it would hide most of the head.
+MIN_BIPOLAR_COVERAGE = 0.8
 
 
 class MontageError(ValueError):
@@ -72,11 +80,16 @@ class MontageResult:
         return text
 
 
-def canonical_montage(name: str) -> str:
+def canonical_montage(name: str, *, allow_auto: bool = False) -> str:
+    """The canonical name of a montage (``double_banana`` -> ``longitudinal_bipolar``); ``auto``
+    (the best one a recording allows, decided per recording) where ``allow_auto``."""
     key = name.strip().lower().replace("-", "_").replace(" ", "_")
     key = MONTAGE_ALIASES.get(key, key)
+    if key == AUTO and allow_auto:
+        return key
     if key not in MONTAGES:
-        raise MontageError(f"unknown montage {name!r}; choose one of {', '.join(MONTAGES)}")
+        choices = ", ".join((AUTO, *MONTAGES) if allow_auto else MONTAGES)
+        raise MontageError(f"unknown montage {name!r}; choose one of {choices}")
     return key
 
 
@@ -106,12 +119,57 @@ def available_montages(electrodes: list[str]) -> list[str]:
     return names
 
 
+@dataclass(frozen=True)
+class MontageChoice:
+    """The montage a recording is drawn in and why (``reason`` is one line for logs and summaries)."""
+
+    name: str
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.reason})"
+
+
+def choose_montage(electrodes: list[str], requested: str = AUTO) -> MontageChoice:
+    """The montage to draw a recording with these electrodes in, and why.
+
+    ``requested`` other than ``auto`` is taken as asked (the reason says so; whether it can be
+    built is :func:`apply_montage`'s to say). ``auto`` picks, in the order a clinical reader
+    prefers: the double banana where its chains pass through at least ``MIN_BIPOLAR_COVERAGE`` of
+    the 10-20 electrodes present, else the common average (3 or more electrodes), else the
+    channels as recorded. Raises :class:`MontageError` when no 10-20 electrode is present.
+    """
+    name = canonical_montage(requested, allow_auto=True)
+    if name != AUTO:
+        return MontageChoice(name, "as asked")
+    scalp = [e for e in TEN_TWENTY if e in set(electrodes)]
+    if not scalp:
+        others = f" (EEG channels: {' '.join(electrodes)})" if electrodes else ""
+        raise MontageError(f"no montage possible: no 10-20 electrode{others}")
+    pairs, _ = derivations_for("longitudinal_bipolar", scalp)
+    on_chains = {e for pair in pairs for e in pair}
+    coverage = f"{len(on_chains)} of {len(scalp)} 10-20 electrodes"
+    if pairs and len(on_chains) >= MIN_BIPOLAR_COVERAGE * len(scalp):
+        return MontageChoice("longitudinal_bipolar", f"double banana: {len(pairs)} of 18 derivations, chains through {coverage}")
+    why_not_bipolar = (
+        f"double banana would reach only {coverage}" if pairs else f"no neighbouring pair for a double banana among {' '.join(scalp)}"
+    )
+    if len(scalp) >= MIN_AVERAGE_ELECTRODES:
+        return MontageChoice("average", f"{why_not_bipolar}; common average of {len(scalp)} electrodes")
+    return MontageChoice(
+        "as_recorded",
+        f"{why_not_bipolar}; a common average needs {MIN_AVERAGE_ELECTRODES} electrodes, "
+        f"so {' '.join(scalp)} as recorded",
+    )
+
+
 def apply_montage(data: np.ndarray, electrodes: list[str], name: str) -> MontageResult:
-    """Derive montage ``name`` from referential ``data`` ``[electrodes, samples]``.
+    """Derive montage ``name`` from referential ``data`` ``[electrodes, samples]``; ``auto``
+    derives the one :func:`choose_montage` picks.
 
     Raises :class:`MontageError` (naming the missing electrodes) when no derivation is possible.
     """
-    name = canonical_montage(name)
+    name = choose_montage(electrodes, name).name
     derivations, skipped = derivations_for(name, electrodes)
     missing = [e for e in TEN_TWENTY if e not in electrodes]
     needed = MIN_AVERAGE_ELECTRODES if name == "average" else 1

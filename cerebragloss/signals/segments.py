@@ -15,7 +15,7 @@ import numpy as np
 
 from cerebragloss.signals.filters import FilterSettings, prepare
 from cerebragloss.signals.io import Recording
-from cerebragloss.signals.montage import apply_montage
+from cerebragloss.signals.montage import AUTO, apply_montage
 
 #: Seconds of signal kept on each side of the requested pages when only some pages are wanted.
 FILTER_MARGIN_S = 10.0
@@ -195,7 +195,7 @@ def cut_segments(
 
 def segments_from_recording(
     recording: Recording,
-    montage: str = "longitudinal_bipolar",
+    montage: str = AUTO,
     *,
     filters: FilterSettings | None = None,
     flag_settings: FlagSettings | None = None,
@@ -205,7 +205,11 @@ def segments_from_recording(
     max_segments: int | None = None,
     partial: bool = False,
 ) -> Iterator[Segment]:
-    """Flag, resample, filter, apply ``montage`` and cut a recording into Segments."""
+    """Flag, resample, filter, apply ``montage`` and cut a recording into Segments.
+
+    ``montage="auto"`` (the default) draws the best montage the electrodes allow
+    (:func:`cerebragloss.signals.montage.choose_montage`); each Segment names the one used.
+    """
     filters = filters or FilterSettings()
     flags = find_signal_problems(recording.data, recording.sfreq, recording.electrodes, flag_settings)
     # Asked for a few pages of a long recording: filter only those plus a margin that absorbs the
@@ -235,7 +239,7 @@ def segments_from_recording(
         partial=partial,
         missing=result.missing_electrodes,
         flags=shifted_flags,
-        filters=filters.describe(),
+        filters=filters.describe(source_sfreq=recording.sfreq),
     ):
         segment.start_s = round(segment.start_s + offset_s, 6)
         yield segment

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cerebragloss.signals import FilterSettings, filter_signals, resample
+from cerebragloss.signals import FilterSettings, filter_signals, prepare, resample
 from tests.conftest import sine
 
 
@@ -43,3 +43,36 @@ def test_settings_list_every_problem_at_once():
     message = str(error.value)
     assert "h_freq=70" in message and "l_freq=-1" in message and "notch_hz=60" in message
     assert FilterSettings().describe() == "LFF 0.5 Hz HFF 70 Hz notch off"
+
+
+def _recording(data, sfreq):
+    from cerebragloss.signals.io import Recording
+
+    return Recording(path="r.edf", recording="r", subject="r", sfreq=sfreq, data=np.atleast_2d(data), electrodes=["C3"])
+
+
+def test_a_low_pass_above_the_recordings_own_nyquist_is_lowered_and_the_page_says_so():
+    from cerebragloss.signals import segments_from_recording
+
+    settings = FilterSettings(notch_hz=50)  # 0.5-70 Hz and a 50 Hz notch at the 200 Hz working rate
+    assert settings.for_source(50.0) == FilterSettings(l_freq=0.5, h_freq=22.5, notch_hz=None)
+    assert settings.for_source(500.0) == settings
+    assert settings.describe(source_sfreq=50.0) == (
+        "LFF 0.5 Hz HFF 22.5 Hz (70 Hz > Nyquist 25 Hz of 50 Hz data) notch off (50 Hz >= Nyquist 25 Hz of 50 Hz data)"
+    )
+    t = np.arange(50 * 60) / 50.0
+    segment = next(segments_from_recording(_recording(np.sin(2 * np.pi * 10 * t), 50.0), "as_recorded", filters=settings))
+    assert segment.filters.startswith("LFF 0.5 Hz HFF 22.5 Hz (70 Hz > Nyquist 25 Hz")
+
+
+def test_the_lowered_low_pass_is_applied_not_only_written():
+    # Recorded at 50 Hz: with the 70 Hz low-pass of the 200 Hz working rate a 24.5 Hz wave passed
+    # whole; the filter at 22.5 Hz (90 % of Nyquist) takes a quarter of it off, a 10 Hz wave none.
+    t = np.arange(50 * 60) / 50.0
+
+    def amplitude(freq):
+        prepared = prepare(_recording(100 * np.sin(2 * np.pi * freq * t), 50.0), FilterSettings())
+        return np.sqrt(2) * prepared.data[0, 2000:-2000].std()
+
+    assert amplitude(10.0) == pytest.approx(100, abs=2)
+    assert amplitude(24.5) < 80

@@ -116,3 +116,104 @@ def test_all_nan_channel_is_an_error_or_dropped_on_request(tmp_path):
     recording = read_recording(path, on_bad_channel="drop")
     assert recording.electrodes == ["Fp1", "O1"]
     assert "T7" in recording.missing and recording.not_used["EEG T3-REF"].startswith("all samples NaN")
+
+
+# --- files without EEG, and caps whose labels are not 10-20 sites -----------------------------
+
+def test_a_hypnogram_only_edf_says_it_holds_no_eeg_signal(tmp_path):
+    from edfio import Edf, EdfAnnotation
+
+    path = tmp_path / "SN001_sleepscoring.edf"
+    Edf([], annotations=[EdfAnnotation(0, 30, "Sleep stage W"), EdfAnnotation(30, 30, "Sleep stage N1")]).write(path)
+    with pytest.raises(RecordingError) as error:
+        read_recording(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: this file holds no EEG signal: no signal channel at all")
+    assert "Sleep stage W" in message and "picks" not in message
+
+
+def test_a_file_of_other_signals_says_it_holds_no_eeg_signal(write_edf):
+    path = write_edf({"ECG": sine(1.2, 12, amplitude=500), "ramp": np.linspace(0, 100, 2400), "Pleth": sine(1, 12)})
+    with pytest.raises(RecordingError, match=r"rec_01.edf: this file holds no EEG signal: none of its 3 channels.*ecg: ECG"):
+        read_recording(path)
+
+
+def _eeg(names, sfreq=100.0, seconds=12.0):
+    rng = np.random.default_rng(0)
+    return {name: rng.normal(scale=20, size=int(sfreq * seconds)) for name in names}
+
+
+def test_biosemi_abc_labels_are_not_read_as_ten_twenty_electrodes(write_edf):
+    # A 64-channel BioSemi cap in its ABC layout: A1 and A2 are not ear electrodes, and there is no
+    # 10-20 site among them; the ECG is still kept apart.
+    abc = [f"{ring}{number}" for ring in "AB" for number in range(1, 33)]
+    path = write_edf(_eeg([*abc, "ECG"]), sfreq=100.0, name="biosemi64.edf")
+    with pytest.raises(RecordingError) as error:
+        read_recording(path)
+    assert "no channel could be placed on a 10-20/10-10 site" in str(error.value)
+    assert "BioSemi's ABC layout (64 channels, A1-B32)" in str(error.value)
+
+
+def test_abc_layout_with_a_few_ten_twenty_electrodes_keeps_those_and_says_what_was_decided(write_edf):
+    abc = [f"{ring}{number}" for ring in "CD" for number in range(1, 33)]  # C3 here is an ABC position
+    path = write_edf(_eeg([*abc, "Fp1", "Fp2", "Cz"]), name="cap.edf")
+    recording = read_recording(path)
+    assert recording.electrodes == ["Fp1", "Fp2", "Cz"] and "C3" not in recording.electrodes
+    assert "BioSemi's ABC layout" in recording.not_used["C3"]
+    assert "labels follow BioSemi's ABC layout (64 channels, C1-D32): none placed" in recording.describe()
+
+
+def _fif_with_positions(tmp_path, names, positions, name):
+    info = mne.create_info(names, 100.0, "eeg")
+    raw = mne.io.RawArray(np.vstack(list(_eeg(names).values())) * 1e-6, info, verbose="error")
+    montage = mne.channels.make_dig_montage(ch_pos=dict(zip(names, positions, strict=True)), coord_frame="head")
+    raw.set_montage(montage, verbose="error")
+    path = tmp_path / f"{name}_raw.fif"
+    raw.save(path, verbose="error")
+    return path
+
+
+def _template(montage_name):
+    builtin = mne.channels.get_builtin_montages()
+    # MNE 1.13 renamed standard_10xx to colin27_10xx; older versions know only the first
+    montage_name = montage_name.replace("standard", "colin27") if montage_name.replace("standard", "colin27") in builtin else montage_name
+    montage = mne.channels.make_standard_montage(montage_name)
+    info = mne.create_info(montage.ch_names, 100.0, "eeg")
+    info.set_montage(montage, verbose="error")
+    return {ch["ch_name"]: ch["loc"][:3].copy() for ch in info["chs"]}
+
+
+def test_ten_twenty_names_in_a_large_cap_are_placed_only_where_their_positions_agree(tmp_path):
+    # A 139-channel research cap (EGI HydroCel geometry) whose own scheme reuses C3, F7, A1 for
+    # other positions; its channel nearest the real O1 site is labelled O1.
+    geodesic = _template("GSN-HydroCel-129")
+    sites = _template("standard_1005")
+    names = list(geodesic)[:128]
+    positions = [geodesic[n] for n in names]
+    nearest_o1 = int(np.argmax([p @ sites["O1"] / np.linalg.norm(p) / np.linalg.norm(sites["O1"]) for p in positions]))
+    names[nearest_o1] = "O1"
+    names[10], names[40], names[90] = "C3", "F7", "A1"
+    extra = [f"X{i}" for i in range(11)]
+    rng = np.random.default_rng(1)
+    path = _fif_with_positions(tmp_path, names + extra, positions + [rng.normal(size=3) * 0.01 + [0, 0, 0.09] for _ in extra], "cap139")
+    recording = read_recording(path)
+    assert recording.electrodes == ["O1"]
+    for label in ("C3", "F7", "A1"):
+        assert f"labelled {label} but recorded" in recording.not_used[label]
+    assert "put C3 F7 A1 away from the sites of those names" in recording.describe()
+    assert "confirm 1 label" in recording.describe()
+
+
+def test_a_large_cap_without_positions_and_without_ten_ten_names_places_nothing(write_edf):
+    names = [f"E{i}" for i in range(3, 136)] + ["C3", "F7", "A1", "Cz"]  # 137 EEG channels
+    path = write_edf(_eeg(names), name="cap137.edf")
+    with pytest.raises(RecordingError, match=r"137-channel cap, only 4 labels are 10-05 names: C3 F7 A1 Cz not placed"):
+        read_recording(path)
+
+
+def test_positions_that_agree_with_ten_twenty_confirm_the_labels(tmp_path):
+    sites = _template("standard_1020")
+    names = ["Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T7", "C3", "Cz", "C4", "T8", "P7", "P3", "Pz", "P4", "P8", "O1", "O2"]
+    recording = read_recording(_fif_with_positions(tmp_path, names, [sites[n] for n in names], "clinical"))
+    assert len(recording.electrodes) == 19 and not recording.not_used
+    assert "positions in the file confirm 19 labels" in recording.describe()

@@ -61,3 +61,39 @@ def test_ten_ten_only_electrodes_are_not_drawn_and_unknown_montage_names_fail():
     assert available_montages(["FC5", "AF3"]) == []
     with pytest.raises(MontageError, match="unknown montage 'laplacian'"):
         canonical_montage("laplacian")
+
+
+# --- the montage a recording is drawn in by default -------------------------------------------
+
+@pytest.mark.parametrize(
+    "electrodes, chosen, because",
+    [
+        (list(TEN_TWENTY), "longitudinal_bipolar", "18 of 18 derivations, chains through 19 of 19"),
+        ([e for e in TEN_TWENTY if e != "Cz"], "longitudinal_bipolar", "16 of 18 derivations, chains through 16 of 18"),
+        (["Fp1", "F7", "T7", "P7", "O1"], "longitudinal_bipolar", "4 of 18 derivations"),
+        (["F3", "C3", "Cz", "C4"], "average", "would reach only 2 of 4 10-20 electrodes; common average of 4"),
+        (["Fp1", "Cz", "O2"], "average", "no neighbouring pair for a double banana among Fp1 Cz O2"),
+        (["C3"], "as_recorded", "a common average needs 3 electrodes, so C3 as recorded"),
+        (["C3", "C4", "FC5"], "as_recorded", "so C3 C4 as recorded"),  # 10-10 electrodes are not drawn
+    ],
+)
+def test_auto_picks_double_banana_then_average_then_as_recorded_and_says_why(electrodes, chosen, because):
+    from cerebragloss.signals import choose_montage
+
+    choice = choose_montage(electrodes)
+    assert choice.name == chosen and because in choice.reason, choice
+    result = apply_montage(_referential(electrodes), electrodes, "auto")
+    assert result.name == chosen and result.channels  # what auto picks can always be built
+
+
+def test_a_montage_asked_by_name_is_kept_and_no_electrode_is_an_error():
+    from cerebragloss.signals import choose_montage
+
+    assert choose_montage(["C3"], "double_banana").describe() == "longitudinal_bipolar (as asked)"
+    assert choose_montage(["C3"], "best").name == "as_recorded"
+    with pytest.raises(MontageError, match="no 10-20 electrode .EEG channels: FC5 CP3"):
+        choose_montage(["FC5", "CP3"])
+    with pytest.raises(MontageError, match="choose one of auto, as_recorded"):
+        choose_montage(["C3"], "banana")
+    with pytest.raises(MontageError, match="unknown montage 'auto'"):  # only where a recording decides
+        canonical_montage("auto")
