@@ -39,6 +39,8 @@ def test_a_detection_inside_strong_artifact_on_its_channels_is_masked():
 
 def test_isolated_single_channel_detection_is_dropped_unless_confident():
     data, channels = simulated_page(seed=3)
+    # a sharp deflection on that one channel only: it stands out of the background, without a field
+    data[channels.index("C3-P3"), int(5.0 * SFREQ) : int(5.2 * SFREQ)] -= 80 * np.bartlett(int(0.2 * SFREQ))
     event = {"class": "sharp_wave", "channels": ["C3-P3"], "start_s": 5.0, "end_s": 5.2, "confidence": 0.5}
     background = analyse_background(data, SFREQ, channels)
     dropped = clean_events(data, SFREQ, channels, "longitudinal_bipolar", [event], [], background)
