@@ -107,7 +107,8 @@ def annotate(segment: Segment, page: Page | None = None, events: list[dict] | No
     sleep = context.get("sleep")
     signal_events = list(sleep["events"]) if sleep else []
     artifacts = find_artifacts(segment.data, segment.sfreq, segment.channels, settings.artifacts) + artifacts_from_flags(segment)
-    keep = _keep_mask(segment, artifacts)
+    # Spindles are events, not background: their 12-15 Hz peak would be read as a beta background.
+    keep = _keep_mask(segment, artifacts + [e for e in signal_events if e["class"] == "sleep_spindle"])
     background = analyse_background(segment.data, segment.sfreq, segment.channels, settings.background, keep)
     annotation = {
         "schema": SCHEMA,
