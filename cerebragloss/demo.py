@@ -46,7 +46,7 @@ def run_demo(out_dir: str | Path = "demo_output", subjects: int = 3, minutes: fl
              train_samples: int | None = 64) -> dict:  # fmt: skip
     """The whole pipeline; ``train_samples`` is the epoch length of the tiny training runs
     (``None`` skips training)."""
-    from cerebragloss.engine.detector import DEFAULT_WEIGHTS
+    from cerebragloss.detection.detector import DEFAULT_WEIGHTS
 
     out_dir = Path(out_dir)
     print(f"[1/7] simulating {subjects} recordings x {minutes:g} min (events, artifacts, sleep stages) -> {out_dir / 'recordings'}")

@@ -48,7 +48,7 @@ def sine(freq: float, seconds: float, sfreq: float = 200.0, amplitude: float = 5
 def annotated(tmp_path_factory):
     """An annotation folder (tools/annotate.py layout) of 4 simulated subjects x 1 min, with the
     default detector, so pages carry epileptiform and sleep findings, artifacts and clean pages."""
-    from cerebragloss.engine.detector import DEFAULT_WEIGHTS
+    from cerebragloss.detection.detector import DEFAULT_WEIGHTS
     from cerebragloss.engine.run import annotate_recordings
     from cerebragloss.signals.simulate import simulate_recordings
 

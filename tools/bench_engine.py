@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     from cerebragloss.engine.annotate import annotate
-    from cerebragloss.engine.detector import DEFAULT_WEIGHTS, WaveformDetector
+    from cerebragloss.detection.detector import DEFAULT_WEIGHTS, WaveformDetector
     from cerebragloss.render import render_segment
     from cerebragloss.signals import read_recording, segments_from_recording
     from cerebragloss.signals.simulate import simulate_recordings

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     use_local_caches()
 
-    from cerebragloss.engine.detector import DEFAULT_WEIGHTS
+    from cerebragloss.detection.detector import DEFAULT_WEIGHTS
     from cerebragloss.engine.run import annotate_recordings
     from cerebragloss.signals.simulate import simulate_recordings
     from cerebragloss.synthesis.rules import rule_samples

@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from cerebragloss.batching import collate, encode_sample, length_grouped, load_image
-    from cerebragloss.engine.detector import DEFAULT_WEIGHTS
+    from cerebragloss.detection.detector import DEFAULT_WEIGHTS
     from cerebragloss.engine.run import annotate_recordings
     from cerebragloss.model import PixelRange, build_processor
     from cerebragloss.settings import load_settings

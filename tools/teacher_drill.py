@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     annotations = args.annotations
     if annotations is None:
-        from cerebragloss.engine.detector import DEFAULT_WEIGHTS
+        from cerebragloss.detection.detector import DEFAULT_WEIGHTS
         from cerebragloss.engine.run import annotate_recordings
         from cerebragloss.signals.simulate import simulate_recordings
 

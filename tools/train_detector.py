@@ -4,6 +4,9 @@
                                    [--device cpu|0] [--resume] [--config TRAIN.yaml] [--set KEY=VALUE ...]
     python tools/train_detector.py --evaluate WEIGHTS --data DIR [--events]
                                    # AP@0.5 of existing weights; --events adds event-level P/R/F1
+    python tools/train_detector.py --evaluate WEIGHTS --data DIR --by-montage [--baseline OTHER.pt]
+                                   # one table: mAP@0.5 per montage x electrode count (a --vary/--grid
+                                   # dataset), and the same table for --baseline weights in the same run
 
 DIR is a dataset folder from tools/detector_dataset.py (or any folder with an ultralytics
 data.yaml). Writes OUT/detector.pt (best weights on the validation split), OUT/metrics.json,
@@ -18,14 +21,20 @@ import json
 import sys
 from dataclasses import replace
 
-from cerebragloss.detection.evaluate import evaluate_events, event_table
+from cerebragloss.detection.evaluate import (
+    evaluate_events,
+    event_table,
+    map50_by_page_kind,
+    page_kind_table,
+)
 from cerebragloss.detection.train import (
     DetectorTrainSettings,
     ap50_table,
     evaluate_detector,
     train_detector,
 )
-from cerebragloss.engine.detector import DetectorSettings
+from cerebragloss.detection.detector import DetectorSettings
+from cerebragloss.labels import WAVEFORM_CLASSES
 from cerebragloss.runtime import use_local_caches
 from cerebragloss.settings import add_settings_options, settings_from_options
 
@@ -49,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", action="store_true",
                         help="also score events (precision/recall/F1 at time IoU >= --min-iou) against boxes.jsonl")
     parser.add_argument("--min-iou", type=float, default=0.2, help="time IoU for an event match (default 0.2)")
+    parser.add_argument("--by-montage", action="store_true",
+                        help="mAP@0.5 per montage x electrode count of the pages (a dataset from detector_dataset.py --vary/--grid)")
+    parser.add_argument("--baseline", metavar="WEIGHTS", help="with --by-montage: score these weights too, same pages, same run")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     add_settings_options(parser, "DetectorTrainSettings", "batch=32 lr0=0.001")
     args = parser.parse_args(argv)
@@ -57,6 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings_from_options(parser, DetectorTrainSettings, args)
     chosen = {k: v for k, v in {"epochs": args.epochs, "imgsz": args.imgsz, "model": args.model, "device": args.device}.items() if v is not None}
     settings = replace(settings, **chosen)
+    if args.evaluate and args.by_montage:
+        detector = DetectorSettings(imgsz=settings.imgsz, batch=settings.batch, device=settings.device)
+        for name, weights in [("", args.evaluate)] + ([("baseline ", args.baseline)] if args.baseline else []):
+            kinds = map50_by_page_kind(weights, args.data, settings=detector)
+            per_class = dict.fromkeys(WAVEFORM_CLASSES) | kinds[("all", "all")]["ap50"]
+            print(f"\n{name}{weights}: AP@0.5 per class over all pages")
+            print(ap50_table(per_class, _box_counts(args.data)))
+            print(f"\n{name}{weights}: mAP@0.5 (pages) by montage and electrodes recorded")
+            print(page_kind_table(kinds))
+        return 0
     if args.evaluate:
         result = evaluate_detector(args.evaluate, args.data, imgsz=settings.imgsz, batch=settings.batch, device=settings.device, rect=settings.rect)
     elif args.out:

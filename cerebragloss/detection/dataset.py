@@ -227,11 +227,13 @@ class DatasetReport:
     montages: set[str] = field(default_factory=set)
     rows: set[int] = field(default_factory=set)
     sensitivities: set[float] = field(default_factory=set)
+    px_per_s: set[float] = field(default_factory=set)
 
-    def note_page(self, montage: str, rows: int, sensitivity_uv_per_mm: float) -> None:
+    def note_page(self, montage: str, rows: int, sensitivity_uv_per_mm: float, px_per_s: float) -> None:
         self.montages.add(montage)
         self.rows.add(rows)
         self.sensitivities.add(sensitivity_uv_per_mm)
+        self.px_per_s.add(round(px_per_s, 3))
 
     def coverage(self) -> dict:
         """What the pages span: the detector trained here is within its training on such pages."""
@@ -241,6 +243,7 @@ class DatasetReport:
             "montages": sorted(self.montages),
             "rows": [min(self.rows), max(self.rows)],
             "sensitivity_uv_per_mm": [min(self.sensitivities), max(self.sensitivities)],
+            "px_per_s": [min(self.px_per_s), max(self.px_per_s)],
         }
 
     def table(self) -> str:
@@ -358,7 +361,7 @@ def write_yolo_dataset(
                 text = "".join(b.yolo_line(page.layout.width, page.layout.height) + "\n" for b in boxes)
                 (out_dir / "labels" / part / f"{name}.txt").write_text(text)
                 report.pages[part] += 1
-                report.note_page(variant.montage, len(page.layout.channels), variant.sensitivity_uv_per_mm)
+                report.note_page(variant.montage, len(page.layout.channels), variant.sensitivity_uv_per_mm, page.layout.px_per_s)
                 for box in boxes:
                     report.boxes[part][box.label] = report.boxes[part].get(box.label, 0) + 1
                 index_lines.append(json.dumps({

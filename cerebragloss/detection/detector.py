@@ -1,12 +1,19 @@
-"""The waveform detector inside the engine: pages in, events (channels, times, class) out.
+"""The waveform detector the engine calls: pages in, events (channels, times, class) out.
 
 A thin wrapper over an ultralytics YOLO model: pages go in batches (CPU or GPU), and every box
 comes back as an event through the page's Layout, the same geometry the training boxes were made
 with (``cerebragloss.detection.truth``).
+
+A detector knows the pages it was trained on (``<weights>.coverage.json``, written by
+``train_detector`` from its dataset): montages, rows per page, sensitivities, time base. Each
+page's events come back as a :class:`PageEvents` list whose ``coverage`` says whether the page was
+inside that range and, if not, why; events found on such a page carry the same note in
+``detector_coverage``, so an annotation never states them without it.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +22,73 @@ from cerebragloss.render import Layout, Page
 
 #: The detector trained on simulated pages that ships with the package (``make detector``
 #: rebuilds it).
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "detection" / "weights" / "cerebragloss-yolo-sim.pt"
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "cerebragloss-yolo-sim.pt"
+
+
+def coverage_path(weights: str | Path) -> Path:
+    """Where the pages a detector was trained on are described: ``<weights stem>.coverage.json``."""
+    weights = Path(weights)
+    return weights.with_name(weights.stem + ".coverage.json")
+
+
+@dataclass(frozen=True)
+class DetectorCoverage:
+    """The pages a detector was trained on (``<weights>.coverage.json``)."""
+
+    montages: tuple[str, ...] = ()
+    rows: tuple[int, int] = (0, 0)
+    sensitivity_uv_per_mm: tuple[float, float] = (0.0, 0.0)
+    #: the time base as drawn: pixels per second of the pages (125 for 10 s on a 1344 px page)
+    px_per_s: tuple[float, float] | None = None
+    #: relative slack on px_per_s: the network sees pages scaled to imgsz, so a page a few
+    #: percent wider is the same page to it; a time base 20 % off turns spikes into sharp waves
+    px_per_s_tolerance: float = 0.1
+
+    @classmethod
+    def read(cls, weights: str | Path) -> DetectorCoverage | None:
+        path = coverage_path(weights)
+        if not path.exists():
+            return None
+        data = json.loads(path.read_text())
+        return cls(
+            montages=tuple(data["montages"]),
+            rows=tuple(data["rows"]),
+            sensitivity_uv_per_mm=tuple(data["sensitivity_uv_per_mm"]),
+            px_per_s=tuple(data["px_per_s"]) if data.get("px_per_s") else None,
+        )
+
+    def outside(self, layout: Layout, montage: str | None, sensitivity_uv_per_mm: float | None) -> list[str]:
+        """Why a page is outside the training pages (empty: inside). Unknown montage or
+        sensitivity (an image without its metadata) is said so too."""
+        reasons = []
+        if montage is None:
+            reasons.append("montage unknown")
+        elif montage not in self.montages:
+            reasons.append(f"montage {montage} (trained on {', '.join(self.montages)})")
+        rows = len(layout.channels)
+        if not self.rows[0] <= rows <= self.rows[1]:
+            reasons.append(f"{rows} rows (trained on {self.rows[0]}-{self.rows[1]})")
+        low, high = self.sensitivity_uv_per_mm
+        if sensitivity_uv_per_mm is None:
+            reasons.append("sensitivity unknown")
+        elif not low - 1e-9 <= sensitivity_uv_per_mm <= high + 1e-9:
+            reasons.append(f"{sensitivity_uv_per_mm:g} uV/mm (trained on {low:g}-{high:g})")
+        if self.px_per_s is not None:
+            slow, fast = self.px_per_s
+            if not slow * (1 - self.px_per_s_tolerance) <= layout.px_per_s <= fast * (1 + self.px_per_s_tolerance):
+                reasons.append(f"time base {layout.px_per_s:.0f} px/s (trained on {slow:.0f}-{fast:.0f})")
+        return reasons
+
+
+class PageEvents(list):
+    """One page's events (a plain list of event dicts) with ``coverage``:
+    ``{"within_training": bool, "outside": [reasons]}``, the page's ``detector_coverage``."""
+
+    coverage: dict
+
+    def __init__(self, events=(), coverage: dict | None = None):
+        super().__init__(events)
+        self.coverage = coverage or {"within_training": True, "outside": []}
 
 
 @dataclass
@@ -63,15 +136,38 @@ class WaveformDetector:
         names = [self.model.names[i] for i in sorted(self.model.names)]
         if names != list(WAVEFORM_CLASSES):
             raise ValueError(f"{weights}: classes {names} are not CerebraGloss's 9 waveform classes {list(WAVEFORM_CLASSES)}")
+        #: None: weights without a coverage file (trained before coverage was recorded), whose
+        #: pages are unknown; every page then says so
+        self.coverage = DetectorCoverage.read(weights)
 
-    def detect(self, pages: list[Page]) -> list[list[dict]]:
+    def page_coverage(self, layout: Layout, montage: str | None, sensitivity_uv_per_mm: float | None) -> dict:
+        """``{"within_training": bool, "outside": [reasons]}`` for one page."""
+        if self.coverage is None:
+            reasons = [f"training pages unknown: no {coverage_path(self.weights).name} beside the weights"]
+        else:
+            reasons = self.coverage.outside(layout, montage, sensitivity_uv_per_mm)
+        return {"within_training": not reasons, "outside": reasons}
+
+    def detect(self, pages: list[Page]) -> list[PageEvents]:
         """Events per page, in page order, each with class, channels, start/end (seconds from the
-        page start), confidence, ``source: detector`` and the pixel box."""
-        return self.detect_images([page.image for page in pages], [page.layout for page in pages])
+        page start), confidence, ``source: detector`` and the pixel box; each page's list carries
+        its ``coverage`` (see :class:`PageEvents`)."""
+        return self.detect_images(
+            [page.image for page in pages], [page.layout for page in pages],
+            montages=[page.segment.montage for page in pages],
+            sensitivities=[page.settings.sensitivity_uv_per_mm for page in pages],
+        )  # fmt: skip
 
-    def detect_images(self, images: list, layouts: list[Layout]) -> list[list[dict]]:
-        """As :meth:`detect`, for page images read back from disk with their Layouts."""
-        results: list[list[dict]] = []
+    def detect_images(self, images: list, layouts: list[Layout], montages: list[str | None] | None = None,
+                      sensitivities: list[float | None] | None = None) -> list[PageEvents]:  # fmt: skip
+        """As :meth:`detect`, for page images read back from disk with their Layouts. Montage and
+        sensitivity default to the page PNG's metadata (``Page.png_bytes`` writes them)."""
+        if montages is None:
+            montages = [getattr(image, "info", {}).get("montage") for image in images]
+        if sensitivities is None:
+            sensitivities = [getattr(image, "info", {}).get("sensitivity_uv_per_mm") for image in images]
+        sensitivities = [None if value is None else float(value) for value in sensitivities]
+        results: list[PageEvents] = []
         s = self.settings
         for first in range(0, len(images), s.batch):
             chunk = images[first : first + s.batch]
@@ -80,11 +176,17 @@ class WaveformDetector:
                 [image.convert("RGB") for image in chunk], imgsz=s.imgsz, conf=s.confidence,
                 iou=s.iou, device=s.device, verbose=False,
             )  # fmt: skip
-            for layout, prediction in zip(layouts[first : first + s.batch], predictions, strict=True):
+            for offset, prediction in enumerate(predictions):
+                layout = layouts[first + offset]
+                coverage = self.page_coverage(layout, montages[first + offset], sensitivities[first + offset])
                 boxes = prediction.boxes
                 events = [
                     event_from_box(tuple(xyxy), WAVEFORM_CLASSES[int(cls)], float(conf), layout)
                     for xyxy, cls, conf in zip(boxes.xyxy.tolist(), boxes.cls.tolist(), boxes.conf.tolist(), strict=True)
                 ]
-                results.append(sorted(events, key=lambda e: (e["start_s"], e["class"])))
+                if not coverage["within_training"]:
+                    note = "outside training: " + "; ".join(coverage["outside"])
+                    for event in events:
+                        event["detector_coverage"] = note
+                results.append(PageEvents(sorted(events, key=lambda e: (e["start_s"], e["class"])), coverage))
         return results

@@ -97,7 +97,7 @@ def evaluate_events(weights, data_dir, *, split: str = "val", min_iou: float = 0
 
     from PIL import Image
 
-    from cerebragloss.engine.detector import WaveformDetector
+    from cerebragloss.detection.detector import WaveformDetector
     from cerebragloss.render import Layout
 
     data_dir = Path(data_dir)
@@ -108,3 +108,70 @@ def evaluate_events(weights, data_dir, *, split: str = "val", min_iou: float = 0
     predicted = detector.detect_images(images, [Layout.from_dict(p["layout"]) for p in pages])
     truth = [[{"class": b["label"], "start_s": b["start_s"], "end_s": b["end_s"]} for b in p["boxes"]] for p in pages]
     return score_events(truth, predicted, min_iou)
+
+
+def map50_by_page_kind(weights, data_dir, *, split: str = "val", settings=None) -> dict:
+    """mAP@0.5 of ``weights`` per montage x electrode count of the pages (``boxes.jsonl``: a
+    dataset drawn with a :class:`~cerebragloss.detection.dataset.PageVariety`), per montage, per
+    electrode count and over all pages, with the page count of each cell.
+
+    Scored with the project's ``detection_map50`` (torchmetrics, COCO evaluator), detections kept
+    down to confidence 0.001 as mAP needs the whole precision-recall curve. Returns
+    ``{(montage | "all", electrodes | "all"): {"map50", "ap50", "pages"}}``.
+    """
+    import json
+    from dataclasses import replace
+    from pathlib import Path
+
+    from PIL import Image
+
+    from cerebragloss.detection.detector import DetectorSettings, WaveformDetector
+    from cerebragloss.render import Layout
+
+    data_dir = Path(data_dir)
+    pages = [json.loads(line) for line in (data_dir / "boxes.jsonl").read_text().splitlines()]
+    pages = [p for p in pages if p["split"] == split]
+    missing = [p["page"] for p in pages if "montage" not in p]
+    if missing:
+        raise ValueError(f"{data_dir}: pages without montage/electrodes in boxes.jsonl (drawn without --vary): {missing[:3]}")
+    detector = WaveformDetector(weights, replace(settings or DetectorSettings(), confidence=0.001, iou=0.6))
+    predicted = []
+    for first in range(0, len(pages), 64):  # a few pages at a time: thousands of open images is memory
+        chunk = pages[first : first + 64]
+        images = [Image.open(data_dir / "images" / split / f"{p['page']}.png") for p in chunk]
+        predicted += detector.detect_images(images, [Layout.from_dict(p["layout"]) for p in chunk])
+    return score_page_kinds(pages, predicted)
+
+
+def score_page_kinds(pages: list[dict], predicted: list[list[dict]]) -> dict:
+    """The cells of :func:`map50_by_page_kind` from ``boxes.jsonl`` records and the detector's
+    events for each page (``box``, ``confidence``, ``class``)."""
+    from cerebragloss.evaluation.metrics import detection_map50
+
+    predictions = [{"boxes": [e["box"] for e in found], "scores": [e["confidence"] for e in found],
+                    "labels": [e["class"] for e in found]} for found in predicted]  # fmt: skip
+    targets = [{"boxes": [b["box"] for b in p["boxes"]], "labels": [b["label"] for b in p["boxes"]]} for p in pages]
+    cells: dict[tuple, list[int]] = {}
+    for index, page in enumerate(pages):
+        for key in ((page["montage"], page["electrodes"]), (page["montage"], "all"), ("all", page["electrodes"]), ("all", "all")):
+            cells.setdefault(key, []).append(index)
+    result = {}
+    for key, members in cells.items():
+        score = detection_map50([predictions[i] for i in members], [targets[i] for i in members], list(WAVEFORM_CLASSES))
+        result[key] = {**score, "pages": len(members)}
+    return result
+
+
+def page_kind_table(result: dict, title: str = "mAP@0.5") -> str:
+    """One table: montages as rows, electrode counts as columns, ``mAP (pages)`` per cell."""
+    montages = sorted({m for m, _ in result if m != "all"}) + ["all"]
+    counts = sorted({k for _, k in result if k != "all"}) + ["all"]
+    header = f"{title:<22}" + "".join(f"{(str(k) + ' el.') if k != 'all' else 'all':>14}" for k in counts)
+    lines = [header]
+    for montage in montages:
+        cells = []
+        for count in counts:
+            cell = result.get((montage, count))
+            cells.append(f"{cell['map50']:.3f} ({cell['pages']:>4})" if cell else "-")
+        lines.append(f"{montage:<22}" + "".join(f"{c:>14}" for c in cells))
+    return "\n".join(lines)

@@ -25,7 +25,7 @@ def detect_recordings(
     from tqdm.auto import tqdm
 
     from cerebragloss.detection.draw import draw_boxes
-    from cerebragloss.engine.detector import DEFAULT_WEIGHTS, WaveformDetector
+    from cerebragloss.detection.detector import DEFAULT_WEIGHTS, WaveformDetector
     from cerebragloss.render import render_segment
     from cerebragloss.settings import PageSettings
     from cerebragloss.signals import (

@@ -25,6 +25,10 @@ class DetectorTrainSettings:
     #: ultralytics: ``yolov8n.yaml``), or a ``.pt`` to fine-tune
     model: str = "cerebragloss-yolo.yaml"
     epochs: int = 60
+    #: hours of training, overriding ``epochs``: ultralytics re-plans the epochs (and the learning
+    #: rate schedule) to fit after the first one. On a shared CPU the time an epoch takes is not
+    #: known in advance; the budget is.
+    time: float | None = None
     #: long side of the network input. Pages are 1344 px wide, so 640 halves them: a 30 ms spike
     #: is still 2 px wide and its margin-padded box ~10 px, above YOLO's stride-8 floor
     imgsz: int = 640
@@ -111,19 +115,16 @@ def evaluate_detector(weights: str | Path, data: str | Path, *, imgsz: int = 640
     return {"map50": sum(present) / max(1, len(present)), "ap50": per_class, "split": split}
 
 
-def coverage_path(weights: str | Path) -> Path:
-    """Where the pages a detector was trained on are described: ``<weights stem>.coverage.json``."""
-    weights = Path(weights)
-    return weights.with_name(weights.stem + ".coverage.json")
-
-
 def write_coverage(data_dir: Path, weights: Path) -> Path | None:
     """Carry the training set's coverage (montages, rows, sensitivities: ``dataset.json``) next to
-    the weights, where :class:`~cerebragloss.detection.detector.WaveformDetector` reads it."""
+    the weights, where :class:`~cerebragloss.detection.detector.WaveformDetector` reads it.
+    A dataset drawn without variety covers its one montage, row count and sensitivity."""
     report = data_dir / "dataset.json"
     coverage = json.loads(report.read_text()).get("coverage") if report.exists() else None
     if not coverage:
         return None
+    from cerebragloss.detection.detector import coverage_path
+
     path = coverage_path(weights)
     path.write_text(json.dumps({**coverage, "dataset": data_dir.name}, indent=1))
     return path

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from cerebragloss.engine.annotate import EngineSettings, annotate
 from cerebragloss.engine.sleep import recording_contexts
-from cerebragloss.engine.detector import DetectorSettings
+from cerebragloss.detection.detector import DetectorSettings
 from cerebragloss.settings import PageSettings
 
 
@@ -70,7 +70,7 @@ def _init_worker(weights: str | None, settings: AnnotateSettings, threads: int |
     _WORKER["settings"] = settings
     _WORKER["detector"] = None
     if weights:
-        from cerebragloss.engine.detector import WaveformDetector
+        from cerebragloss.detection.detector import WaveformDetector
 
         _WORKER["detector"] = WaveformDetector(weights, settings.detector)
 

@@ -121,7 +121,7 @@ def detection_scores(rows: list[dict], weights: str | Path | None = None) -> dic
     entry per page); ``None`` when no row has boxes."""
     from PIL import Image
 
-    from cerebragloss.engine.detector import DEFAULT_WEIGHTS, WaveformDetector
+    from cerebragloss.detection.detector import DEFAULT_WEIGHTS, WaveformDetector
     from cerebragloss.evaluation.metrics import detection_map50
     from cerebragloss.render import Layout
 

@@ -117,3 +117,61 @@ def test_recordings_without_labels_are_reported_not_dropped(write_edf, tmp_path)
     report = write_yolo_dataset([recording, tmp_path / "missing.edf"], tmp_path / "ds", progress=False)
     assert "no labels" in report.skipped[str(recording)]
     assert any("missing.edf" in p for p in report.problems)
+
+
+def test_varied_pages_span_montages_rows_and_sensitivities_and_say_so(simulated, tmp_path):
+    from cerebragloss.detection.dataset import PageVariety
+
+    variety = PageVariety(variants=6, seed=1)
+    write_yolo_dataset(simulated, tmp_path, val_fraction=0.4, seed=0, variety=variety, progress=False)
+    index = [json.loads(line) for line in (tmp_path / "boxes.jsonl").read_text().splitlines()]
+    assert len(index) == 30  # each page drawn once, in one of its recording's variants
+    kinds = {(p["montage"], p["electrodes"], p["sensitivity_uv_per_mm"]) for p in index}
+    assert len({k[0] for k in kinds}) >= 3 and len({k[1] for k in kinds}) >= 4 and len({k[2] for k in kinds}) >= 3
+    for page in index:
+        layout = page["layout"]
+        assert 1 <= len(layout["channels"]) <= 19
+        if page["montage"] in ("as_recorded", "average"):
+            assert len(layout["channels"]) == page["electrodes"]
+        png = tmp_path / "images" / page["split"] / f"{page['page']}.png"
+        from PIL import Image
+
+        image = Image.open(png)
+        assert image.size == (layout["width"], layout["height"])
+        assert image.info["montage"] == page["montage"] and float(image.info["sensitivity_uv_per_mm"]) == page["sensitivity_uv_per_mm"]
+    coverage = json.loads((tmp_path / "dataset.json").read_text())["coverage"]
+    rows = [len(p["layout"]["channels"]) for p in index]
+    assert coverage["rows"] == [min(rows), max(rows)]
+    assert coverage["montages"] == sorted({p["montage"] for p in index})
+    assert coverage["sensitivity_uv_per_mm"] == [min(k[2] for k in kinds), max(k[2] for k in kinds)]
+
+
+def test_grid_draws_every_montage_an_electrode_count_allows(simulated, tmp_path):
+    from cerebragloss.detection.dataset import PageVariety
+
+    variety = PageVariety(grid=True, variants_per_page=13, electrode_counts=[1, 4, 8, 19], seed=2)
+    write_yolo_dataset(simulated[:1], tmp_path, val_fraction=1.0, variety=variety, progress=False)
+    index = [json.loads(line) for line in (tmp_path / "boxes.jsonl").read_text().splitlines()]
+    cells = {(p["montage"], p["electrodes"]) for p in index}
+    # one electrode: only as recorded (no average of one, no pair); 4, 8, 19: every montage
+    assert {m for m, k in cells if k == 1} == {"as_recorded"}
+    for count in (4, 8, 19):
+        assert {m for m, k in cells if k == count} == {"as_recorded", "average", "longitudinal_bipolar", "transverse_bipolar"}
+    assert len(index) == 6 * 13  # every page in every cell
+
+
+def test_hybrid_recording_keeps_the_expert_labels_of_its_real_background(tmp_path, write_edf):
+    from cerebragloss.signals.simulate import inject_into_recording
+
+    # A "real" recording with one scored spindle at 3 s, as sleep/events.csv scores SPINKY.
+    t = np.arange(2000) / 200.0
+    c3 = 5 * np.random.default_rng(0).normal(size=2000) + np.where((t > 3) & (t < 4), 25 * np.sin(2 * np.pi * 13 * t), 0)
+    source = write_edf({"C3": c3}, name="scored.edf")
+    hybrid = inject_into_recording(source, tmp_path / "hybrid" / "scored_hybrid.edf", state="n2",
+                                   settings=SimulationSettings(events_per_page=0.0, artifacts_per_page=0.0))  # fmt: skip
+    csv_path = tmp_path / "events.csv"
+    csv_path.write_text("recording,channels,start_s,end_s,class\nscored,C3,3.0,4.0,sleep_spindle\n")
+    report = write_yolo_dataset([hybrid], tmp_path / "data", labels_csv=csv_path, val_fraction=0.0, montage="as_recorded", progress=False)
+    assert report.label_source == {"scored_hybrid": "simulator truth + csv"}
+    (page,) = [json.loads(line) for line in (tmp_path / "data" / "boxes.jsonl").read_text().splitlines()]
+    assert [(b["label"], b["channels"], b["start_s"]) for b in page["boxes"]] == [("sleep_spindle", ["C3"], 2.94)]

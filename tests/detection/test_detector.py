@@ -2,9 +2,9 @@
 
 import pytest
 
-from cerebragloss.engine.detector import DEFAULT_WEIGHTS, WaveformDetector
+from cerebragloss.detection.detector import DEFAULT_WEIGHTS, DetectorCoverage, WaveformDetector, coverage_path
 from cerebragloss.labels import WAVEFORM_CLASSES
-from cerebragloss.render import render_segment
+from cerebragloss.render import Layout, RenderSettings, render_segment
 from cerebragloss.signals import available_montages, read_recording, segments_from_recording
 from tests.test_shared_recordings import RECORDINGS
 
@@ -15,14 +15,17 @@ def detector():
     return WaveformDetector()
 
 
-@pytest.mark.parametrize("name", [n for n, (electrodes, _) in RECORDINGS.items() if electrodes])
-def test_real_recordings_go_through_the_detector(shared_eeg, detector, name):
+@pytest.mark.parametrize("name", [n for n, (electrodes, *_) in RECORDINGS.items() if electrodes])
+def test_real_recordings_go_through_the_detector_in_every_montage_within_its_training(shared_eeg, detector, name):
     recording = read_recording(shared_eeg / name)
-    montage = "longitudinal_bipolar" if "longitudinal_bipolar" in available_montages(recording.electrodes) else "as_recorded"
-    pages = [render_segment(s) for s in segments_from_recording(recording, montage, max_segments=2, partial=True)]
+    pages = [render_segment(s) for montage in available_montages(recording.electrodes)
+             for s in segments_from_recording(recording, montage, max_segments=1, partial=True)]  # fmt: skip
     found = detector.detect(pages)
     assert len(found) == len(pages)
     for page, events in zip(pages, found, strict=True):
+        # Every page the engine draws of these recordings (1-19 electrodes, each montage, the
+        # default 10 uV/mm) is one the default detector was trained on.
+        assert events.coverage == {"within_training": True, "outside": []}, (page.segment.montage, events.coverage)
         for event in events:
             assert event["class"] in WAVEFORM_CLASSES
             assert set(event["channels"]) <= set(page.layout.channels)
@@ -33,6 +36,31 @@ def test_real_recordings_go_through_the_detector(shared_eeg, detector, name):
 def test_default_weights_are_small_and_name_the_nine_classes(detector):
     assert DEFAULT_WEIGHTS.stat().st_size < 10 * 1024 * 1024
     assert [detector.model.names[i] for i in range(9)] == list(WAVEFORM_CLASSES)
+
+
+def test_default_weights_cover_every_montage_1_to_19_rows_and_5_to_15_uv_per_mm(detector):
+    coverage = detector.coverage
+    assert coverage is not None, f"{coverage_path(DEFAULT_WEIGHTS)} missing: `make detector` writes it"
+    assert set(coverage.montages) == {"as_recorded", "average", "longitudinal_bipolar", "transverse_bipolar"}
+    assert coverage.rows[0] == 1 and coverage.rows[1] >= 18
+    assert coverage.sensitivity_uv_per_mm == (5.0, 15.0)
+
+
+def _layout(rows, width=1344):
+    return Layout.for_page(RenderSettings(width=width), [f"c{i}" for i in range(rows)], 10.0)
+
+
+def test_coverage_names_each_way_a_page_is_outside_the_training_pages():
+    coverage = DetectorCoverage(montages=("as_recorded", "longitudinal_bipolar"), rows=(1, 18),
+                                sensitivity_uv_per_mm=(5.0, 15.0), px_per_s=(125.0, 125.0))  # fmt: skip
+    assert coverage.outside(_layout(4), "as_recorded", 7.0) == []
+    assert coverage.outside(_layout(18), "longitudinal_bipolar", 15.0) == []
+    assert coverage.outside(_layout(4), "average", 7.0) == ["montage average (trained on as_recorded, longitudinal_bipolar)"]
+    assert coverage.outside(_layout(21), "as_recorded", 10.0) == ["21 rows (trained on 1-18)"]
+    assert coverage.outside(_layout(4), "as_recorded", 20.0) == ["20 uV/mm (trained on 5-15)"]
+    assert coverage.outside(_layout(4), "as_recorded", 3.0) == ["3 uV/mm (trained on 5-15)"]
+    assert coverage.outside(_layout(4, width=1344 * 2), "as_recorded", 10.0) == ["time base 259 px/s (trained on 125-125)"]
+    assert coverage.outside(_layout(4), None, None) == ["montage unknown", "sensitivity unknown"]
 
 
 @pytest.mark.slow

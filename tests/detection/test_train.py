@@ -6,7 +6,7 @@ import pytest
 
 from cerebragloss.detection.dataset import write_yolo_dataset
 from cerebragloss.detection.train import DetectorTrainSettings, resolve_model, train_detector
-from cerebragloss.engine.detector import DetectorSettings, WaveformDetector
+from cerebragloss.detection.detector import DetectorSettings, WaveformDetector, coverage_path
 from cerebragloss.labels import WAVEFORM_CLASSES
 from cerebragloss.render import render_segment
 from cerebragloss.signals import read_recording, segments_from_recording
@@ -66,3 +66,42 @@ def test_weights_for_other_classes_are_refused(tmp_path):
         WaveformDetector(path)
     with pytest.raises(FileNotFoundError, match="make detector"):
         WaveformDetector(tmp_path / "nothing.pt")
+
+
+def test_trained_weights_carry_their_coverage_and_say_when_a_page_is_outside(trained, tmp_path):
+    import shutil
+
+    from cerebragloss.render import RenderSettings
+
+    root, recordings, _ = trained
+    weights = root / "run" / "detector.pt"
+    coverage = json.loads(coverage_path(weights).read_text())
+    # The tiny set is drawn the old way: double banana, 18 rows, 10 uV/mm, 125 px/s.
+    assert coverage["montages"] == ["longitudinal_bipolar"] and coverage["rows"] == [18, 18]
+    assert coverage["sensitivity_uv_per_mm"] == [10.0, 10.0] and coverage["px_per_s"] == [125.0, 125.0]
+    detector = WaveformDetector(weights, DetectorSettings(confidence=0.0, imgsz=320, batch=2))
+    recording = read_recording(recordings[0])
+    inside = [render_segment(s) for s in segments_from_recording(recording, "longitudinal_bipolar", max_segments=1)]
+    (found,) = detector.detect(inside)
+    assert found.coverage == {"within_training": True, "outside": []}
+    assert found and not any("detector_coverage" in e for e in found)
+
+    one_electrode = recording.__class__(**{**recording.__dict__, "data": recording.data[[recording.electrodes.index("C3")]], "electrodes": ["C3"]})
+    segment = next(segments_from_recording(one_electrode, "as_recorded", max_segments=1))
+    (found,) = detector.detect([render_segment(segment, RenderSettings(sensitivity_uv_per_mm=15.0))])
+    assert not found.coverage["within_training"]
+    reasons = " | ".join(found.coverage["outside"])
+    assert "montage as_recorded" in reasons and "1 rows" in reasons and "15 uV/mm" in reasons
+    assert found and all(e["detector_coverage"].startswith("outside training: ") for e in found)
+
+    # Read back from disk: montage and sensitivity come from the PNG's metadata.
+    from PIL import Image
+
+    page = render_segment(segment, RenderSettings(sensitivity_uv_per_mm=15.0))
+    (found_again,) = detector.detect_images([Image.open(page.save(tmp_path / "page.png"))], [page.layout])
+    assert found_again.coverage == found.coverage
+
+    bare = tmp_path / "bare.pt"
+    shutil.copyfile(weights, bare)  # weights without a coverage file: nobody knows their pages
+    (unknown,) = WaveformDetector(bare, DetectorSettings(imgsz=320)).detect(inside)
+    assert not unknown.coverage["within_training"] and "bare.coverage.json" in unknown.coverage["outside"][0]

@@ -11,7 +11,7 @@ from cerebragloss.detection.truth import (
     label_boxes,
     truth_boxes,
 )
-from cerebragloss.engine.detector import event_from_box
+from cerebragloss.detection.detector import event_from_box
 from cerebragloss.labels import WAVEFORM_CLASSES
 from cerebragloss.render import Layout, RenderSettings, render_segment
 from cerebragloss.signals import TEN_TWENTY, apply_montage, cut_segments

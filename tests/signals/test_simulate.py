@@ -110,6 +110,21 @@ def test_hybrid_mode_injects_events_into_a_real_background(shared_eeg, tmp_path)
     assert np.abs(row_hybrid - row_real).max() > 50  # the event is there, on top of the real EEG
 
 
+def test_hybrid_mode_resamples_a_slow_recording_so_spikes_have_samples(tmp_path, write_edf):
+    # A 125 Hz BioSemi-like export: the simulator's 200 Hz floor used to refuse it outright.
+    rng = np.random.default_rng(0)
+    source = write_edf({e: 10 * rng.normal(size=125 * 30) for e in ("F7", "T7", "P7", "C3")}, sfreq=125.0, name="slow.edf")
+    out = inject_into_recording(source, tmp_path / "slow_hybrid.edf", state="awake", seed=1,
+                                settings=SimulationSettings(events_per_page=3, artifact_types=[]))  # fmt: skip
+    hybrid, truth = read_recording(out), load_truth(out)
+    assert hybrid.sfreq == truth["sfreq"] == 200.0 and hybrid.duration_s == pytest.approx(30.0, abs=0.01)
+    assert truth["events"]
+    event = truth["events"][0]
+    focus = max(event["gains"], key=lambda e: abs(event["gains"][e]))
+    first = int(round(event["onset_s"] * 200))
+    assert np.abs(hybrid.data[hybrid.electrodes.index(focus), first : first + 40]).max() > 40
+
+
 def test_simulation_settings_report_every_problem():
     with pytest.raises(ValueError) as error:
         SimulationSettings(states=["rem"], classes=["spike", "alpha"], sfreq=100)
