@@ -14,6 +14,9 @@ class ExportHuggingFace(L.Callback):
     stage 2 (``model.pretrained``). A Lightning checkpoint holds optimizer state and hyper-
     parameters for resuming; this is what the next stage and other tools read.
 
+    Under DeepSpeed ZeRO-3 each rank holds a slice of every parameter: all ranks gather the full
+    weights (16-bit, as trained) and rank 0 writes them; written tensors are checked to be whole.
+
     Args:
         dirpath: where to write; empty = ``<trainer.default_root_dir>/hf``.
     """
@@ -25,12 +28,23 @@ class ExportHuggingFace(L.Callback):
         return Path(self.dirpath) if self.dirpath else Path(trainer.default_root_dir) / "hf"
 
     def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
-        # Under sharded strategies every rank must take part in gathering the full state dict.
-        state = trainer.strategy.lightning_module_state_dict() if hasattr(trainer.strategy, "lightning_module_state_dict") else None
+        from cerebragloss.training import gathered_state_dict, is_zero3_partitioned
+
+        # Every rank takes part in gathering the full state dict (sharded strategies).
+        if is_zero3_partitioned(pl_module.model):
+            model_state = gathered_state_dict(pl_module.model, keep=trainer.is_global_zero)
+        elif hasattr(trainer.strategy, "lightning_module_state_dict"):
+            state = trainer.strategy.lightning_module_state_dict()
+            model_state = {k.removeprefix("model."): v for k, v in state.items()} if state else None
+        else:
+            model_state = None
         if not trainer.is_global_zero:
             return
         target = self.target(trainer)
         target.mkdir(parents=True, exist_ok=True)
-        model_state = {k.removeprefix("model."): v for k, v in state.items()} if state else None
+        if model_state is not None:
+            empty = [name for name, tensor in model_state.items() if tensor.numel() == 0]
+            if empty:
+                raise RuntimeError(f"export to {target}: {len(empty)} tensors are empty (e.g. {empty[0]}): partitioned weights were not gathered")
         pl_module.model.save_pretrained(target, state_dict=model_state)
         pl_module.processor.save_pretrained(target)

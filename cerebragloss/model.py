@@ -160,6 +160,11 @@ STAGE_PARTS = {1: ("projector",), 2: ("projector", "language_model")}
 _PARTS = {"projector": projector, "language_model": language_model, "vision_encoder": vision_encoder}
 
 
+def _numel(parameter) -> int:
+    """Elements of a parameter, also when ZeRO-3 has partitioned it (its local tensor is empty)."""
+    return getattr(parameter, "ds_numel", parameter.numel())
+
+
 def freeze_for_stage(model, stage: int) -> dict[str, int]:
     """Make exactly the stage's parts trainable; returns trainable parameter counts per part and
     checks that nothing else is trainable."""
@@ -170,8 +175,8 @@ def freeze_for_stage(model, stage: int) -> dict[str, int]:
     for part in STAGE_PARTS[stage]:
         for parameter in _PARTS[part](model):
             parameter.requires_grad_(True)
-        counts[part] = sum(p.numel() for p in _PARTS[part](model))
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        counts[part] = sum(_numel(p) for p in _PARTS[part](model))
+    trainable = sum(_numel(p) for p in model.parameters() if p.requires_grad)
     if trainable != sum(counts.values()):
         raise AssertionError(f"stage {stage}: {trainable} trainable parameters, expected {sum(counts.values())} ({counts})")
     if any(p.requires_grad for p in vision_encoder(model)):

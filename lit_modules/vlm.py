@@ -3,7 +3,11 @@
 Stage 1 trains the projector only (``model.visual.merger``); stage 2 the projector and the
 language model (decoder + ``lm_head``). The vision encoder is frozen in both: its parameters do
 not require grad and its inputs (pixels) do not either, so autograd records nothing there and it
-runs as inference. Freezing, loading and parts live in ``cerebragloss.model``.
+runs as inference, with gradient checkpointing on too. Freezing, loading and parts live in
+``cerebragloss.model``; how a step runs (vision attention, loss on labelled positions, frozen parts
+in bf16) in ``cerebragloss.training``. Under DeepSpeed the module sizes the micro batch from the
+data, builds ZeRO-3 models sharded, and undoes the engine's second division of the loss by the
+accumulation.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from cerebragloss.model import (
     load_processor,
     projector,
 )
+from cerebragloss.training import SpeedSettings, gradient_accumulation_correction, prepare_for_training, training_loss
 
 #: batch entries that are not model inputs
 _NOT_INPUTS = ("ids", "skipped", "pngs", "samples")
@@ -40,6 +45,12 @@ class VLMModule(L.LightningModule):
         weight_decay: AdamW weight decay.
         warmup_ratio: share of the optimizer steps spent warming up linearly, then cosine decay to 0.
         gradient_checkpointing: recompute activations of the language model in backward (non-reentrant).
+        vision_attention: the vision tower's window attention: ``windowed_batched`` (one call per
+            layer, anywhere), ``varlen`` (torch's varlen flash kernel, CUDA) or ``sdpa``
+            (transformers' path, one call per window).
+        loss_positions: ``labelled`` = the head runs on labelled positions only; ``all`` = full logits.
+        frozen_dtype: dtype of the frozen parts: ``auto`` = bf16 under bf16 autocast, else as loaded.
+        compile: ``torch.compile`` each decoder layer of the language model.
         seed: initialisation seed of a preset model.
         max_new_tokens: generation length in ``test`` and ``predict`` (greedy decoding).
         judge: the LLM judge of conversation answers in ``test``; none = not scored.
@@ -60,6 +71,10 @@ class VLMModule(L.LightningModule):
         weight_decay: float = 0.0,
         warmup_ratio: float = 0.03,
         gradient_checkpointing: bool = False,
+        vision_attention: str = "windowed_batched",
+        loss_positions: str = "labelled",
+        frozen_dtype: str = "auto",
+        compile: bool = False,
         seed: int = 0,
         max_new_tokens: int = 256,
         judge: JudgeSettings | None = None,
@@ -68,6 +83,10 @@ class VLMModule(L.LightningModule):
     ):
         super().__init__()
         self.save_hyperparameters()
+        # checked here, at instantiation: a bad choice fails before any model is built
+        self.speed = SpeedSettings(vision_attention=vision_attention, loss_positions=loss_positions, frozen_dtype=frozen_dtype,
+                                   compile=compile)  # fmt: skip
+        self._hf_deepspeed_config = None
         self.model = None
         self.processor = None
         self.trainable_counts: dict[str, int] = {}
@@ -81,17 +100,40 @@ class VLMModule(L.LightningModule):
             return
         hp = self.hparams
         source = hp.init_from or hp.pretrained
+        deepspeed = deepspeed_config(self._trainer)
+        if deepspeed is not None and deepspeed.get("zero_optimization", {}).get("stage") == 3:
+            from transformers.integrations import HfDeepSpeedConfig
+
+            # Lightning builds this inside deepspeed.zero.Init; without an HfDeepSpeedConfig alive
+            # (transformers holds a weak reference) from_pretrained does not know the parameters
+            # are partitioned and loads nothing into the zero-size shards.
+            self._hf_deepspeed_config = HfDeepSpeedConfig(deepspeed)
         self.model = load_model(source, hp.preset, seed=hp.seed)
         self.processor = load_processor(source, hp.pixels or PixelRange())
         self.model.train()  # from_pretrained returns eval mode; dropout settings then follow the trainer
         self.trainable_counts = freeze_for_stage(self.model, hp.stage)
-        if hp.gradient_checkpointing:
-            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-            self.model.config.use_cache = False
+        prepare_for_training(self.model, hp.stage, self.speed, hp.gradient_checkpointing,
+                             None if deepspeed is not None else autocast_dtype(self._trainer))  # fmt: skip
+
+    def setup(self, stage: str) -> None:
+        config = deepspeed_config(self._trainer)
+        batch_size = getattr(self._trainer.datamodule, "batch_size", None) if self._trainer is not None else None
+        if config is not None and batch_size is not None:
+            # Lightning sizes DeepSpeed's micro batch from train_dataloader.batch_sampler.batch_size;
+            # the shard loader yields ready batches and has none. Runs before configure_model,
+            # where the ZeRO-3 context first reads the config.
+            config["train_micro_batch_size_per_gpu"] = int(batch_size)
+
+    @property
+    def synced_generation(self) -> bool:
+        """Whether ``generate`` must run on every rank in step (ZeRO-3 gathers each layer's
+        weights from all ranks): pass as ``generate(..., synced_gpus=...)``."""
+        config = deepspeed_config(self._trainer)
+        return config is not None and config.get("zero_optimization", {}).get("stage") == 3 and self._trainer.world_size > 1
 
     def forward(self, batch: dict) -> torch.Tensor:
         inputs = {k: v for k, v in batch.items() if k not in _NOT_INPUTS}
-        return self.model(**inputs).loss
+        return training_loss(self.model, inputs, self.speed)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self(batch)
@@ -99,7 +141,8 @@ class VLMModule(L.LightningModule):
         self.skipped_samples += int(batch.get("skipped", 0))
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["input_ids"]))
         self.log("train/skipped_samples", float(self.skipped_samples), batch_size=len(batch["input_ids"]))
-        return loss
+        strategy = self.trainer.strategy
+        return loss * gradient_accumulation_correction(strategy.handles_gradient_accumulation, self.trainer.accumulate_grad_batches)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self.log("val/loss", self(batch), prog_bar=True, batch_size=len(batch["input_ids"]), sync_dist=True)
@@ -118,7 +161,8 @@ class VLMModule(L.LightningModule):
         """Greedy answers for a batch of left-padded prompts."""
         inputs = {k: v for k, v in batch.items() if k not in (*_NOT_INPUTS, "references")}
         output = self.model.generate(**inputs, max_new_tokens=self.hparams.max_new_tokens, do_sample=False,
-                                     pad_token_id=self.processor.tokenizer.pad_token_id)  # fmt: skip
+                                     pad_token_id=self.processor.tokenizer.pad_token_id,
+                                     synced_gpus=self.synced_generation)  # fmt: skip
         new_tokens = output[:, batch["input_ids"].shape[1] :]
         return [text.strip() for text in self.processor.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 
@@ -170,9 +214,9 @@ class VLMModule(L.LightningModule):
         if self.model is None:
             return 0
         if self._flops_per_token is None:  # the monitor asks every step; the counts do not change
-            total = sum(p.numel() for p in self.model.parameters())
-            llm = sum(p.numel() for p in language_model(self.model))
-            trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+            total = sum(numel(p) for p in self.model.parameters())
+            llm = sum(numel(p) for p in language_model(self.model))
+            trainable = sum(numel(p) for p in self.model.parameters() if p.requires_grad)
             self._flops_per_token = 2 * (total + llm + trainable)
         return self._flops_per_token * self._tokens_last_batch
 
@@ -190,6 +234,25 @@ class VLMModule(L.LightningModule):
         steps = planned_optimizer_steps(self.trainer)
         scheduler = get_cosine_schedule_with_warmup(optimizer, int(hp.warmup_ratio * steps), max(1, steps))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def numel(parameter: torch.nn.Parameter) -> int:
+    """Elements of a parameter, also when ZeRO-3 has partitioned it (its local tensor is empty)."""
+    return getattr(parameter, "ds_numel", parameter.numel())
+
+
+def deepspeed_config(trainer) -> dict | None:
+    """The DeepSpeed config of the trainer's strategy (None: not DeepSpeed, or no trainer yet)."""
+    if trainer is None:
+        return None
+    config = getattr(trainer.strategy, "config", None)
+    return config if type(trainer.strategy).__name__ == "DeepSpeedStrategy" and isinstance(config, dict) else None
+
+
+def autocast_dtype(trainer) -> torch.dtype | None:
+    """The dtype the trainer's precision autocasts to (None: no autocast, or no trainer)."""
+    precision = str(trainer.precision) if trainer is not None else ""
+    return {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
 
 
 def planned_optimizer_steps(trainer) -> int:

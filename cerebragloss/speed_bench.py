@@ -1,0 +1,222 @@
+"""Training speed: one step of each stage timed on a GPU, the code before the speed work beside it.
+
+``tools/bench_gpu.py`` is the command. Batches are built with the processor from a rendered
+simulated page (no shards, no webdataset), so the numbers depend on the model code only: a full
+1344 x 756 page = 1296 visual tokens, an answer of 40-160 words, batch 4. Each configuration is
+timed as a plain PyTorch loop doing what Lightning's ``bf16-mixed`` does (forward under bf16
+autocast, backward, clipping, fused AdamW): ``VLMModule`` calls the same library functions
+(``prepare_for_training``, ``training_loss``).
+
+MFU = model FLOPs / (step time x 989 TFLOP/s, the H100's dense bf16 peak), model FLOPs per step =
+``k x LLM parameters x tokens + 2 x vision parameters x patches`` with k = 6 in stage 2 (forward,
+activation and weight gradients of the trained LLM) and 4 in stage 1 (the frozen LLM still
+backpropagates activations to the projector); tokens exclude padding.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import statistics
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from cerebragloss.training import SpeedSettings
+
+H100_BF16_DENSE_FLOPS = 989e12
+
+#: What the code did before issue 13, as settings: transformers' per-window attention, the input
+#: grad hook left on the vision tower, frozen parts in fp32, logits for every position.
+BEFORE = SpeedSettings(vision_attention="sdpa", loss_positions="all", frozen_dtype="fp32", vision_input_grads=True)
+
+
+@dataclass
+class Measured:
+    name: str
+    stage: int
+    median_step_s: float
+    tokens_per_s: float
+    samples_per_s: float
+    mfu: float
+    peak_memory_gib: float
+    padding: float
+    attention_forward: int
+    attention_backward: int
+    autograd_nodes: int
+    vision_outputs_requiring_grad: int
+
+
+def page_png(seed: int = 0) -> bytes:
+    """A rendered 10 s page (simulated awake background, double banana) as PNG bytes."""
+    from cerebragloss.render import render_segment
+    from cerebragloss.signals import TEN_TWENTY, apply_montage
+    from cerebragloss.signals.segments import Segment
+    from cerebragloss.signals.simulate import BackgroundSettings, simulate_background
+
+    electrodes = list(TEN_TWENTY)
+    data = simulate_background(10.0, 200.0, BackgroundSettings(state="awake"), electrodes, seed=seed)
+    montage = apply_montage(data, electrodes, "longitudinal_bipolar")
+    segment = Segment(data=montage.data.astype(np.float32), sfreq=200.0, channels=montage.channels, montage="longitudinal_bipolar",
+                      recording="bench", subject="bench", start_s=0.0)  # fmt: skip
+    buffer = io.BytesIO()
+    render_segment(segment).image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+_WORDS = ("the background shows a posterior dominant rhythm of ten hertz with symmetric amplitude over both hemispheres and "
+          "no epileptiform discharges; a sharp wave appears at F7 with phase reversal while muscle artifact covers the "
+          "temporal chains during the last seconds").split()  # fmt: skip
+
+
+def synthetic_samples(count: int, seed: int = 0, words: tuple[int, int] = (40, 160)) -> list[dict]:
+    """Samples in the shard format (DESIGN.md) with answers of ``words`` words."""
+    rng = np.random.default_rng(seed)
+    samples = []
+    for index in range(count):
+        length = int(rng.integers(*words))
+        answer = " ".join(_WORDS[(index + i) % len(_WORDS)] for i in range(length))
+        samples.append({"id": f"bench-{index:05d}", "task": "description", "source": "offline", "subject": f"s{index % 4}",
+                        "recording": "bench", "messages": [{"role": "user", "content": "<image>\nDescribe this EEG page."},
+                                                           {"role": "assistant", "content": answer}]})  # fmt: skip
+    return samples
+
+
+def synthetic_batches(processor, batch_size: int, count: int, seed: int = 0) -> list[dict]:
+    """``count`` collated batches of a rendered page with different answers."""
+    from cerebragloss.batching import collate, encode_sample, load_image
+
+    image = load_image(page_png(seed))
+    pad_id = processor.tokenizer.pad_token_id
+    samples = synthetic_samples(batch_size * count, seed)
+    items = [encode_sample(sample, image, processor, max_length=8192) for sample in samples]
+    batches = [collate(items[i : i + batch_size], pad_id) for i in range(0, len(items), batch_size)]
+    return [{k: v for k, v in batch.items() if isinstance(v, torch.Tensor)} for batch in batches]
+
+
+def build_for_training(preset: str, stage: int, speed: SpeedSettings, device: str, autocast: torch.dtype | None,
+                       gradient_checkpointing: bool = True):  # fmt: skip
+    """The model as ``VLMModule.configure_model`` builds it, directly on ``device``."""
+    from cerebragloss.model import freeze_for_stage, load_model
+    from cerebragloss.training import prepare_for_training
+
+    with torch.device(device):
+        model = load_model(preset=preset)
+    model.train()
+    freeze_for_stage(model, stage)
+    prepare_for_training(model, stage, speed, gradient_checkpointing, autocast)
+    return model
+
+
+def step_flops(model, stage: int, batch: dict) -> float:
+    from cerebragloss.training import parameter_counts
+
+    counts = parameter_counts(model)
+    tokens = int(batch["attention_mask"].sum())
+    patches = int(batch["pixel_values"].shape[0])
+    return (6 if stage == 2 else 4) * counts["language_model"] * tokens + 2 * counts["vision_encoder"] * patches
+
+
+def measure(name: str, preset: str, stage: int, speed: SpeedSettings, batches: list[dict], steps: int, warmup: int,
+            device: str = "cuda") -> Measured:  # fmt: skip
+    """Time ``steps`` optimizer steps after ``warmup`` ones; count one more step's attention calls
+    and autograd nodes."""
+    from cerebragloss.training import count_step, training_loss
+
+    cuda = device.startswith("cuda")
+    autocast = torch.bfloat16 if cuda else None
+    model = build_for_training(preset, stage, speed, device, autocast)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=1e-5, fused=cuda)
+    on_device = [{k: v.to(device, non_blocking=True) for k, v in batch.items()} for batch in batches]
+
+    def one_step(batch):
+        with torch.autocast(device_type="cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda):
+            loss = training_loss(model, batch, speed)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    times, tokens, samples, flops, padding = [], [], [], [], []
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    for index in range(warmup + steps):
+        batch = on_device[index % len(on_device)]
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        one_step(batch)
+        if cuda:
+            torch.cuda.synchronize()
+        if index >= warmup:
+            times.append(time.perf_counter() - start)
+            tokens.append(int(batch["attention_mask"].sum()))
+            samples.append(int(batch["input_ids"].shape[0]))
+            flops.append(step_flops(model, stage, batch))
+            padding.append(1.0 - tokens[-1] / batch["attention_mask"].numel())
+    peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
+    with torch.autocast(device_type="cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda):
+        counts = count_step(model, on_device[0], speed)
+    optimizer.zero_grad(set_to_none=True)
+    total_time = sum(times)
+    result = Measured(name=name, stage=stage, median_step_s=statistics.median(times), tokens_per_s=sum(tokens) / total_time,
+                      samples_per_s=sum(samples) / total_time, mfu=sum(flops) / total_time / H100_BF16_DENSE_FLOPS,
+                      peak_memory_gib=peak, padding=statistics.mean(padding), **counts)  # fmt: skip
+    # free this configuration before the next is built (not moved back to the CPU: that takes minutes)
+    del model, optimizer, trainable, on_device
+    gc.collect()
+    if cuda:
+        torch.cuda.empty_cache()
+    return result
+
+
+#: Small pages for the CPU proxy (64-128 visual tokens): the counts per layer do not depend on the
+#: page size except the per-window calls, which grow with it (84 windows per full page).
+PROXY_PIXELS = (64 * 28 * 28, 128 * 28 * 28)
+
+
+def cpu_proxy(batch_size: int = 2) -> list[Measured]:
+    """One step of each stage of the tiny preset on the CPU, before and after: attention calls,
+    autograd nodes, vision outputs that required grad (gradient checkpointing on)."""
+    from cerebragloss.model import PixelRange, build_processor
+
+    processor = build_processor(PixelRange(*PROXY_PIXELS))
+    batches = synthetic_batches(processor, batch_size, count=1)
+    rows = []
+    for stage in (1, 2):
+        for name, speed in (("before", BEFORE), ("after", SpeedSettings())):
+            torch.manual_seed(0)
+            rows.append(measure(f"tiny stage {stage} {name}", "tiny", stage, speed, batches, steps=1, warmup=0, device="cpu"))
+    return rows
+
+
+def table(rows: list[Measured]) -> str:
+    head = ("| configuration | median step | tokens/s | samples/s | MFU | peak memory | padding | attention calls fwd/bwd "
+            "| autograd nodes | vision outputs requiring grad |")  # fmt: skip
+    lines = [head, "|" + "---|" * 10]
+    for r in rows:
+        lines.append(f"| {r.name} | {r.median_step_s:.3f} s | {r.tokens_per_s:,.0f} | {r.samples_per_s:.2f} | {100 * r.mfu:.1f} % | "
+                     f"{r.peak_memory_gib:.1f} GiB | {100 * r.padding:.1f} % | {r.attention_forward:,} / {r.attention_backward:,} | "
+                     f"{r.autograd_nodes:,} | {r.vision_outputs_requiring_grad} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def ratios(rows: list[Measured]) -> str:
+    """Each stage's best configuration against its ``before`` row."""
+    lines = []
+    for stage in (1, 2):
+        before = next((r for r in rows if r.stage == stage and r.name.endswith("before")), None)
+        others = [r for r in rows if r.stage == stage and r is not before]
+        if before and others:
+            best = min(others, key=lambda r: r.median_step_s)
+            lines.append(f"stage {stage}: {best.name} is {before.median_step_s / best.median_step_s:.2f}x faster per step than "
+                         f"{before.name} ({before.median_step_s:.2f} s -> {best.median_step_s:.2f} s, MFU "
+                         f"{100 * before.mfu:.1f} % -> {100 * best.mfu:.1f} %)")  # fmt: skip
+    return "\n".join(lines)
+
+
+def as_dicts(rows: list[Measured]) -> list[dict]:
+    return [asdict(r) for r in rows]
