@@ -68,7 +68,7 @@ class ArtifactSettings:
     noise_min_s: float = 1.25
     #: with fewer channels than this outside the electrode there is no "rest of the head" to
     #: compare with (1- and 2-channel pages): the electrode is compared with its own page instead
-    #: (median window), and the shaking must outlast any cerebral transient: a K-complex or a
+    #: (the quietest quarter of its windows), and the shaking must outlast any cerebral transient: a K-complex or a
     #: slow wave fills 0.5-1.5 s, a loose electrode keeps shaking for seconds
     noise_min_reference_channels: int = 2
     noise_alone_min_s: float = 3.0
@@ -285,8 +285,8 @@ def find_electrode_artifacts(data, sfreq, channels, settings: ArtifactSettings, 
         # Noise: windows where the channels through the electrode are far larger than the rest.
         lowest = amplitude[through].min(axis=0)
         alone = len(others) < settings.noise_min_reference_channels
-        if alone:
-            rest = np.full_like(lowest, np.median(lowest))
+        if alone:  # the quieter part of its own page (a loose electrode may shake for half of it)
+            rest = np.full_like(lowest, np.percentile(lowest, 25))
         else:
             rest = np.median(amplitude[others], axis=0)
         rest = np.maximum(rest, settings.noise_reference_floor_uv)

@@ -1,0 +1,148 @@
+"""Sleep on the signal: transients on real single-channel sleep EEG, stages from the recording,
+one event per thing in cleaning, and the few-channel artifact rules."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from cerebragloss.detection.evaluate import score_events, time_iou
+from cerebragloss.engine.annotate import annotate
+from cerebragloss.engine.artifacts import find_artifacts
+from cerebragloss.engine.cleaning import one_event_each
+from cerebragloss.engine.sleep import SleepSettings, recording_contexts, sleep_states, stage_from_annotation
+from cerebragloss.signals import read_recording, segments_from_recording
+from cerebragloss.signals.io import Annotation
+
+
+def _scored(shared_eeg, recording: str, label: str) -> list[dict]:
+    with (shared_eeg / "sleep" / "events.csv").open() as handle:
+        return [{"class": r["class"], "start_s": float(r["start_s"]), "end_s": float(r["end_s"])}
+                for r in csv.DictReader(handle) if r["recording"] == recording and r["class"] == label]  # fmt: skip
+
+
+#: the staging classifier's first use costs ~10 s of CPU (numba compiles its features at import):
+#: the default tests leave it out, the slow ones stage
+NO_STAGING = SleepSettings(staging_min_s=float("inf"))
+
+
+def _annotated(path, montage="as_recorded", settings=NO_STAGING):
+    recording = read_recording(path)
+    segments = list(segments_from_recording(recording, montage))
+    contexts = recording_contexts(recording, segments, settings)
+    return [annotate(s, None, None, context=c) for s, c in zip(segments, contexts, strict=True)]
+
+
+def _kept(annotations, label):
+    found = []
+    for a in annotations:
+        kept = a["findings"].get("events", [])
+        found += [{"class": label, "start_s": a["start_s"] + kept[i]["start_s"], "end_s": a["start_s"] + kept[i]["end_s"],
+                   "confidence": kept[i]["confidence"]} for i in a["findings"].get("sleep_events", []) if kept[i]["class"] == label]  # fmt: skip
+    return found
+
+
+@pytest.mark.shared_data
+def test_spindles_on_the_held_out_real_recording_beat_yasa_defaults(shared_eeg):
+    # YASA's defaults score F1 0.53 here (sleep/README.md); the issue asks for >= 0.60.
+    annotations = _annotated(shared_eeg / "sleep" / "spinky_c3_test.edf")
+    found = _kept(annotations, "sleep_spindle")
+    score = score_events([_scored(shared_eeg, "spinky_c3_test", "sleep_spindle")], [found], 0.2, ("sleep_spindle",))["sleep_spindle"]
+    assert score.f1 >= 0.60, (score.precision, score.recall)
+    assert all(e["source"] == "yasa" for a in annotations for e in a["events"])
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_a_long_unscored_sleep_recording_is_staged_as_sleep(shared_eeg):
+    # 300 s without a hypnogram: staged by the classifier; the expert scored this excerpt as N2 sleep
+    annotations = _annotated(shared_eeg / "sleep" / "spinky_c3_test.edf", settings=SleepSettings())
+    stages = [a["sleep_state"]["stage"] for a in annotations]
+    assert {a["sleep_state"]["source"] for a in annotations} == {"yasa_staging"} and "W" not in stages
+
+
+@pytest.mark.shared_data
+def test_k_complexes_are_found_on_one_channel_and_never_called_electrode_noise(shared_eeg):
+    path = shared_eeg / "sleep" / "spinky_c3_kcomplex.edf"
+    truth = _scored(shared_eeg, "spinky_c3_kcomplex", "k_complex")
+    found = _kept(_annotated(path), "k_complex")
+    hits = sum(any(time_iou((f["start_s"], f["end_s"]), (t["start_s"], t["end_s"])) >= 0.2 for f in found) for t in truth)
+    assert hits >= 2 and len(found) <= len(truth)
+    # The single-channel page has no "rest of the head": the electrode-noise rule must not divide by ~0.
+    for segment in segments_from_recording(read_recording(path), "as_recorded"):
+        for artifact in find_artifacts(segment.data, segment.sfreq, segment.channels):
+            assert artifact["type"] != "electrode_noise", (segment.start_s, artifact)
+
+
+@pytest.mark.shared_data
+def test_no_k_complex_on_healthy_awake_eeg(shared_eeg):
+    annotations = _annotated(shared_eeg / "eegmat" / "Subject00_2.edf", "average")
+    assert _kept(annotations, "k_complex") == []
+
+
+def test_stages_come_from_the_recordings_hypnogram_first():
+    assert [stage_from_annotation(d) for d in ("Sleep stage W", "Sleep stage N2", "Sleep stage 4", "Sleep stage R", "Spindle")] == [
+        "W", "N2", "N3", "R", None]  # fmt: skip
+
+    class Scored:
+        annotations = [Annotation(0.0, 30.0, "Sleep stage W"), Annotation(30.0, 30.0, "Sleep stage N2")]
+        duration_s = 60.0
+
+    states = sleep_states(Scored(), [0.0, 10.0, 20.0, 30.0, 40.0, 50.0], 10.0)
+    assert [s["stage"] for s in states] == ["W", "W", "W", "N2", "N2", "N2"] and {s["source"] for s in states} == {"hypnogram"}
+
+
+@pytest.mark.slow
+def test_the_staging_classifier_stages_a_long_unscored_recording():
+    class Unscored:
+        annotations = []
+        sfreq = 100.0
+        electrodes = ["C4"]
+        data = np.random.default_rng(0).normal(0, 20, (1, int(360 * 100)))
+        duration_s = 360.0
+
+    states = sleep_states(Unscored(), [0.0, 180.0], 10.0)
+    assert all(s["source"] == "yasa_staging" and s["stage"] in {"W", "N1", "N2", "N3", "R"} and s["channel"] == "C4" for s in states)
+    Unscored.data = Unscored.data[:, : 100 * 100]
+    Unscored.duration_s = 100.0
+    assert sleep_states(Unscored(), [0.0], 10.0)[0]["source"] == "page_rule"
+
+
+def test_a_page_on_its_own_is_searched_for_sleep_transients_and_says_so(shared_eeg):
+    segment = next(segments_from_recording(read_recording(shared_eeg / "sleep" / "spinky_c3_kcomplex.edf"), "as_recorded", start_s=30.0, max_segments=1))
+    annotation = annotate(segment)
+    assert annotation["sleep_signal"]["ran"] and "shorter than" in annotation["sleep_signal"]["note"]
+    assert any(e["class"] == "k_complex" and e["source"] == "yasa" for e in annotation["events"])
+    assert annotation["detector"]["ran"] is False and "epileptiform discharges were not looked for" in annotation["findings"]["note"]
+
+
+def test_one_discharge_is_one_event_and_a_detected_spindle_found_on_the_signal_is_fused():
+    events = [
+        {"class": "spike_and_slow_wave", "channels": ["P4-O2"], "start_s": 9.0, "end_s": 9.4, "confidence": 0.6, "source": "detector"},
+        {"class": "sharp_and_slow_wave", "channels": ["P4-O2", "P8-O2"], "start_s": 9.1, "end_s": 9.5, "confidence": 0.4, "source": "detector"},
+        {"class": "spike", "channels": ["F3-C3"], "start_s": 9.1, "end_s": 9.2, "confidence": 0.3, "source": "detector"},
+        {"class": "sleep_spindle", "channels": ["C3-P3"], "start_s": 2.0, "end_s": 3.0, "confidence": 0.5, "source": "detector"},
+        {"class": "sleep_spindle", "channels": ["C3-P3", "F3-C3"], "start_s": 2.2, "end_s": 3.1, "confidence": 0.7, "source": "yasa"},
+    ]
+    standing, decisions = one_event_each(events)
+    assert sorted(standing) == [0, 2, 4]  # the weaker class of the discharge and the detector's spindle are folded
+    assert standing[4]["confirmed_by"] == "detector"
+    assert {d["event"]: d["decision"] for d in decisions} == {1: "merged", 3: "fused"}
+
+
+def test_electrode_noise_on_one_or_two_channels_needs_seconds_of_shaking():
+    sfreq = 200.0
+    rng = np.random.default_rng(0)
+    quiet = rng.normal(0, 5, (1, int(10 * sfreq)))
+    wave = quiet.copy()
+    # a K-complex with its slow after-wave: 1.5 s of 100 uV (the old rule called any >= 60 uV
+    # stretch of >= 1.25 s on a lone channel electrode noise, with a score of ~1e11)
+    t = np.arange(int(1.5 * sfreq)) / sfreq
+    wave[0, 800:1100] += 100 * np.sin(2 * np.pi * 1.5 * t)
+    shaking = quiet.copy()
+    shaking[0, 400:1400] += 80 * np.sin(2 * np.pi * 6.0 * np.arange(1000) / sfreq)  # 5 s of a loose electrode
+    for data, expected in ((wave, False), (shaking, True)):
+        for channels, rows in ((["C3"], data), (["C3", "C4"], np.vstack([data, quiet]))):
+            found = [a for a in find_artifacts(rows, sfreq, channels) if a["type"] == "electrode_noise"]
+            assert bool(found) == expected, (channels, found)
+            assert all(a["score"] < 1e3 for a in found)
