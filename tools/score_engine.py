@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cerebragloss.evaluation.engine_scores import engine_table, score_engine
+from cerebragloss.evaluation.engine_scores import engine_table, score_engine, score_staging, staging_table
 from cerebragloss.runtime import use_local_caches
 
 
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--artifacts-per-page", type=float, default=1.5)
     parser.add_argument("--montage", default="longitudinal_bipolar")
     parser.add_argument("--out", help="keep the simulated recordings here (default: a temporary folder)")
+    parser.add_argument("--staging", action="store_true", help="also score the sleep-staging classifier on the simulated recordings (>= 5 min each)")
     parser.add_argument("--real", help="folder of real recordings (e.g. ../shared/data/eeg)")
     parser.add_argument("--detector", help="detector weights for --real (default: the packaged ones; 'none': without)")
     args = parser.parse_args(argv)
@@ -52,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         if not recordings:
             parser.error(f"{args.recordings}: no .edf recordings")
         print(engine_table(score_engine(recordings, args.montage)))
+        if args.staging:
+            print(staging_table(score_staging(recordings)))
         return 0
     from cerebragloss.signals.simulate import SimulationSettings, simulate_recordings
 
@@ -60,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = SimulationSettings(artifacts_per_page=args.artifacts_per_page)
         recordings = simulate_recordings(folder, args.subjects, args.minutes, args.seed, settings=settings, progress=True, prefix="score")
         print(engine_table(score_engine(recordings, args.montage)))
+        if args.staging:
+            print(staging_table(score_staging(recordings)))
     return 0
 
 

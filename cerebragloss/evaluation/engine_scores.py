@@ -170,3 +170,45 @@ def artifact_burden(data_uv: np.ndarray, sfreq: float, names: list[str], montage
             counts[artifact["type"]] += 1
     return {"pages": pages, "count": counts, "channel_seconds": seconds, "score_weighted": weighted,
             "total_channel_seconds": sum(seconds.values()), "total_score_weighted": sum(weighted.values())}  # fmt: skip
+
+
+#: the simulator's states as AASM stages
+STAGE_OF_STATE = {"awake": "W", "drowsy": "N1", "n2": "N2", "n3": "N3"}
+
+
+def score_staging(recordings: list[str | Path], settings=None) -> dict:
+    """The staging classifier the engine falls back on (no hypnogram, recording long enough)
+    against the simulator's states, per 30 s epoch whose middle is inside one state (the
+    recording's own hypnogram annotations are not given to it)."""
+    from cerebragloss.engine.sleep import SleepSettings, stages_from_classifier
+    from cerebragloss.signals import read_recording
+    from cerebragloss.signals.simulate import load_truth, state_at
+
+    settings = settings or SleepSettings()
+    pairs = []
+    for path in recordings:
+        recording, truth = read_recording(path), load_truth(path)
+        starts = [30.0 * i for i in range(int(recording.duration_s // 30))]
+        classified = stages_from_classifier(recording.data, recording.sfreq, recording.electrodes, starts, 30.0, settings)
+        if classified is None:
+            continue
+        for start, stage in zip(starts, classified[0], strict=True):
+            # epochs across a state change (and its crossfade) have no single truth
+            if state_at(truth["states"], start) == state_at(truth["states"], start + 29.9):
+                pairs.append((STAGE_OF_STATE[state_at(truth["states"], start + 15.0)], stage))
+    stages = ["W", "N1", "N2", "N3", "R"]
+    confusion = {t: {p: sum(1 for a, b in pairs if a == t and b == p) for p in stages} for t in stages[:4]}
+    return {"epochs": len(pairs), "accuracy": float(np.mean([a == b for a, b in pairs])) if pairs else None,
+            "confusion": confusion, "recordings": len(recordings)}  # fmt: skip
+
+
+def staging_table(result: dict) -> str:
+    if not result["epochs"]:
+        return "staging: no recording long enough for the classifier (>= 5 min)"
+    stages = ["W", "N1", "N2", "N3", "R"]
+    lines = [f"sleep staging (YASA classifier, no hypnogram given) vs simulated states: accuracy {result['accuracy']:.1%} "
+             f"over {result['epochs']} epochs of 30 s, {result['recordings']} recordings",
+             "| truth \\ staged | " + " | ".join(f"{s:>4}" for s in stages) + " |"]  # fmt: skip
+    for truth, row in result["confusion"].items():
+        lines.append(f"| {truth:<14} | " + " | ".join(f"{row[s]:>4}" for s in stages) + " |")
+    return "\n".join(lines)
