@@ -22,7 +22,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cerebragloss.evaluation.engine_scores import engine_table, score_engine, score_staging, staging_table
+from cerebragloss.evaluation.engine_scores import (
+    engine_table,
+    score_engine,
+    score_staging,
+    staging_table,
+)
 from cerebragloss.runtime import use_local_caches
 
 
