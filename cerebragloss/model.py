@@ -42,7 +42,7 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
-PRESETS = ("tiny", "qwen2.5-vl-3b")
+PRESETS = ("tiny", "small", "qwen2.5-vl-3b")
 #: image patch 14 x 14, merged 2 x 2: one visual token per 28 x 28 pixels
 PIXELS_PER_TOKEN = 28 * 28
 
@@ -57,6 +57,16 @@ def _preset_config(name: str):
         text = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
                 "num_key_value_heads": 2, "vocab_size": 151936, "max_position_embeddings": 4096, "tie_word_embeddings": True,
                 "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]}}  # fmt: skip
+    elif name == "small":
+        # From-scratch learning on a CPU (conf/stage0_vision.yaml, tools/learn.py): a vision encoder
+        # wide enough to pretrain on page labels, with full attention in every block (at ~250
+        # visual tokens windows save nothing and cost one attention call per window).
+        vision = {"depth": 4, "hidden_size": 128, "intermediate_size": 256, "num_heads": 4, "out_hidden_size": 128,
+                  "fullatt_block_indexes": [0, 1, 2, 3], "window_size": 112, "patch_size": 14, "spatial_merge_size": 2,
+                  "temporal_patch_size": 2}  # fmt: skip
+        text = {"hidden_size": 128, "intermediate_size": 384, "num_hidden_layers": 4, "num_attention_heads": 4,
+                "num_key_value_heads": 2, "vocab_size": 151936, "max_position_embeddings": 4096, "tie_word_embeddings": True,
+                "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [4, 6, 6]}}  # fmt: skip
     elif name == "qwen2.5-vl-3b":
         vision = {"depth": 32, "hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16, "out_hidden_size": 2048,
                   "fullatt_block_indexes": [7, 15, 23, 31], "window_size": 112, "patch_size": 14, "spatial_merge_size": 2,

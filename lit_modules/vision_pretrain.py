@@ -1,0 +1,124 @@
+"""Stage 0, vision pretraining on page labels (``cerebragloss.vision_pretraining``), and the
+from-scratch variant of stages 1 and 2.
+
+The paper starts from a pretrained Qwen2.5-VL and never needs stage 0; it exists for presets built
+from random weights (``small``), where no pretrained vision encoder exists. Both classes subclass
+``VLMModule`` to share its loading, processor, pixel range and optimizer schedule (and so accept the
+same config keys and overlays); what differs is what trains and the loss.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from lit_modules.vlm import VLMModule, planned_optimizer_steps
+
+
+class VisionPretrainModule(VLMModule):
+    """Stage 0: the vision encoder and a throw-away head learn to predict the page's labels (binary
+    cross-entropy over ``PAGE_LABELS``); the projector and the language model stay as built. Export
+    with ``callbacks.ExportWithoutHead``: stage 1 starts from that checkpoint (``init_from``).
+
+    Args:
+        head_lr: learning rate of the head (default: ``lr``).
+        **kwargs: as ``VLMModule`` (``stage`` is ignored: this is stage 0).
+    """
+
+    def __init__(self, head_lr: float | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.head = None
+        self._val_scores: list[torch.Tensor] = []
+        self._val_targets: list[torch.Tensor] = []
+
+    def configure_model(self) -> None:
+        if self.model is not None:
+            return
+        from cerebragloss.model import PixelRange, load_model, load_processor
+        from cerebragloss.vision_pretraining import PageLabelHead, freeze_for_vision_pretraining
+
+        hp = self.hparams
+        source = hp.init_from or hp.pretrained
+        self.model = load_model(source, hp.preset, seed=hp.seed)
+        self.processor = load_processor(source, hp.pixels or PixelRange())
+        self.model.train()
+        self.trainable_counts = freeze_for_vision_pretraining(self.model)
+        self.head = PageLabelHead(self.model.config.vision_config.hidden_size)
+        self.trainable_counts["head (not exported)"] = sum(p.numel() for p in self.head.parameters())
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        from cerebragloss.vision_pretraining import encoder_patch_features
+
+        patches, per_page = encoder_patch_features(self.model, batch["pixel_values"], batch["image_grid_thw"])
+        return self.head(patches.float(), per_page)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(self(batch), batch["targets"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["targets"]))
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        scores = self(batch)
+        self.log("val/loss", torch.nn.functional.binary_cross_entropy_with_logits(scores, batch["targets"]), prog_bar=True,
+                 batch_size=len(batch["targets"]), sync_dist=True)  # fmt: skip
+        self._val_scores.append(scores.detach().cpu())
+        self._val_targets.append(batch["targets"].cpu())
+
+    def on_validation_epoch_end(self) -> None:
+        """``val/auc/<label>`` per label with both classes present, and their mean ``val/auc``."""
+        from cerebragloss.vision_pretraining import PAGE_LABELS, rank_auc
+
+        if not self._val_scores:
+            return
+        scores, targets = torch.cat(self._val_scores), torch.cat(self._val_targets)
+        self._val_scores, self._val_targets = [], []
+        aucs = {}
+        for index, name in enumerate(PAGE_LABELS):
+            auc = rank_auc(scores[:, index].tolist(), (targets[:, index] > 0.5).tolist())
+            if auc is not None:
+                aucs[name] = auc
+                self.log(f"val/auc/{name}", auc)
+        if aucs:
+            self.log("val/auc", sum(aucs.values()) / len(aucs), prog_bar=True)
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self.validation_step(batch, batch_idx)
+
+    def on_test_epoch_end(self) -> None:
+        self.on_validation_epoch_end()
+
+    def configure_optimizers(self):
+        from transformers import get_cosine_schedule_with_warmup
+
+        hp = self.hparams
+        groups = [{"params": [p for p in self.model.parameters() if p.requires_grad], "lr": hp.lr, "name": "vision_encoder"},
+                  {"params": list(self.head.parameters()), "lr": hp.head_lr or hp.lr, "name": "head"}]  # fmt: skip
+        optimizer = torch.optim.AdamW(groups, lr=hp.lr, weight_decay=hp.weight_decay)
+        steps = planned_optimizer_steps(self.trainer)
+        scheduler = get_cosine_schedule_with_warmup(optimizer, int(hp.warmup_ratio * steps), max(1, steps))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+class FromScratchVLMModule(VLMModule):
+    """Stages 1 and 2 of the paper for a model built from scratch on small hardware: the same
+    parts train on the same loss (``VLMModule``), with the token embeddings (tied with
+    ``lm_head``) frozen at their random initialisation when ``freeze_embeddings``: a pretrained
+    model's embeddings carry meaning worth tuning, random ones do not, and their 19 M parameters
+    (151,936 tokens x 128) were most of the optimizer's work in a CPU step of the ``small`` preset.
+
+    Args:
+        freeze_embeddings: keep the (tied) token embeddings frozen in stage 2.
+        **kwargs: as ``VLMModule``.
+    """
+
+    def __init__(self, freeze_embeddings: bool = True, **kwargs):
+        super().__init__(**kwargs)
+
+    def configure_model(self) -> None:
+        if self.model is not None:
+            return
+        super().configure_model()
+        embeddings = self.model.get_input_embeddings().weight
+        if self.hparams.freeze_embeddings and embeddings.requires_grad:
+            embeddings.requires_grad_(False)
+            self.trainable_counts["language_model"] -= embeddings.numel()
+            self.trainable_counts["frozen token embeddings"] = embeddings.numel()
