@@ -172,10 +172,16 @@ def _sphere_centre(points: np.ndarray) -> np.ndarray:
 
 
 def _directions(points: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Unit vectors from the centre of the head the points lie on (the frame's origin when fewer
-    than 8 points would make a sphere fit unstable)."""
+    """Unit vectors from the centre of the head the points lie on: a fitted sphere's centre, or
+    the frame's origin (between the ears in MNE's head frame) when fewer than 8 points, or points
+    that do not lie on a sphere (one ring of electrodes), would make the fit meaningless."""
     stacked = np.array(list(points.values()))
-    centre = _sphere_centre(stacked) if len(stacked) >= 8 else np.zeros(3)
+    centre = np.zeros(3)
+    if len(stacked) >= 8:
+        fitted = _sphere_centre(stacked)
+        radii = np.linalg.norm(stacked - fitted, axis=1)
+        if radii.std() < 0.2 * radii.mean() and np.linalg.norm(fitted) < radii.mean():
+            centre = fitted
     return {name: (p - centre) / np.linalg.norm(p - centre) for name, p in points.items()}
 
 

@@ -163,13 +163,16 @@ def test_abc_layout_with_a_few_ten_twenty_electrodes_keeps_those_and_says_what_w
     assert "labels follow BioSemi's ABC layout (64 channels, C1-D32): none placed" in recording.describe()
 
 
-def _fif_with_positions(tmp_path, names, positions, name):
+def _file_with_positions(tmp_path, names, positions, name, suffix="_raw.fif"):
     info = mne.create_info(names, 100.0, "eeg")
     raw = mne.io.RawArray(np.vstack(list(_eeg(names).values())) * 1e-6, info, verbose="error")
     montage = mne.channels.make_dig_montage(ch_pos=dict(zip(names, positions, strict=True)), coord_frame="head")
     raw.set_montage(montage, verbose="error")
-    path = tmp_path / f"{name}_raw.fif"
-    raw.save(path, verbose="error")
+    path = tmp_path / f"{name}{suffix}"
+    if suffix == "_raw.fif":
+        raw.save(path, verbose="error")
+    else:
+        mne.export.export_raw(path, raw, verbose="error")
     return path
 
 
@@ -195,7 +198,7 @@ def test_ten_twenty_names_in_a_large_cap_are_placed_only_where_their_positions_a
     names[10], names[40], names[90] = "C3", "F7", "A1"
     extra = [f"X{i}" for i in range(11)]
     rng = np.random.default_rng(1)
-    path = _fif_with_positions(tmp_path, names + extra, positions + [rng.normal(size=3) * 0.01 + [0, 0, 0.09] for _ in extra], "cap139")
+    path = _file_with_positions(tmp_path, names + extra, positions + [rng.normal(size=3) * 0.01 + [0, 0, 0.09] for _ in extra], "cap139")
     recording = read_recording(path)
     assert recording.electrodes == ["O1"]
     for label in ("C3", "F7", "A1"):
@@ -211,9 +214,10 @@ def test_a_large_cap_without_positions_and_without_ten_ten_names_places_nothing(
         read_recording(path)
 
 
-def test_positions_that_agree_with_ten_twenty_confirm_the_labels(tmp_path):
+@pytest.mark.parametrize("suffix", ["_raw.fif", ".set"])
+def test_positions_that_agree_with_ten_twenty_confirm_the_labels(tmp_path, suffix):
     sites = _template("standard_1020")
     names = ["Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T7", "C3", "Cz", "C4", "T8", "P7", "P3", "Pz", "P4", "P8", "O1", "O2"]
-    recording = read_recording(_fif_with_positions(tmp_path, names, [sites[n] for n in names], "clinical"))
+    recording = read_recording(_file_with_positions(tmp_path, names, [sites[n] for n in names], "clinical", suffix))
     assert len(recording.electrodes) == 19 and not recording.not_used
     assert "positions in the file confirm 19 labels" in recording.describe()
