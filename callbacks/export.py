@@ -6,6 +6,8 @@ from pathlib import Path
 
 import lightning as L
 
+from cerebragloss.settings import record_export_page
+
 
 class ExportHuggingFace(L.Callback):
     """At the end of training, write ``dirpath`` with ``save_pretrained`` (model weights, config,
@@ -48,3 +50,4 @@ class ExportHuggingFace(L.Callback):
                 raise RuntimeError(f"export to {target}: {len(empty)} tensors are empty (e.g. {empty[0]}): partitioned weights were not gathered")
         pl_module.model.save_pretrained(target, state_dict=model_state)
         pl_module.processor.save_pretrained(target)
+        record_export_page(trainer, target)  # cerebragloss_page.json: the page the training data was drawn as

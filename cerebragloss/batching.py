@@ -8,8 +8,14 @@ A sample longer than ``max_length`` is dropped (returned as ``None``), never tru
 inside the image span would desynchronise image tokens and features, and cutting an answer
 teaches a half answer.
 
-``collate`` pads a list of encoded samples into a batch (right padding); ``length_grouped``
-batches a stream by similar lengths to cut padding; ``padding_fraction`` measures it.
+``planned_length`` gives a sample's token count *before* the processor runs (the text tokens
+plus the image tokens that follow from the page's size and the pixel range), so that streams
+group, drop and skip samples while they are still PNG bytes + JSON: a processed full page is
+~23 MiB of fp32 ``pixel_values``, its PNG a few tens of KiB.
+
+``collate`` pads a list of encoded samples into a batch (right padding); ``length_grouped`` and
+``group_by_length`` batch a stream by similar lengths to cut padding; ``padding_fraction``
+measures it.
 """
 
 from __future__ import annotations
@@ -58,6 +64,49 @@ def assistant_labels(input_ids: list[int], header: list[int], end_id: int) -> li
         else:
             position += 1
     return labels
+
+
+def labelled_turns(input_ids: list[int], header: list[int]) -> int:
+    """How many assistant turns the labels of ``assistant_labels`` cover (headers found)."""
+    width = len(header)
+    return sum(input_ids[i : i + width] == header for i in range(len(input_ids) - width + 1))
+
+
+def image_size(png: bytes) -> tuple[int, int]:
+    """(width, height) from the PNG header, without decoding the pixels."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as image:
+        return image.size
+
+
+def image_tokens(width: int, height: int, processor) -> int:
+    """Visual tokens the processor makes of a ``width`` x ``height`` image: resized (aspect kept)
+    into its pixel range in multiples of patch x merge (28 px), one token per 28 x 28 block."""
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+    images = processor.image_processor
+    factor = images.patch_size * images.merge_size
+    resized_height, resized_width = smart_resize(height, width, factor, images.size["shortest_edge"], images.size["longest_edge"])
+    return (resized_height // factor) * (resized_width // factor)
+
+
+def planned_length(sample: dict, png: bytes, processor, prompt_only: bool = False) -> tuple[int, bool]:
+    """(tokens the encoded sample will have, whether every assistant turn gets labels), from the
+    text and the PNG header only. ``prompt_only``: the generation prompt of ``encode_prompt``."""
+    messages = chat_messages(sample)
+    if prompt_only:
+        text = processor.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True)
+    else:
+        text = processor.apply_chat_template(messages, tokenize=False)
+    tokenizer = processor.tokenizer
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    pads = text.count("<|image_pad|>")
+    tokens = len(ids) - pads + pads * image_tokens(*image_size(png), processor)
+    if prompt_only:
+        return tokens, True
+    assistant_turns = sum(m["role"] == "assistant" for m in sample["messages"])
+    return tokens, labelled_turns(ids, assistant_header(tokenizer)) == assistant_turns
 
 
 def load_image(png: bytes):
@@ -118,6 +167,46 @@ def collate(items: list[dict], pad_id: int) -> dict:
 def padding_fraction(batch: dict) -> float:
     mask = batch["attention_mask"]
     return float(1.0 - mask.sum() / mask.numel())
+
+
+def group_by_length(items: Iterable, sizes: list[int], buffer_batches: int, rng: np.random.Generator, length) -> Iterator[tuple[list, int]]:
+    """Exactly ``len(sizes)`` batches, ``(items, repeated)``, of the planned ``sizes`` (a stream's
+    share of an epoch): each window of ``buffer_batches`` batches' worth of items is sorted by
+    ``length(item)``, cut into the window's sizes, and those batches leave in a shuffled order
+    (``buffer_batches=1``: arrival order). When the stream runs short (skipped samples), what is
+    left is spread over every batch still planned, so every rank keeps the same step count; only
+    when fewer items than batches are left are items repeated (``repeated`` counts them)."""
+    from itertools import islice
+
+    stream = iter(items)
+    position, last = 0, None
+    while position < len(sizes):
+        window = sizes[position : position + buffer_batches]
+        chunk = list(islice(stream, sum(window)))
+        repeated = 0
+        if len(chunk) < sum(window):
+            window = spread(len(chunk), len(sizes) - position)
+            if len(chunk) < len(window):
+                if not chunk and last is None:
+                    raise RuntimeError(f"no sample left for {len(window)} planned batches (every sample of this worker was skipped)")
+                filler = chunk or [last]
+                repeated = len(window) - len(chunk)
+                chunk = chunk + [filler[i % len(filler)] for i in range(repeated)]
+                window = [1] * len(window)
+        if buffer_batches > 1:
+            chunk.sort(key=length)
+        starts = np.cumsum([0, *window])
+        batches = [chunk[starts[i] : starts[i + 1]] for i in range(len(window))]
+        order = rng.permutation(len(batches)) if buffer_batches > 1 else range(len(batches))
+        for number, index in enumerate(order):
+            yield batches[index], repeated if number == 0 else 0
+        last = chunk[-1] if chunk else last
+        position += len(window)
+
+
+def spread(items: int, batches: int) -> list[int]:
+    """``items`` over ``batches`` as evenly as possible (the larger ones first)."""
+    return [items // batches + (i < items % batches) for i in range(batches)]
 
 
 def length_grouped(items: Iterable[dict], batch_size: int, buffer_batches: int = 16, seed: int = 0) -> Iterator[list[dict]]:
@@ -198,3 +287,36 @@ def collate_prompts(items: list[dict], pad_id: int) -> dict:
     if "png" in items[0]:
         batch["pngs"] = [item["png"] for item in items]
     return batch
+
+
+def prompts_from_batch(batch: dict, count: int, pad_id: int) -> dict | None:
+    """Generation prompts (the ``collate_prompts`` layout, left-padded) of the first ``count``
+    rows of a training batch: each row up to its first labelled token, with its page and its
+    ``mm_token_type_ids`` (Qwen2.5-VL builds 3D positions from them); the reference is the first
+    answer. ``None`` when no row has a label."""
+    grids = batch["image_grid_thw"]
+    patches = (grids[:, 0] * grids[:, 1] * grids[:, 2]).tolist()
+    starts = [sum(patches[:i]) for i in range(len(patches))]
+    items = []
+    for row in range(min(count, len(batch["input_ids"]))):
+        labelled = (batch["labels"][row] != IGNORE_INDEX).nonzero().flatten()
+        if len(labelled) == 0:
+            continue
+        start = int(labelled[0])
+        gaps = (labelled[1:] - labelled[:-1] != 1).nonzero().flatten()
+        end = int(labelled[int(gaps[0])]) + 1 if len(gaps) else int(labelled[-1]) + 1
+        item = {
+            "input_ids": batch["input_ids"][row, :start],
+            "attention_mask": torch.ones(start, dtype=batch["attention_mask"].dtype),
+            "pixel_values": batch["pixel_values"][starts[row] : starts[row] + patches[row]],
+            "image_grid_thw": grids[row : row + 1],
+            "id": batch["ids"][row],
+            "reference": batch["input_ids"][row, start:end],
+            "sample": {"id": batch["ids"][row]},
+        }
+        if "mm_token_type_ids" in batch:
+            item["mm_token_type_ids"] = batch["mm_token_type_ids"][row, :start]
+        if "pngs" in batch:
+            item["png"] = batch["pngs"][row]
+        items.append(item)
+    return collate_prompts(items, pad_id) if items else None

@@ -27,23 +27,28 @@ class PageContext:
     montage: object  # signals.MontageChoice: the montage drawn and why
 
 
-def open_page(recording: str | Path, start_s: float, montage: str = "auto", detector: str | Path | None = "default") -> PageContext:
+def open_page(recording: str | Path, start_s: float, montage: str = "auto", detector: str | Path | None = "default",
+              page_settings=None) -> PageContext:  # fmt: skip
     """Render the page of ``recording`` at ``start_s`` in ``montage`` (``auto``: the best the
-    recording allows) and annotate it with the engine."""
+    recording allows) and annotate it with the engine. ``page_settings`` (filters, flags,
+    geometry): a model's from ``settings.page_for_model``; default ``PageSettings()``."""
     from cerebragloss.detection.draw import draw_boxes
     from cerebragloss.engine.annotate import annotate
     from cerebragloss.detection.detector import DEFAULT_WEIGHTS, WaveformDetector
     from cerebragloss.render import render_segment
+    from cerebragloss.settings import PageSettings
     from cerebragloss.signals import choose_montage, read_recording, segments_from_recording
 
     data = read_recording(recording)
     if not 0 <= start_s <= data.duration_s - 10.0 + 1e-6:
         raise ValueError(f"{recording}: --start {start_s} s is outside the recording (0 to {data.duration_s - 10:.1f} s for a 10 s page)")
     choice = choose_montage(data.electrodes, montage)
-    segments = list(segments_from_recording(data, choice.name, start_s=start_s, max_segments=1))
+    page_settings = page_settings or PageSettings()
+    segments = list(segments_from_recording(data, choice.name, start_s=start_s, max_segments=1, filters=page_settings.filters,
+                                            flag_settings=page_settings.flags))  # fmt: skip
     if not segments:
         raise ValueError(f"{recording}: no page at {start_s} s")
-    page = render_segment(segments[0])
+    page = render_segment(segments[0], page_settings.render)
     events = None
     if detector:
         events = WaveformDetector(DEFAULT_WEIGHTS if detector == "default" else detector).detect([page])[0]

@@ -3,8 +3,9 @@
 A shard set is one folder::
 
     DIR/<name>-000000.tar ...   each sample: <key>.png (the page) + <key>.json (the Sample)
-    DIR/manifest.json           shards with sample counts, counts per task and source, subjects,
-                                the generator (name, version, config) and the creation time
+    DIR/manifest.json           shards with sample and per-task counts, counts per task and source,
+                                subjects, the generator (name, version, config), the page the
+                                images were drawn as (montage, filters, render) and the creation time
 
 Shards are written as ``.tar.partial`` and renamed when complete; the manifest is written last, so
 a folder without ``manifest.json`` is not a finished shard set. Epoch lengths, mixing ratios and
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import tarfile
 from collections import Counter
+from dataclasses import asdict, dataclass
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +36,44 @@ def _version() -> str:
         return version("cerebragloss")
     except PackageNotFoundError:
         return "unknown"
+
+
+@dataclass
+class SplitSettings:
+    """Shares of subjects held out for validation and for the benchmark (the rest train)."""
+
+    val: float = 0.1
+    bench: float = 0.1
+    seed: int = 0
+
+    def fractions(self) -> dict[str, float]:
+        return {"val": self.val, "bench": self.bench}
+
+
+#: beside an annotation run: its subject split, recorded by the first step that splits it
+SPLIT_FILE = "subject_split.json"
+
+
+def subject_split(annotations_dir: str | Path, subjects: Iterable[str], settings: SplitSettings) -> dict[str, str]:
+    """The subject split of an annotation run, the one place it is decided: ``split_subjects``
+    over the run's subjects, recorded beside the annotations in ``subject_split.json`` (one
+    entry per split setting asked for) and read back from there, so rule synthesis, teacher
+    synthesis and the benchmark put each subject on the same side. A record that disagrees
+    with the subjects (annotations added since) is refused."""
+    path = Path(annotations_dir) / SPLIT_FILE
+    key = json.dumps(asdict(settings), sort_keys=True)
+    subjects = sorted(set(subjects))
+    records = json.loads(path.read_text()) if path.exists() else {}
+    if key in records:
+        if sorted(records[key]) != subjects:
+            raise ValueError(f"{path}: the split recorded for {key} holds other subjects than these annotations "
+                             f"(annotations added or removed since); delete {path.name} to split anew")  # fmt: skip
+        return records[key]
+    records[key] = split_subjects(subjects, settings.fractions(), settings.seed)
+    temporary = path.with_name(path.name + ".partial")
+    temporary.write_text(json.dumps(records, indent=1))
+    temporary.replace(path)
+    return records[key]
 
 
 def split_subjects(subjects: Iterable[str], fractions: dict[str, float], seed: int) -> dict[str, str]:
@@ -74,8 +114,9 @@ class ShardSetWriter:
     """
 
     def __init__(self, directory: str | Path, *, name: str = "samples", samples_per_shard: int = 1000,
-                 generator: str = "cerebragloss", config: dict | None = None):  # fmt: skip
+                 generator: str = "cerebragloss", config: dict | None = None, page: dict | None = None):  # fmt: skip
         self.directory = Path(directory)
+        self.page = page
         self.name, self.samples_per_shard = name, samples_per_shard
         self.generator, self.config = generator, config or {}
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -98,9 +139,10 @@ class ShardSetWriter:
         if self._current is None:
             partial = self.directory / f"{self.name}-{len(self.shards):06d}.tar.partial"
             stream = open(partial, "wb")  # noqa: SIM115 - closed in _finish_shard() or abort()
-            self._current = [partial, stream, wds.TarWriter(stream, encoder=False), 0]
+            self._current = [partial, stream, wds.TarWriter(stream, encoder=False), 0, Counter()]
         self._current[2].write({"__key__": key, "png": png, "json": json.dumps(sample, ensure_ascii=False).encode()})
         self._current[3] += 1
+        self._current[4][sample["task"]] += 1
         self.tasks[sample["task"]] += 1
         self.sources[sample["source"]] += 1
         self.subjects.add(sample.get("subject") or "")
@@ -108,12 +150,13 @@ class ShardSetWriter:
             self._finish_shard()
 
     def _finish_shard(self) -> None:
-        partial, stream, tar, count = self._current
+        partial, stream, tar, count, tasks = self._current
         tar.close()
         stream.close()  # flushed and closed before the rename: a ".tar" is always whole
         final = partial.with_suffix("")
         partial.replace(final)
-        self.shards.append({"file": final.name, "samples": count})
+        # per-shard task counts: a task-filtered source plans its exact epoch from them
+        self.shards.append({"file": final.name, "samples": count, "tasks": dict(sorted(tasks.items()))})
         self._current = None
 
     def abort(self) -> None:
@@ -135,6 +178,8 @@ class ShardSetWriter:
             "sources": dict(sorted(self.sources.items())),
             "subjects": sorted(self.subjects - {""}),
             "generator": {"name": self.generator, "version": _version(), "config": self.config},
+            # the page the samples' images were drawn as (settings.page_record); null for general images
+            "page": self.page,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         temporary = self.directory / f"{MANIFEST}.partial"

@@ -1,14 +1,19 @@
 """Benchmark: the training input pipeline and Lightning's overhead, on the tiny preset on CPU.
 
-    python tools/bench_training.py [--subjects N] [--steps S] [--batch-size B]
+    python tools/bench_training.py [--subjects N] [--steps S] [--batch-size B] [--group-buffer-batches G]
 
-Builds shards (simulate, annotate, rule + offline-teacher synthesis), then prints three tables:
+Builds shards (simulate, annotate, rule + offline-teacher synthesis) and trains at the full page
+size the manifests record (1344 x 756 px = 1296 visual tokens, the pixel range derived from it),
+then prints four tables:
 
 1. loader: samples/s the ShardDataModule delivers with 2 workers (decode, processor, grouping,
    collation) against samples/s the tiny model consumes in training steps;
-2. step time: the same stage-2 model, batches and optimizer in a Lightning Trainer and in a plain
+2. host memory: peak resident memory (VmHWM) of each DataLoader worker while it streams, and
+   what the grouping buffer would hold as processed pixels (the design before issue 14);
+3. step time: the same stage-2 model, batches and optimizer in a Lightning Trainer and in a plain
    PyTorch loop, in alternating rounds (ratio of the medians, target <= 1.05);
-3. padding: share of padding tokens with plain batching and with length grouping (target <= 10 %).
+4. padding: share of padding tokens over an epoch with batches in arrival order and with length
+   grouping (target <= 10 %), from the token counts the stream groups by.
 Run by ``make bench``.
 """
 
@@ -30,20 +35,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=6, help="timed training steps per side and round (after 2 warm-up steps)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the plain loop and Lightning")
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--group-buffer-batches", type=int, default=16, help="batches' worth of samples sorted together")
     args = parser.parse_args(argv)
     use_local_caches()
 
     import lightning as L
     import torch
 
-    from cerebragloss.batching import collate, encode_sample, length_grouped, load_image
+    import numpy as np
+
+    from cerebragloss.batching import group_by_length, planned_length
     from cerebragloss.detection.detector import DEFAULT_WEIGHTS
     from cerebragloss.engine.run import annotate_recordings
-    from cerebragloss.model import PixelRange, build_processor
+    from cerebragloss.model import build_processor
     from cerebragloss.settings import load_settings
     from cerebragloss.shards import iter_shard_set
     from cerebragloss.signals.simulate import simulate_recordings
-    from cerebragloss.streaming import ShardSource
+    from cerebragloss.streaming import ShardSource, rank_batch_sizes
     from cerebragloss.synthesis.run import (
         AugmentSettings,
         SynthesisSettings,
@@ -53,7 +61,6 @@ def main(argv: list[str] | None = None) -> int:
     from datamodules import ShardDataModule
     from lit_modules import VLMModule
 
-    pixels = PixelRange(min_pixels=64 * 784, max_pixels=256 * 784)
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         recordings = simulate_recordings(scratch / "recordings", args.subjects, 1.0, seed=3)
@@ -63,17 +70,27 @@ def main(argv: list[str] | None = None) -> int:
         augment_with_teacher(scratch / "annotations", scratch / "shards" / "teacher", load_settings(AugmentSettings, overrides=[*no_split, "samples_per_shard=8"]), progress=False)
         sources = [ShardSource("rules/train"), ShardSource("teacher/train")]
 
-        # 1. the loader with 2 workers
-        data = ShardDataModule(root=str(scratch / "shards"), train=sources, batch_size=args.batch_size, num_workers=2, resample=True,
-                               pixels=pixels, samples_per_epoch=args.batch_size * (args.steps + 10), max_length=2048)  # fmt: skip
+        # 1. the loader with 2 workers, at the page size the manifests record
+        data = ShardDataModule(root=str(scratch / "shards"), train=sources, batch_size=args.batch_size, num_workers=2,
+                               samples_per_epoch=args.batch_size * (args.steps + 10), max_length=4096,
+                               group_buffer_batches=args.group_buffer_batches)  # fmt: skip
+        pixels = data.pixels
         loader = data.train_dataloader()
         batches, started, first = [], time.perf_counter(), None
-        for batch in loader:
+        peak_rss: dict[int, int] = {}
+        iterator = iter(loader)
+        for batch in iterator:
             batches.append(batch)
+            for number, process in enumerate(iterator._workers):
+                peak_rss[number] = max(peak_rss.get(number, 0), _peak_rss_kib(process.pid))
             if first is None:
                 first = time.perf_counter()  # worker start-up (processor build) excluded
         loader_rate = (len(batches) - 1) * args.batch_size / (time.perf_counter() - first)
         startup = first - started
+        pixel_bytes = max(b["pixel_values"].element_size() * b["pixel_values"].shape[1] * int(g.prod())
+                          for b in batches for g in b["image_grid_thw"])  # fmt: skip
+        buffer_samples = args.batch_size * args.group_buffer_batches
+        png_bytes = max(len(png) for folder in ("rules", "teacher") for _, png in iter_shard_set(scratch / "shards" / folder / "train"))
 
         # 2. Lightning against a plain loop, same model, batches and optimizer. The two sides run
         # in alternating rounds (fresh model each round), so drifts of a shared 2-core machine
@@ -129,36 +146,44 @@ def main(argv: list[str] | None = None) -> int:
         lightning_step, plain_step = statistics.median(lightning_times), statistics.median(plain_times)
         consumed = args.batch_size / plain_step
 
-        # 3. padding with and without length grouping, over the same encoded samples
+        # 4. padding over an epoch, from the token counts the stream groups by (exact: tested
+        # against the processor's output), with the plan's batch sizes
         processor = build_processor(pixels)
-        items = []
-        for folder in ("rules", "teacher"):
-            for sample, png in iter_shard_set(scratch / "shards" / folder / "train"):
-                items.append(encode_sample(sample, load_image(png), processor, 4096))
+        samples = [(sample, png) for folder in ("rules", "teacher") for sample, png in iter_shard_set(scratch / "shards" / folder / "train")]
         import random
 
-        random.Random(0).shuffle(items)
-        pad_id = processor.tokenizer.pad_token_id
+        random.Random(0).shuffle(samples)
+        lengths = [planned_length(sample, png, processor)[0] for sample, png in samples]
+        sizes = rank_batch_sizes(len(lengths), 1, args.batch_size)[0]
 
         def padding(buffer_batches: int) -> float:
             real = total = 0
-            for group in length_grouped(items, args.batch_size, buffer_batches, seed=0):
-                batch = collate(group, pad_id)
-                total += batch["attention_mask"].numel()
-                real += int(batch["attention_mask"].sum())
+            for group, _ in group_by_length(lengths, sizes, buffer_batches, np.random.default_rng(0), lambda n: n):
+                real += sum(group)
+                total += max(group) * len(group)
             return 1 - real / total
 
-        plain_padding, grouped_padding = padding(1), padding(16)
-        mean_tokens = statistics.mean(len(i["input_ids"]) for i in items)
+        plain_padding, grouped_padding = padding(1), padding(args.group_buffer_batches)
+        mean_tokens = statistics.mean(lengths)
 
-    print(f"tiny Qwen2.5-VL (9.9 M parameters), stage 2, batch {args.batch_size}, pages at up to {pixels.max_pixels // 784} visual tokens, "
-          f"{len(items)} samples of {mean_tokens:.0f} tokens on average, 2 CPU cores\n")  # fmt: skip
+    print(f"tiny Qwen2.5-VL (9.9 M parameters), stage 2, batch {args.batch_size}, pages at up to {pixels.max_pixels // 784} visual tokens "
+          f"(pixel range {pixels.min_pixels}-{pixels.max_pixels} from the manifests' page), {len(lengths)} samples of {mean_tokens:.0f} "
+          f"tokens on average, 2 CPU cores\n")  # fmt: skip
     print("| loader (2 workers) | samples/s |")
     print("|---|---|")
     print(f"| ShardDataModule delivers | {loader_rate:.1f} |")
     print(f"| the model consumes (train steps) | {consumed:.1f} |")
     print(f"| ratio delivered / consumed | {loader_rate / consumed:.2f}x |")
     print(f"\n(worker start-up before the first batch: {startup:.1f} s)\n")
+    print("| host memory per DataLoader worker | |")
+    print("|---|---|")
+    for number, kib in sorted(peak_rss.items()):
+        print(f"| worker {number}: peak resident memory (VmHWM) | {kib / 1024:.0f} MiB |")
+    print(f"| grouping + shuffle buffers hold (PNG + JSON) | {buffer_samples} + {data.settings.shuffle_buffer} samples, "
+          f"<= {(buffer_samples + data.settings.shuffle_buffer) * png_bytes / 2**20:.1f} MiB of PNG |")
+    print(f"| the same grouping buffer as processed fp32 pixels (before issue 14) | {buffer_samples * pixel_bytes / 2**20:.0f} MiB "
+          f"({pixel_bytes / 2**20:.1f} MiB per page, computed) |")
+    print()
     print("| training step | median ms | ratio |")
     print("|---|---|---|")
     print(f"| plain PyTorch loop | {plain_step * 1000:.0f} | 1.00 |")
@@ -168,7 +193,18 @@ def main(argv: list[str] | None = None) -> int:
     print("\n| batching | padding tokens |")
     print("|---|---|")
     print(f"| in arrival order | {plain_padding:.1%} |")
-    print(f"| length-grouped (16 batches sorted together) | {grouped_padding:.1%} |")
+    print(f"| length-grouped ({args.group_buffer_batches} batches sorted together) | {grouped_padding:.1%} |")
+    return 0
+
+
+def _peak_rss_kib(pid: int) -> int:
+    """Peak resident set size of a process (Linux ``/proc``), in KiB; 0 where unreadable."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
     return 0
 
 

@@ -36,12 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     use_local_caches()
 
     from cerebragloss.interpret import DESCRIBE, Interpreter, engine_summary, open_page
+    from cerebragloss.settings import page_for_model
     from cerebragloss.signals import RecordingError
 
     if args.chat and not args.model:
         parser.error("--chat needs --model")
     try:
-        context = open_page(args.recording, args.start, args.montage, None if args.detector == "none" else args.detector)
+        montage, page_settings = page_for_model(args.model, args.montage)  # a model's pages are drawn as its training data's
+        context = open_page(args.recording, args.start, montage, None if args.detector == "none" else args.detector, page_settings)
         interpreter = Interpreter(args.model, max_new_tokens=args.max_new_tokens) if args.model else None
     except (FileNotFoundError, ValueError, RecordingError) as error:
         parser.error(str(error))

@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cerebragloss.labels import WAVEFORM_CLASSES
-from cerebragloss.shards import ShardSetWriter, split_subjects
-from cerebragloss.synthesis.run import SplitSettings
+from cerebragloss.settings import annotation_page
+from cerebragloss.shards import ShardSetWriter, SplitSettings, subject_split
 from cerebragloss.synthesis.teacher import TeacherSettings
 
 
@@ -66,7 +66,7 @@ def make_bench(annotations_dir: str | Path, out: str | Path, settings: BenchSett
     annotations_dir, out = Path(annotations_dir), Path(out)
     split, teacher_settings = settings.split, settings.teacher
     annotations = list(iter_annotations(annotations_dir))
-    splits = split_subjects({a["subject"] for a in annotations}, split.fractions(), split.seed)
+    splits = subject_split(annotations_dir, {a["subject"] for a in annotations}, split)
     held_out = [a for a in annotations if splits[a["subject"]] == "bench"]
     if not held_out:
         raise ValueError(f"{annotations_dir}: no subject falls in the bench split ({split}); use more subjects or a larger split.bench")
@@ -82,7 +82,7 @@ def make_bench(annotations_dir: str | Path, out: str | Path, settings: BenchSett
     rejected, written = {}, 0
     counts: dict[str, int] = {}
     with ShardSetWriter(out, name="bench", samples_per_shard=settings.samples_per_shard, generator="cerebragloss.evaluation.bench",
-                        config=asdict(settings)) as writer:  # fmt: skip
+                        config=asdict(settings), page=annotation_page(annotations_dir)) as writer:  # fmt: skip
         for annotation in held_out:
             recording = annotation["recording"]
             if recording not in truths:

@@ -157,10 +157,12 @@ def recordings_of(task: str, folder: str | Path) -> list[Path]:
     return found
 
 
-def clinical_pages(task: str, folder: str | Path, settings: ClinicalSettings | None = None,
-                   report: ClinicalReport | None = None) -> Iterator[tuple[object, str]]:  # fmt: skip
-    """(rendered Page, label) of every labelled page of every recording of the task in ``folder``;
-    a recording without its label file or with a broken one is skipped with the reason."""
+def clinical_pages(task: str, folder: str | Path, settings: ClinicalSettings | None = None, report: ClinicalReport | None = None,
+                   page_settings=None, montage: str | None = None) -> Iterator[tuple[object, str]]:  # fmt: skip
+    """(rendered Page, label) of every labelled page of every recording of the task in ``folder``,
+    drawn with ``page_settings`` (filters, flags, geometry: the model's, see
+    ``settings.page_for_model``) in ``montage`` (default: the task's); a recording without its
+    label file or with a broken one (or without the electrodes of the montage) is skipped with the reason."""
     from cerebragloss.render import render_segment
     from cerebragloss.signals import (
         MontageError,
@@ -169,9 +171,12 @@ def clinical_pages(task: str, folder: str | Path, settings: ClinicalSettings | N
         segments_from_recording,
     )
 
+    from cerebragloss.settings import PageSettings
+
     settings = settings or ClinicalSettings()
+    page_settings = page_settings or PageSettings()
     report = report if report is not None else ClinicalReport()
-    montage = settings.montage_tusz if task == "tusz" else settings.montage_hmc
+    montage = montage or (settings.montage_tusz if task == "tusz" else settings.montage_hmc)
     for path in recordings_of(task, folder):
         labels_path = label_file_of(task, path)
         if not labels_path.exists():
@@ -186,12 +191,13 @@ def clinical_pages(task: str, folder: str | Path, settings: ClinicalSettings | N
                 labels, left_out = hmc_page_labels(read_hmc_scoring(labels_path), recording.duration_s, settings)
                 report.left_out_pages += left_out
             by_start = dict(labels)
-            for segment in segments_from_recording(recording, montage, duration_s=settings.page_s):
+            for segment in segments_from_recording(recording, montage, duration_s=settings.page_s, filters=page_settings.filters,
+                                                   flag_settings=page_settings.flags):  # fmt: skip
                 label = by_start.get(round(segment.start_s, 6))
                 if label is None:
                     continue
                 report.pages[label] = report.pages.get(label, 0) + 1
-                yield render_segment(segment), label
+                yield render_segment(segment, page_settings.render), label
         except (RecordingError, MontageError, LabelFileError, ValueError, OSError) as error:
             report.skipped[str(path)] = str(error)
 

@@ -5,8 +5,9 @@
                           -> OUT/<split>/, OUT/rejects.jsonl, OUT/teacher_cache/ (resumable)
 ``convert_llava``         general image-text data (LLaVA JSON) -> OUT/ (one shard set, task general)
 
-Splits (train/val/bench) are by subject with the same seed everywhere, so the rule and teacher
-shards of one subject land on the same side. Every page is accounted for in ``report.json``.
+Splits (train/val/bench) are by subject, computed once per annotation run and recorded beside it
+(``shards.subject_split``: ``subject_split.json``), so the rule, teacher and bench shards of one
+subject land on the same side. Every page is accounted for in ``report.json``.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from cerebragloss.shards import (
+from cerebragloss.settings import annotation_page
+from cerebragloss.shards import (  # noqa: F401 - SplitSettings is imported from here too
     SPLITS,
     ShardSetWriter,
+    SplitSettings,
     check_shard_set,
-    split_subjects,
+    subject_split,
     write_shard_set,
 )
 from cerebragloss.synthesis.rules import RuleSettings, page_rng, rule_samples
@@ -37,18 +40,6 @@ from cerebragloss.synthesis.teacher import (
     sample_from_reply,
 )
 from cerebragloss.synthesis.verify import verify_sample
-
-
-@dataclass
-class SplitSettings:
-    """Shares of subjects held out for validation and for the benchmark (the rest train)."""
-
-    val: float = 0.1
-    bench: float = 0.1
-    seed: int = 0
-
-    def fractions(self) -> dict[str, float]:
-        return {"val": self.val, "bench": self.bench}
 
 
 @dataclass
@@ -107,14 +98,15 @@ class SplitWriters:
     straight to disk (an archive's samples never sit in memory together). ``close()`` writes
     each manifest and checks it against its tars."""
 
-    def __init__(self, out: Path, name: str, generator: str, config: dict, samples_per_shard: int):
+    def __init__(self, out: Path, name: str, generator: str, config: dict, samples_per_shard: int, page: dict | None = None):
         self.out, self.name, self.generator, self.config, self.samples_per_shard = out, name, generator, config, samples_per_shard
+        self.page = page
         self.writers: dict[str, ShardSetWriter] = {}
 
     def write(self, split: str, sample: dict, png: bytes) -> None:
         if split not in self.writers:
             self.writers[split] = ShardSetWriter(self.out / split, name=self.name, samples_per_shard=self.samples_per_shard,
-                                                 generator=self.generator, config=self.config | {"split": split})  # fmt: skip
+                                                 generator=self.generator, config=self.config | {"split": split}, page=self.page)  # fmt: skip
         self.writers[split].write(sample, png)
 
     def close(self) -> dict[str, dict]:
@@ -153,10 +145,11 @@ def synthesize_rules(annotations_dir: str | Path, out: str | Path, settings: Syn
     started = time.perf_counter()
     # Two passes over the annotations: the subjects decide the split before any sample is written.
     subjects = Counter(a["subject"] for a in iter_annotations(annotations_dir))
-    splits = split_subjects(subjects, settings.split.fractions(), settings.split.seed)
+    splits = subject_split(annotations_dir, subjects, settings.split)
     skipped: dict[str, str] = {}
     config = asdict(settings)
-    with SplitWriters(out, "rules", "cerebragloss.synthesis.rules", config, settings.samples_per_shard) as writers:
+    page = annotation_page(annotations_dir)
+    with SplitWriters(out, "rules", "cerebragloss.synthesis.rules", config, settings.samples_per_shard, page) as writers:
         pages = sum(subjects.values())
         for annotation in tqdm(iter_annotations(annotations_dir), total=pages, desc="rules", unit="page", disable=not progress):
             png = _page_bytes(annotations_dir, annotation)
@@ -201,7 +194,7 @@ def augment_with_teacher(annotations_dir: str | Path, out: str | Path, settings:
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     annotations = load_annotations(annotations_dir)
-    splits = split_subjects([a["subject"] for a in annotations], settings.split.fractions(), settings.split.seed)
+    splits = subject_split(annotations_dir, [a["subject"] for a in annotations], settings.split)
     plan = teacher_plan(annotations, settings.seed, limit, splits)
     skipped, requests, by_id = {}, [], {}
     for annotation, task in plan:
@@ -218,7 +211,7 @@ def augment_with_teacher(annotations_dir: str | Path, out: str | Path, settings:
     rejects = []
     config = asdict(settings)
     generator = f"cerebragloss.synthesis.teacher ({teacher.name})"
-    with SplitWriters(out, "teacher", generator, config, settings.samples_per_shard) as writers:
+    with SplitWriters(out, "teacher", generator, config, settings.samples_per_shard, annotation_page(annotations_dir)) as writers:
         for request in requests:
             record = replies.get(request.sample_id)
             if record is None:

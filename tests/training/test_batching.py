@@ -77,3 +77,30 @@ def test_length_grouping_batches_similar_lengths_and_keeps_every_item():
     assert max(spreads) <= 43  # neighbours in length order; plain batching pairs 5 with 90
     plain = list(length_grouped(items, batch_size=2, buffer_batches=1))
     assert [i["id"] for b in plain for i in b] == [i["id"] for i in items]
+
+
+def test_the_token_count_known_before_the_processor_equals_the_encoded_length(shard_root):
+    from cerebragloss.batching import encode_prompt, planned_length
+
+    processor = build_processor(PIXELS)
+    pairs = [pair for folder in ("rules/train", "teacher/train", "general/llava") for pair in list(iter_shard_set(shard_root / folder))[:6]]
+    assert len({load_image(png).size for _, png in pairs}) > 1  # pages and general images of several sizes
+    for sample, png in pairs:
+        length, labelled = planned_length(sample, png, processor)
+        assert labelled and length == len(encode_sample(sample, load_image(png), processor, 10**6)["input_ids"])
+        prompt_length, _ = planned_length(sample, png, processor, prompt_only=True)
+        assert prompt_length == len(encode_prompt(sample, load_image(png), processor, 10**6)["input_ids"])
+
+
+def test_generation_prompts_cut_from_a_training_batch_equal_the_test_prompts(shard_root):
+    from cerebragloss.batching import collate_prompts, encode_prompt, prompts_from_batch
+
+    processor = build_processor(PIXELS)
+    pairs = [(s, p) for s, p in iter_shard_set(shard_root / "rules" / "val") if len(s["messages"]) == 2][:3]
+    pad = processor.tokenizer.pad_token_id
+    training = collate([encode_sample(s, load_image(p), processor, 4096) for s, p in pairs], pad)
+    cut = prompts_from_batch(training, 3, pad)
+    expected = collate_prompts([encode_prompt(s, load_image(p), processor, 4096) for s, p in pairs], pad)
+    for key in ("input_ids", "attention_mask", "mm_token_type_ids", "pixel_values", "image_grid_thw"):
+        assert torch.equal(cut[key], expected[key]), key
+    assert [processor.tokenizer.decode(r, skip_special_tokens=True) for r in cut["references"]] == [s["messages"][-1]["content"] for s, _ in pairs]
