@@ -179,6 +179,7 @@ def apply_montage(data: np.ndarray, electrodes: list[str], name: str) -> Montage
             f"montage {name!r} needs at least {needed} "
             + ("10-20 electrodes" if name in ("as_recorded", "average") else "pair of neighbouring 10-20 electrodes")
             + f"; this recording has {' '.join(have) or 'none'} (missing {' '.join(missing)})"
+            + (f"; possible here: {', '.join(available_montages(electrodes))} (or 'auto')" if have else "")
         )
     row = {e: i for i, e in enumerate(electrodes)}
     if name == "average":

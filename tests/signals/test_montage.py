@@ -97,3 +97,8 @@ def test_a_montage_asked_by_name_is_kept_and_no_electrode_is_an_error():
         choose_montage(["C3"], "banana")
     with pytest.raises(MontageError, match="unknown montage 'auto'"):  # only where a recording decides
         canonical_montage("auto")
+
+
+def test_a_montage_the_electrodes_cannot_make_names_the_ones_they_can():
+    with pytest.raises(MontageError, match=r"this recording has C3 .*; possible here: as_recorded \(or 'auto'\)"):
+        apply_montage(_referential(["C3"]), ["C3"], "double_banana")
