@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     from cerebragloss.settings import page_for_model
     from cerebragloss.signals import RecordingError
 
-    if args.chat and not args.model:
-        parser.error("--chat needs --model")
+    if (args.chat or args.question) and not args.model:
+        parser.error("--chat and --question need --model (without it the tool stops after the page and the engine)")
     try:
         montage, page_settings = page_for_model(args.model, args.montage)  # a model's pages are drawn as its training data's
         context = open_page(args.recording, args.start, montage, None if args.detector == "none" else args.detector, page_settings)
