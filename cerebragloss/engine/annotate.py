@@ -109,7 +109,9 @@ def annotate(segment: Segment, page: Page | None = None, events: list[dict] | No
     artifacts = find_artifacts(segment.data, segment.sfreq, segment.channels, settings.artifacts) + artifacts_from_flags(segment)
     # Spindles are events, not background: their 12-15 Hz peak would be read as a beta background.
     keep = _keep_mask(segment, artifacts + [e for e in signal_events if e["class"] == "sleep_spindle"])
-    background = analyse_background(segment.data, segment.sfreq, segment.channels, settings.background, keep)
+    state = context.get("sleep_state") or {}
+    asleep = state.get("stage") in ("N1", "N2", "N3") or any(e["class"] == "sleep_spindle" for e in signal_events)
+    background = analyse_background(segment.data, segment.sfreq, segment.channels, settings.background, keep, asleep)
     annotation = {
         "schema": SCHEMA,
         **{k: v for k, v in segment.identity().items() if k != "flags"},

@@ -103,9 +103,13 @@ def power_spectrum(data: np.ndarray, sfreq: float, window_s: float, keep: np.nda
     freqs, _, segments = spectrogram(data, fs=sfreq, nperseg=nperseg, noverlap=noverlap, axis=-1, mode="psd")
     step = nperseg - noverlap
     starts = np.arange(segments.shape[-1]) * step
-    clean = np.stack([keep[:, s : s + nperseg].all(axis=1) for s in starts], axis=-1)  # [rows, segments]
+    share = np.stack([keep[:, s : s + nperseg].mean(axis=1) for s in starts], axis=-1)  # [rows, segments]
+    clean = share >= 1.0
+    # Fewer than two clean segments (two spindles on a page touch most 4 s segments): the two
+    # least touched ones rather than all of them, so the events still weigh little.
+    least_touched = share >= np.sort(share, axis=1)[:, -2:-1]
     enough = clean.sum(axis=1, keepdims=True) >= 2
-    weights = np.where(enough, clean, True).astype(float)
+    weights = np.where(enough, clean, least_touched).astype(float)
     power = (segments * weights[:, None, :]).sum(axis=-1) / weights.sum(axis=-1)[:, None]
     return freqs, power
 
@@ -120,11 +124,13 @@ def _refine_peak(freqs: np.ndarray, power: np.ndarray, index: int) -> float:
     return float(freqs[index])
 
 
-def dominant_frequency(freqs: np.ndarray, power: np.ndarray, low: float, high: float) -> float:
+def dominant_frequency(freqs: np.ndarray, power: np.ndarray, low: float, high: float, exclude: tuple[float, float] | None = None) -> float:
     """Frequency of the strongest rhythm: EEG power falls roughly as 1/f, so the raw maximum is
     nearly always the lowest bin; power times frequency (power per octave) is what a reader sees
-    as the rhythm that dominates the trace."""
+    as the rhythm that dominates the trace. ``exclude``: a band that holds events, not background."""
     band = (freqs >= low) & (freqs <= high)
+    if exclude is not None:
+        band &= (freqs < exclude[0]) | (freqs > exclude[1])
     weighted = power[band] * freqs[band]
     index = int(np.argmax(weighted))
     return _refine_peak(freqs[band], weighted, index)
@@ -205,11 +211,18 @@ def symmetry(amplitudes: dict[str, float], settings: BackgroundSettings) -> dict
     return {"pairs": len(pairs), "symmetric": not asymmetric, "asymmetric_pairs": asymmetric}
 
 
-def analyse_background(data: np.ndarray, sfreq: float, channels: list[str], settings: BackgroundSettings | None = None, keep: np.ndarray | None = None) -> dict:
+#: sleep spindles' band (AASM 11-16 Hz): on a sleeping page its peak is spindles, not background
+SIGMA_HZ = (11.0, 16.0)
+
+
+def analyse_background(data: np.ndarray, sfreq: float, channels: list[str], settings: BackgroundSettings | None = None, keep: np.ndarray | None = None,
+                       asleep: bool = False) -> dict:  # fmt: skip
     """The ``background`` part of a SegmentAnnotation for one page ``[channels, samples]`` uV.
 
     ``keep`` (``[channels, samples]`` or ``[samples]`` booleans) marks samples free of artifact
-    and events; amplitudes are measured there when enough of the page is left.
+    and events; amplitudes are measured there when enough of the page is left. ``asleep``: the
+    page is sleep (its stage, or spindles on it), so the sigma band is left out of the dominant
+    frequency (N2's continuous sigma activity read as a "beta background" otherwise).
     """
     settings = settings or BackgroundSettings()
     data = np.nan_to_num(np.asarray(data, dtype=np.float64))
@@ -218,11 +231,14 @@ def analyse_background(data: np.ndarray, sfreq: float, channels: list[str], sett
     per_channel = {}
     for row, channel in enumerate(channels):
         amplitude = half_peak_to_peak(data[row], sfreq, settings.amplitude_window_s, None if keep is None else keep[row])
-        frequency = dominant_frequency(freqs, power[row], settings.min_hz, settings.max_hz)
+        frequency = dominant_frequency(freqs, power[row], settings.min_hz, settings.max_hz, SIGMA_HZ if asleep else None)
         per_channel[channel] = {"amplitude_uv": round(amplitude, 1), "dominant_hz": round(frequency, 2), "band": band_of(frequency)}
     pdr = posterior_dominant_rhythm(data, sfreq, channels, settings, None if keep is None else keep.all(axis=0), (freqs, power))
     sym = symmetry({c: v["amplitude_uv"] for c, v in per_channel.items()}, settings)
-    return {"channels": per_channel, "posterior_dominant_rhythm": pdr, "symmetry": sym, "summary": summarise(per_channel, pdr, sym)}
+    result = {"channels": per_channel, "posterior_dominant_rhythm": pdr, "symmetry": sym, "summary": summarise(per_channel, pdr, sym)}
+    if asleep:
+        result["note"] = f"sleep page: dominant frequencies leave out the spindle band {SIGMA_HZ[0]:g}-{SIGMA_HZ[1]:g} Hz"
+    return result
 
 
 def prevailing_activity(per_channel: dict) -> tuple[str, float, str]:
