@@ -55,6 +55,9 @@ def test_spindles_on_the_held_out_real_recording_beat_yasa_defaults(shared_eeg):
     score = score_events([_scored(shared_eeg, "spinky_c3_test", "sleep_spindle")], [found], 0.2, ("sleep_spindle",))["sleep_spindle"]
     assert score.f1 >= 0.60, (score.precision, score.recall)
     assert all(e["source"] == "yasa" for a in annotations for e in a["events"])
+    # N2 sigma activity is not a beta background (8 of these 30 pages were called beta before)
+    beta = [a["start_s"] for a in annotations if a["background"]["channels"]["C3"]["band"] == "beta"]
+    assert len(beta) <= 2, beta
 
 
 @pytest.mark.slow
