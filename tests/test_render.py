@@ -155,3 +155,15 @@ def test_a_single_channel_page_draws_a_small_spindle_on_a_paper_it_fills():
     column = slice(page.layout.pixel_x(4.2), page.layout.pixel_x(4.8))
     rows = np.flatnonzero(ink[int(page.layout.top) : int(page.layout.top + page.layout.row_height), column].any(axis=1))
     assert rows.max() - rows.min() + 1 >= 8
+
+
+def test_the_footer_of_a_slowly_sampled_recording_claims_no_filter_above_its_nyquist(write_edf):
+    from cerebragloss.render import calibration_note
+    from cerebragloss.signals import read_recording, segments_from_recording
+    from tests.conftest import sine
+
+    recording = read_recording(write_edf({e: sine(6, 20, sfreq=50.0, amplitude=30) for e in ("Fp1", "F7", "T7")}, sfreq=50.0))
+    page = render_segment(next(segments_from_recording(recording, max_segments=1)))
+    note = calibration_note(page.settings, page.segment.montage, page.segment.filters)
+    assert "HFF 22.5 Hz (70 Hz > Nyquist 25 Hz of 50 Hz data)" in note and "HFF 70 Hz" not in note
+    assert Image.open(io.BytesIO(page.png_bytes())).info["filters"] == page.segment.filters
