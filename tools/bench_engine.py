@@ -3,9 +3,10 @@
     python tools/bench_engine.py [--subjects N] [--minutes M] [--detector-pages P]
 
 Simulates recordings, then times the whole engine per page in one process on one core: read the
-EDF, resample, filter, montage (double banana), render and PNG-encode, background, artifacts and
-cleaning (``annotate``); then the same with the default detector added (batches of 16 pages).
-Prints a table with each stage's share. Run by ``make bench``.
+EDF, resample, filter, montage (double banana), render and PNG-encode, the recording context
+(sleep stages from the hypnogram, spindles/K-complexes/slow waves by YASA over the recording),
+background, artifacts and cleaning (``annotate``); then the same with the default detector added
+(batches of 16 pages). Prints a table with each stage's share. Run by ``make bench``.
 """
 
 from __future__ import annotations
@@ -34,14 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from cerebragloss.engine.annotate import annotate
+    import yasa  # noqa: F401 - imported before timing: its import is a once-per-process cost
+
     from cerebragloss.detection.detector import DEFAULT_WEIGHTS, WaveformDetector
+    from cerebragloss.engine.annotate import annotate
+    from cerebragloss.engine.sleep import recording_contexts
     from cerebragloss.render import render_segment
     from cerebragloss.signals import read_recording, segments_from_recording
     from cerebragloss.signals.simulate import simulate_recordings
 
-    timings = {"read": 0.0, "filter + montage + cut": 0.0, "render + PNG": 0.0, "annotate": 0.0}
-    pages = []
+    timings = {"read": 0.0, "filter + montage + cut": 0.0, "render + PNG": 0.0, "sleep context (YASA)": 0.0, "annotate": 0.0}
+    pages, contexts = [], []
     with tempfile.TemporaryDirectory() as scratch:
         recordings = simulate_recordings(Path(scratch), args.subjects, args.minutes, seed=1)
         for path in recordings:
@@ -51,15 +55,19 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             segments = list(segments_from_recording(recording, "longitudinal_bipolar"))
             timings["filter + montage + cut"] += time.perf_counter() - started
-            for segment in segments:
+            started = time.perf_counter()
+            recording_context = recording_contexts(recording, segments)
+            timings["sleep context (YASA)"] += time.perf_counter() - started
+            for segment, context in zip(segments, recording_context, strict=True):
                 started = time.perf_counter()
                 page = render_segment(segment)
                 page.png_bytes()
                 timings["render + PNG"] += time.perf_counter() - started
                 started = time.perf_counter()
-                annotate(segment, page)
+                annotate(segment, page, context=context)
                 timings["annotate"] += time.perf_counter() - started
                 pages.append(page)
+                contexts.append(context)
     total = sum(timings.values())
     count = len(pages)
 
@@ -68,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     detector.detect(subset[:2])  # warm-up (first call builds the model's fused layers)
     started = time.perf_counter()
     found = detector.detect(subset)
-    for page, events in zip(subset, found, strict=True):
-        annotate(page.segment, page, events)
+    for page, events, context in zip(subset, found, contexts[: len(subset)], strict=True):
+        annotate(page.segment, page, events, context=context)
     detector_seconds = (time.perf_counter() - started) / len(subset)
     engine_seconds = total / count
 
