@@ -63,6 +63,9 @@ class CleaningSettings:
     #: of their power in the PDR band at 1.8-2.4x; the simulator's discharges on awake pages 0.01-0.67
     rhythm_min_share: float = 0.7
     rhythm_min_standout: float = 3.0
+    #: referential pages with this many channels or more: the standout is measured without the
+    #: part common to all channels (the reference electrode's)
+    common_min_channels: int = 4
     #: posterior rhythm that marks a page as awake (sleep transients are then questioned)
     awake_min_pdr_hz: float = 8.0
     awake_min_prominence: float = 3.0
@@ -225,6 +228,8 @@ def clean_events(
     data = np.nan_to_num(np.asarray(data, dtype=np.float64))
     awake, awake_reason = is_awake(background, sleep_state, settings)
     standing, decisions = one_event_each(events)
+    referential = montage == "as_recorded"
+    common_free = data - np.median(data, axis=0, keepdims=True) if referential else data
     kept = []
     for index, event in standing.items():
         duration = max(1e-6, event["end_s"] - event["start_s"])
@@ -240,7 +245,11 @@ def clean_events(
                               "reason": f"inside {worst['type']} (score {worst['score']:.1f}) on {', '.join(shared)}"})  # fmt: skip
             continue
         if event["class"] in EPILEPTIFORM_CLASSES:
-            standout, where, peak, ongoing = _standout(data, sfreq, channels, event, background)
+            # Referentially, what every channel shares is the reference electrode's (a pop or a
+            # step there moves all channels; a bipolar or average montage cancels it): the
+            # discharge must stand out once that common part is taken away.
+            rereferenced = referential and len(channels) >= settings.common_min_channels
+            standout, where, peak, ongoing = _standout(common_free if rereferenced else data, sfreq, channels, event, background)
             needed, inside = settings.epileptiform_min_standout, ""
             pdr = background.get("posterior_dominant_rhythm", {})
             if where and pdr.get("present"):
@@ -251,7 +260,8 @@ def clean_events(
             if standout < needed:
                 decisions.append({"event": index, "class": event["class"], "decision": "dropped",
                                   "reason": f"does not stand out of the background: {peak:.0f} uV on {where}, {standout:.1f}x its "
-                                            f"ongoing {ongoing:.0f} uV (< {needed}){inside}"})  # fmt: skip
+                                            f"ongoing {ongoing:.0f} uV (< {needed}){inside}"
+                                            + (" once the part common to all channels (the reference's) is taken away" if rereferenced else "")})  # fmt: skip
                 continue
         support: list[str] = []
         from_signal = event.get("source", "detector") != "detector"
