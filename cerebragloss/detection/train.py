@@ -41,6 +41,11 @@ class DetectorTrainSettings:
     #: training from scratch on a few hundred pages
     optimizer: str = "AdamW"
     lr0: float = 0.002
+    #: ultralytics warms biases up from 0.1, an SGD habit: under AdamW, or from trained weights
+    #: (``model: something.pt``), it wrecks the detection head in the first epochs; 0 warms them
+    #: up from 0 like the other weights
+    warmup_epochs: float = 1.0
+    warmup_bias_lr: float = 0.0
     #: letterbox pages to the page shape (640x384) instead of a square: 40 % less compute per page.
     #: ultralytics then keeps the dataset order instead of shuffling.
     rect: bool = True

@@ -207,10 +207,15 @@ def schedule_transients(
     settings: SimulationSettings,
     rng: np.random.Generator,
 ) -> list[Transient]:
-    """Place events and artifacts over a recording, respecting the state of each moment."""
+    """Place events and artifacts over a recording, respecting the state of each moment.
+
+    An event's scalp field is laid out over the whole template head and then kept on the
+    electrodes the recording has: POSTS stay occipital in a C3-only recording (and so barely
+    show there) instead of moving to C3. Artifacts are local to electrodes that exist."""
     positions = electrode_positions(electrodes)
     if not positions:
         raise ValueError(f"no 10-20 electrodes to place events on (electrodes: {', '.join(electrodes)})")
+    head = electrode_positions(list(TEN_TWENTY))
     transients: list[Transient] = []
     busy: list[tuple[float, float]] = []
     pages = duration_s / 10.0
@@ -224,7 +229,7 @@ def schedule_transients(
         # roughly balanced over a recording that visits every state.
         weights = np.array([2.5 if c in SLEEP_CLASSES else 1.0 for c in allowed])
         label = allowed[rng.choice(len(allowed), p=weights / weights.sum())]
-        event = make_event(label, onset, settings.sfreq, positions, rng)
+        event = _on_electrodes(make_event(label, onset, settings.sfreq, head, rng), positions)
         gap = settings.min_event_gap_s
         if event.offset_s > duration_s or any(event.onset_s < b + gap and a - gap < event.offset_s for a, b in busy):
             continue
@@ -239,6 +244,18 @@ def schedule_transients(
         if artifact.offset_s <= duration_s:
             transients.append(artifact)
     return sorted(transients, key=lambda t: t.onset_s)
+
+
+def _on_electrodes(event: Transient, positions: dict) -> Transient:
+    """The part of a whole-head event on the electrodes a recording has."""
+    if len(positions) == len(TEN_TWENTY):
+        return event
+    gains = {name: gain for name, gain in event.gains.items() if name in positions}
+    strongest = max((abs(g) for g in event.gains.values()), default=1.0)
+    return replace(
+        event, gains=gains, channels=[c for c in event.channels if c in positions],
+        amplitude_uv=float(np.max(np.abs(event.waveform))) * max((abs(g) for g in gains.values()), default=0.0) / strongest,
+    )  # fmt: skip
 
 
 def truth_record(recording: str, subject: str, duration_s: float, sfreq: float, blocks, transients, **extra) -> dict:

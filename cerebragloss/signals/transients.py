@@ -206,7 +206,8 @@ def make_event(label: str, onset_s: float, sfreq: float, positions: dict[str, np
         n = _samples(_draw(rng, "spindle_s"), sfreq)
         t = np.arange(n) / sfreq
         waveform = np.hanning(n) * np.sin(2 * np.pi * _draw(rng, "spindle_hz") * t + rng.uniform(0, 2 * np.pi))
-        gains = gaussian_field(positions, _centre(positions, ["Cz"], fallback=None), rng.uniform(35, 45))
+        # widespread over the central region: C3, Cz and C4 all carry most of it
+        gains = gaussian_field(positions, _centre(positions, ["Cz"], fallback=None), rng.uniform(55, 70))
         amplitude = _peak_for_peak_to_peak(waveform, _draw(rng, "spindle_pp_uv"))
     elif label == "vertex_wave":
         waveform = -pointed_peak(_draw(rng, "vertex_wave_s"), sfreq, 0.5, 1.5)

@@ -125,6 +125,18 @@ def test_hybrid_mode_resamples_a_slow_recording_so_spikes_have_samples(tmp_path,
     assert np.abs(hybrid.data[hybrid.electrodes.index(focus), first : first + 40]).max() > 40
 
 
+def test_hybrid_events_keep_their_whole_head_field_on_a_one_electrode_recording(tmp_path, write_edf):
+    # POSTS are occipital: injected into a C3-only sleep recording they barely reach C3, rather
+    # than being centred on the one electrode there is; spindles, central, do reach it.
+    source = write_edf({"C3": 5 * np.random.default_rng(0).normal(size=200 * 120)}, name="c3only.edf")
+    settings = SimulationSettings(events_per_page=2, artifact_types=[], classes=["posts", "sleep_spindle"])
+    truth = load_truth(inject_into_recording(source, tmp_path / "c3_hybrid.edf", state="n2", seed=2, settings=settings))
+    by_class = {c: [e for e in truth["events"] if e["class"] == c] for c in ("posts", "sleep_spindle")}
+    assert by_class["posts"] and by_class["sleep_spindle"]
+    assert all(e["gains"].get("C3", 0.0) < 0.1 for e in by_class["posts"])
+    assert all(e["gains"]["C3"] > 0.4 for e in by_class["sleep_spindle"])
+
+
 def test_simulation_settings_report_every_problem():
     with pytest.raises(ValueError) as error:
         SimulationSettings(states=["rem"], classes=["spike", "alpha"], sfreq=100)
