@@ -21,6 +21,7 @@ import json
 import sys
 from dataclasses import replace
 
+from cerebragloss.detection.detector import DetectorSettings
 from cerebragloss.detection.evaluate import (
     evaluate_events,
     event_table,
@@ -33,7 +34,6 @@ from cerebragloss.detection.train import (
     evaluate_detector,
     train_detector,
 )
-from cerebragloss.detection.detector import DetectorSettings
 from cerebragloss.labels import WAVEFORM_CLASSES
 from cerebragloss.runtime import use_local_caches
 from cerebragloss.settings import add_settings_options, settings_from_options

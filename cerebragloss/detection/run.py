@@ -24,8 +24,8 @@ def detect_recordings(
     ``{"error": message}``. ``montage="auto"``: the best each recording allows."""
     from tqdm.auto import tqdm
 
-    from cerebragloss.detection.draw import draw_boxes
     from cerebragloss.detection.detector import DEFAULT_WEIGHTS, WaveformDetector
+    from cerebragloss.detection.draw import draw_boxes
     from cerebragloss.render import render_segment
     from cerebragloss.settings import PageSettings
     from cerebragloss.signals import (

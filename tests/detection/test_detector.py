@@ -2,7 +2,12 @@
 
 import pytest
 
-from cerebragloss.detection.detector import DEFAULT_WEIGHTS, DetectorCoverage, WaveformDetector, coverage_path
+from cerebragloss.detection.detector import (
+    DEFAULT_WEIGHTS,
+    DetectorCoverage,
+    WaveformDetector,
+    coverage_path,
+)
 from cerebragloss.labels import WAVEFORM_CLASSES
 from cerebragloss.render import Layout, RenderSettings, render_segment
 from cerebragloss.signals import available_montages, read_recording, segments_from_recording

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from cerebragloss.detection.dataset import write_yolo_dataset
-from cerebragloss.detection.train import DetectorTrainSettings, resolve_model, train_detector
 from cerebragloss.detection.detector import DetectorSettings, WaveformDetector, coverage_path
+from cerebragloss.detection.train import DetectorTrainSettings, resolve_model, train_detector
 from cerebragloss.labels import WAVEFORM_CLASSES
 from cerebragloss.render import render_segment
 from cerebragloss.signals import read_recording, segments_from_recording

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from cerebragloss.detection.detector import event_from_box
 from cerebragloss.detection.truth import (
     BoxSettings,
     PageBox,
@@ -11,7 +12,6 @@ from cerebragloss.detection.truth import (
     label_boxes,
     truth_boxes,
 )
-from cerebragloss.detection.detector import event_from_box
 from cerebragloss.labels import WAVEFORM_CLASSES
 from cerebragloss.render import Layout, RenderSettings, render_segment
 from cerebragloss.signals import TEN_TWENTY, apply_montage, cut_segments
