@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DS_BUILD_OPS := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup test test-all demo bench lint clean detector
+.PHONY: help setup test test-all demo bench lint clean detector learn ablations
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -34,6 +34,14 @@ bench: setup  ## set up, then print the benchmark tables
 	$(BIN)/python tools/bench_synthesis.py
 	$(BIN)/python tools/bench_training.py
 
+# Does a model trained by the framework read the page? Simulated subjects, stage 0 -> 1 -> 2 with
+# the small preset, held-out subjects, against an image-blind control (tools/learn.py).
+learn: setup  ## train from scratch on simulated EEG and print the learning table (learn_output/learning.json)
+	nice -n 10 $(BIN)/python tools/learn.py --out learn_output
+
+ablations: setup  ## the paper's ablation rows and the stage-1 fraction sweep on the learn data (after make learn)
+	nice -n 10 $(BIN)/python tools/learn.py --out learn_output --ablations --sweep
+
 # The default detector (cerebragloss/detection/weights/cerebragloss-yolo-sim.pt) is rebuilt by
 # `make detector`: simulate 40 training subjects, train, then score on 12 held-out subjects.
 DETECTOR_WORK := .cache/detector
@@ -52,4 +60,4 @@ lint: setup  ## ruff over the project
 	$(BIN)/ruff check cerebragloss datamodules lit_modules callbacks tools tests
 
 clean:  ## remove outputs and caches (keeps .venv)
-	rm -rf demo_output .cache .pytest_cache
+	rm -rf demo_output learn_output .cache .pytest_cache

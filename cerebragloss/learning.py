@@ -191,16 +191,18 @@ class LearnSettings:
     """``tools/learn.py``: the data and the length of each stage (samples per epoch of the CPU
     runs; stage 1 stops at its config's fraction of its epoch, as in the paper)."""
 
-    subjects: int = 48
-    minutes: float = 3.0
+    subjects: int = 40
+    minutes: float = 2.0
     seed: int = 0
     #: shares of subjects for validation and for the held-out test (the bench split)
     val: float = 0.1
     bench: float = 0.2
-    stage0_samples: int = 3000
-    stage1_samples: int = 16000
-    stage2_samples: int = 3200
-    general: int = 48
+    #: yes/no questions per page (the rules' default is 2; all 5 kinds where a page allows)
+    binary_per_page: int = 2
+    stage0_samples: int = 2400
+    stage1_samples: int = 8000
+    stage2_samples: int = 2400
+    general: int = 32
     #: extra ``--key=value`` arguments for every stage (e.g. ``--trainer.max_steps=2`` in tests)
     extra: list[str] = field(default_factory=list)
 
@@ -226,7 +228,8 @@ def prepare_data(out: Path, settings: LearnSettings) -> Path:
     if not (out / "annotations" / "annotations.jsonl").exists():
         _tool("annotate.py", str(out / "recordings"), "--out", str(out / "annotations"), "--detector", "default", "--workers", "2")
     if not (shards / "rules" / "train" / "manifest.json").exists():
-        _tool("synthesize.py", str(out / "annotations"), "--out", str(shards / "rules"), "--set", *split)
+        _tool("synthesize.py", str(out / "annotations"), "--out", str(shards / "rules"), "--set", *split,
+              f"rules.binary_per_page={settings.binary_per_page}")
     if not (shards / "teacher" / "train" / "manifest.json").exists():
         _tool("augment_llm.py", str(out / "annotations"), "--out", str(shards / "teacher"), "--teacher", "offline", "--set", *split)
     if not (shards / "general" / "llava" / "manifest.json").exists():
@@ -273,8 +276,8 @@ STAGE2_BINARY = '--data.init_args.train+={"path": "rules/train", "tasks": ["bina
 ANSWER_SCORES = "--trainer.callbacks+=callbacks.answer_scores.AnswerScores"
 
 
-def _stage_runs(runs: Path, root: Path, settings: LearnSettings, stage1_overlays=(), stage2_overlays=(), skip_stage2=False,
-                stage1_fraction: float | None = None) -> list[tuple[str, str, list[str], list[str]]]:  # fmt: skip
+def _stage_runs(runs: Path, root: Path, settings: LearnSettings, stage1_overlays=(), stage2_overlays=(), test_overlays=(),
+                skip_stage2=False, stage1_fraction: float | None = None) -> list[tuple[str, str, list[str], list[str]]]:  # fmt: skip
     """(name, command, configs, overrides) of each run: stage 0 -> 1 -> 2 -> test."""
     data = [f"--data.init_args.root={root}", *settings.extra]
     scratch = ["small.yaml", "from_scratch.yaml"]
@@ -289,16 +292,26 @@ def _stage_runs(runs: Path, root: Path, settings: LearnSettings, stage1_overlays
                      [*data, STAGE2_BINARY, f"--data.init_args.samples_per_epoch={settings.stage2_samples}",
                       f"--model.init_args.init_from={runs / 'stage1' / 'hf'}"]))  # fmt: skip
     last = runs / ("stage1" if skip_stage2 else "stage2") / "hf"
-    plan.append(("test", "test", ["test.yaml", *scratch], [*data, ANSWER_SCORES, f"--model.init_args.init_from={last}"]))
+    plan.append(("test", "test", ["test.yaml", *scratch, *test_overlays], [*data, ANSWER_SCORES, f"--model.init_args.init_from={last}"]))
     return plan
 
 
+def _finished_test(runs: Path) -> Path | None:
+    """The report of an earlier finished test pass under ``runs/test`` (with its answer scores)."""
+    reports = sorted((runs / "test").glob("**/report/report.md"), key=lambda p: p.stat().st_mtime)
+    done = [r for r in reports if (r.parent / "rows.jsonl").exists() and (r.parent.parent / "answer_scores.jsonl").exists()]
+    return done[-1] if done else None
+
+
 def train_and_test(runs: Path, root: Path, settings: LearnSettings, **plan_options) -> ArmResult:
-    """Stage 0 -> 1 -> 2 -> test under ``runs``, on the shard sets under ``root``."""
+    """Stage 0 -> 1 -> 2 -> test under ``runs``, on the shard sets under ``root``; stages whose
+    export (and a test whose report) exists are not run again."""
     seconds, report = {}, None
     for name, command, configs, overrides in _stage_runs(runs, root, settings, **plan_options):
-        if command == "fit" and (runs / name / "hf" / "config.json").exists():
-            print(f"  {name}: done earlier ({runs / name / 'hf'})")
+        earlier = (runs / name / "hf" / "config.json").exists() if command == "fit" else _finished_test(runs)
+        if earlier:
+            print(f"  {name}: done earlier ({runs / name})")
+            report = report if command == "fit" else earlier
             continue
         started = time.perf_counter()
         print(f"  {name}: cerebragloss {command} " + " ".join(f"--config conf/{c}" for c in configs), flush=True)
@@ -310,13 +323,11 @@ def train_and_test(runs: Path, root: Path, settings: LearnSettings, **plan_optio
     if report is None:
         raise RuntimeError(f"{runs}: the test pass wrote no report")
     rows = [json.loads(line) for line in (Path(report).parent / "rows.jsonl").read_text().splitlines()]
-    scores_file = Path(report).parent.parent / "answer_scores.jsonl"
     margins = {}
-    if scores_file.exists():
-        for line in scores_file.read_text().splitlines():
-            item = json.loads(line)
-            if item.get("margin") is not None:
-                margins[item["id"]] = item["margin"]
+    for line in (Path(report).parent.parent / "answer_scores.jsonl").read_text().splitlines():
+        item = json.loads(line)
+        if item.get("margin") is not None:
+            margins[item["id"]] = item["margin"]
     from cerebragloss.evaluation.benchmark import score_generations
 
     return ArmResult(rows, margins, score_generations(rows), seconds, str(report))
@@ -368,13 +379,13 @@ def run_learning(out: str | Path = "learn_output", settings: LearnSettings | Non
 # ---------------------------------------------------------------------------------------------
 # The ablation table and the stage-1 fraction sweep
 
-#: (row, how it is made): the paper's ablation rows and the overlays in conf/ablations/
+#: (row, run folder, how it is made): the paper's ablation rows and the overlays in conf/ablations/
 ABLATION_ROWS = (
-    ("Stage1=0.05, Stage2=1 (Full)", {}),
-    ("Stage1=0.20", {"stage1_overlays": ("ablations/stage1_fraction_0.20.yaml",)}),
-    ("Stage2=0 (No Instruct)", {"skip_stage2": True}),
-    ("Stage2 w/o aug (No teacher)", {"stage2_overlays": ("ablations/stage2_no_llm_data.yaml",)}),
-    ("Stage2 w/o cap (No rules)", {"stage2_overlays": ("ablations/stage2_no_rule_captions.yaml",)}),
+    ("Stage1=0.05, Stage2=1 (Full)", None, {}),
+    ("Stage1=0.20", "Stage1_020", {"stage1_overlays": ("ablations/stage1_fraction_0.20.yaml",)}),
+    ("Stage2=0 (No Instruct)", "no_stage2", {"skip_stage2": True, "test_overlays": ("ablations/no_stage2.yaml",)}),
+    ("Stage2 w/o aug (No teacher)", "stage2_no_llm_data", {"stage2_overlays": ("ablations/stage2_no_llm_data.yaml",)}),
+    ("Stage2 w/o cap (No rules)", "stage2_no_rule_captions", {"stage2_overlays": ("ablations/stage2_no_rule_captions.yaml",)}),
 )
 
 
@@ -408,8 +419,8 @@ def run_ablations(out: str | Path = "learn_output", settings: LearnSettings | No
     training = training_questions(shards)
     base = out / "runs" / "seeing"
     rows = {}
-    for name, options in ABLATION_ROWS:
-        runs = base if not options else out / "runs" / "ablations" / name.split(" (")[0].replace("=", "_").replace(" ", "_").replace(".", "")
+    for name, folder, options in ABLATION_ROWS:
+        runs = base if folder is None else out / "runs" / "ablations" / folder
         _share_earlier_stages(base, runs, options)
         print(f"ablation: {name} -> {runs}", flush=True)
         rows[name] = ablation_row(train_and_test(runs, shards, settings, **options), training)
@@ -446,18 +457,30 @@ def sweep_fractions(path: str | Path | None = None) -> list[float]:
 
 def run_fraction_sweep(out: str | Path = "learn_output", settings: LearnSettings | None = None) -> dict:
     """The stage-1 fraction sweep run locally: each fraction of the sweep's grid trains stage 1
-    to that fraction, then stage 2 and the test, as the full row; one table row per fraction."""
+    to that fraction, then stage 2 and the test, as the full row; one table row per fraction. The
+    fractions of the full row (stage1.yaml's) and of the Stage1=0.20 ablation reuse those runs."""
+    import yaml
+
+    from cerebragloss.runtime import project_root
+
     settings = settings or LearnSettings()
     out = Path(out)
     shards = prepare_data(out, settings)
     training = training_questions(shards)
     base = out / "runs" / "seeing"
+    default = float(yaml.safe_load((project_root() / "conf" / "stage1.yaml").read_text())["stop_at_fraction"]["fraction"])
     rows = {}
     for fraction in sweep_fractions():
-        runs = out / "runs" / "sweep" / f"stage1_{fraction:g}"
-        _share_earlier_stages(base, runs, {"stage1_fraction": fraction})
+        if fraction == default:
+            runs = base
+        elif fraction == 0.2:
+            runs = out / "runs" / "ablations" / "Stage1_020"
+        else:
+            runs = out / "runs" / "sweep" / f"stage1_{fraction:g}"
+        options = {} if runs == base else {"stage1_fraction": fraction}
+        _share_earlier_stages(base, runs, options)
         print(f"sweep: stage-1 fraction {fraction:g} -> {runs}", flush=True)
-        rows[f"Stage1={fraction:g}"] = ablation_row(train_and_test(runs, shards, settings, stage1_fraction=fraction), training)
+        rows[f"Stage1={fraction:g}"] = ablation_row(train_and_test(runs, shards, settings, **options), training)
     print(format_ablation_table(rows, settings.seed))
     (out / "sweep.json").write_text(json.dumps({"rows": rows, "seed": settings.seed}, indent=1))
     return rows

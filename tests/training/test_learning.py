@@ -128,16 +128,25 @@ def test_the_from_scratch_stage2_keeps_token_embeddings_frozen():
 # Does the model read the page? Both arms, briefly, on fresh simulated subjects.
 
 
+#: the question the slow test reads; its wording never changes, so a model that cannot see the page
+#: gives every page the same margin and ranks nothing (AUC 0.5 exactly: the image-blind control)
+READ_KIND = "binary:pdr"
+
+
 @pytest.mark.slow
 def test_a_briefly_trained_model_reads_the_page_better_than_its_image_blind_control(tmp_path):
-    """The held-out AUC of the posterior-dominant-rhythm question (one fixed wording, so the blind
-    arm's answer cannot vary between pages: AUC 0.5) stays above the blind arm by a margin. Fails
-    when the pages are blanked, or the labels shifted by one token (both shown once)."""
-    from cerebragloss.learning import LearnSettings, run_learning
+    """Stage 0 -> 1 -> 2 -> test on a few fresh simulated subjects: the held-out AUC of the
+    posterior-dominant-rhythm question's yes-minus-no margin is above the image-blind control's
+    by a margin. The blind control of a fixed-wording question is 0.5 by construction (identical
+    inputs, identical margins; ``make learn`` trains and measures it). Shown failing once with
+    the pages blanked and with the labels shifted by one token."""
+    from cerebragloss.learning import LearnSettings, prepare_data, train_and_test, training_questions
 
-    settings = LearnSettings(subjects=16, minutes=2.0, seed=3, bench=0.25, stage0_samples=1200, stage1_samples=1600,
-                             stage2_samples=1600, general=16)  # fmt: skip
-    result = run_learning(tmp_path / "learn", settings)
-    pdr = result["table"]["binary:pdr"]
-    assert pdr["image_blind_auc"] == pytest.approx(0.5, abs=0.05)
-    assert pdr["auc"] >= pdr["image_blind_auc"] + 0.15, json.dumps(result["table"], indent=1)
+    settings = LearnSettings(subjects=12, minutes=2.0, seed=3, bench=0.25, binary_per_page=5, stage0_samples=960,
+                             stage1_samples=1600, stage2_samples=1200, general=16,
+                             extra=["--data.init_args.num_workers=0"])  # fmt: skip
+    shards = prepare_data(tmp_path / "learn", settings)
+    seeing = train_and_test(tmp_path / "learn" / "runs" / "seeing", shards, settings)
+    scores = question_scores(seeing.rows, seeing.margins, training_questions(shards))[READ_KIND]
+    blind_auc = 0.5
+    assert scores["n"] >= 20 and scores["auc"] >= blind_auc + 0.2, json.dumps(scores)
