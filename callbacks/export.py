@@ -51,3 +51,4 @@ class ExportHuggingFace(L.Callback):
         pl_module.model.save_pretrained(target, state_dict=model_state)
         pl_module.processor.save_pretrained(target)
         record_export_page(trainer, target)  # cerebragloss_page.json: the page the training data was drawn as
+        print(f"ExportHuggingFace: wrote {target}", flush=True)  # the line tools/gpu_checks.py waits for

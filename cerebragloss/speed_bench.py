@@ -132,14 +132,6 @@ def measure(name: str, preset: str, stage: int, speed: SpeedSettings, batches: l
     optimizer = torch.optim.AdamW(trainable, lr=1e-5, fused=cuda)
     on_device = [{k: v.to(device, non_blocking=True) for k, v in batch.items()} for batch in batches]
 
-    def one_step(batch):
-        with torch.autocast(device_type="cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda):
-            loss = training_loss(model, batch, speed)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
     times, tokens, samples, flops, padding = [], [], [], [], []
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -148,7 +140,12 @@ def measure(name: str, preset: str, stage: int, speed: SpeedSettings, batches: l
         if cuda:
             torch.cuda.synchronize()
         start = time.perf_counter()
-        one_step(batch)
+        with torch.autocast(device_type="cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda):
+            loss = training_loss(model, batch, speed)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
         if cuda:
             torch.cuda.synchronize()
         if index >= warmup:
@@ -166,7 +163,7 @@ def measure(name: str, preset: str, stage: int, speed: SpeedSettings, batches: l
                       samples_per_s=sum(samples) / total_time, mfu=sum(flops) / total_time / H100_BF16_DENSE_FLOPS,
                       peak_memory_gib=peak, padding=statistics.mean(padding), **counts)  # fmt: skip
     # free this configuration before the next is built (not moved back to the CPU: that takes minutes)
-    del model, optimizer, trainable, on_device
+    del model, optimizer, trainable, on_device, loss
     gc.collect()
     if cuda:
         torch.cuda.empty_cache()
@@ -220,3 +217,23 @@ def ratios(rows: list[Measured]) -> str:
 
 def as_dicts(rows: list[Measured]) -> list[dict]:
     return [asdict(r) for r in rows]
+
+
+def write_smoke_shards(root, samples: int = 32, seed: int = 0) -> None:
+    """Shard sets in the layout ``conf/stage1.yaml`` and ``conf/stage2.yaml`` read (``rules/<split>``
+    with captions and MCQs, ``teacher/<split>``, ``general/llava``), every sample on a rendered
+    full-size page: for smoke runs of the real configs where the demo data is not at hand."""
+    from pathlib import Path
+
+    from cerebragloss.shards import ShardSetWriter
+
+    root = Path(root)
+    png = page_png(seed)
+    layout = {"rules": ("caption", "mcq"), "teacher": ("description",), "general": ("general",)}
+    for name, tasks in layout.items():
+        for split in ("llava",) if name == "general" else ("train", "val"):
+            with ShardSetWriter(root / name / split, name=name, samples_per_shard=max(1, samples // 4)) as writer:
+                for index, sample in enumerate(synthetic_samples(samples, seed)):
+                    task = tasks[index % len(tasks)]
+                    writer.write(sample | {"id": f"{name}-{split}-{index:05d}", "task": task,
+                                           "source": {"rules": "rule", "teacher": "offline", "general": "general"}[name]}, png)  # fmt: skip

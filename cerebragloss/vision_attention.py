@@ -62,8 +62,8 @@ class _Segments:
             if tensor is cu_seqlens:
                 return found
         bounds = cu_seqlens.tolist()
-        lengths = [end - start for start, end in zip(bounds, bounds[1:]) if end > start]
-        starts = [start for start, end in zip(bounds, bounds[1:]) if end > start]
+        lengths = [end - start for start, end in zip(bounds, bounds[1:], strict=False) if end > start]
+        starts = [start for start, end in zip(bounds, bounds[1:], strict=False) if end > start]
         longest = max(lengths)
         offsets = torch.arange(longest)
         index = torch.tensor(starts)[:, None] + offsets[None, :]

@@ -24,7 +24,12 @@ from cerebragloss.model import (
     load_processor,
     projector,
 )
-from cerebragloss.training import SpeedSettings, gradient_accumulation_correction, prepare_for_training, training_loss
+from cerebragloss.training import (
+    SpeedSettings,
+    gradient_accumulation_correction,
+    prepare_for_training,
+    training_loss,
+)
 
 #: batch entries that are not model inputs
 _NOT_INPUTS = ("ids", "skipped", "pngs", "samples")
@@ -245,8 +250,10 @@ def deepspeed_config(trainer) -> dict | None:
     """The DeepSpeed config of the trainer's strategy (None: not DeepSpeed, or no trainer yet)."""
     if trainer is None:
         return None
+    from lightning.pytorch.strategies import DeepSpeedStrategy
+
     config = getattr(trainer.strategy, "config", None)
-    return config if type(trainer.strategy).__name__ == "DeepSpeedStrategy" and isinstance(config, dict) else None
+    return config if isinstance(trainer.strategy, DeepSpeedStrategy) and isinstance(config, dict) else None
 
 
 def autocast_dtype(trainer) -> torch.dtype | None:

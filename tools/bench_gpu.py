@@ -13,9 +13,9 @@ proxy is still printed).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -37,8 +37,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from cerebragloss.model import PixelRange, build_processor
     from cerebragloss.runtime import use_local_caches
-    from cerebragloss.speed_bench import BEFORE, cpu_proxy, measure, ratios, synthetic_batches, table
-    from cerebragloss.training import SpeedSettings
+    from cerebragloss.speed_bench import (
+        BEFORE,
+        cpu_proxy,
+        measure,
+        ratios,
+        synthetic_batches,
+        table,
+    )
+    from cerebragloss.training import SpeedSettings  # noqa: F401 - used by the configs below
 
     use_local_caches()
     page = PixelRange(min_pixels=1344 * 756, max_pixels=1344 * 756)  # the full page, not resized
@@ -59,19 +66,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"\n{torch.cuda.get_device_name()}, torch {torch.__version__}; {args.preset}, batch {args.batch_size}, bf16 autocast, "
           f"gradient checkpointing, {args.warmup} warm-up + {args.steps} timed steps ({args.before_steps} for 'before')")  # fmt: skip
-    configs = [(1, "before", BEFORE), (1, "after", SpeedSettings()), (2, "before", BEFORE), (2, "after", SpeedSettings())]
+    # (stage, name, settings): built inside the loop, so that an unavailable choice fails its row only
+    configs = [(1, "before", lambda: BEFORE), (1, "after", SpeedSettings), (2, "before", lambda: BEFORE), (2, "after", SpeedSettings)]
     if "varlen" in args.extra:
-        configs.append((2, "after, varlen attention", SpeedSettings(vision_attention="varlen")))
+        configs.append((2, "after, varlen attention", lambda: SpeedSettings(vision_attention="varlen")))
     if "compile" in args.extra:
-        configs.append((2, "after, compiled decoder layers", replace(SpeedSettings(), compile=True)))
+        configs.append((2, "after, compiled decoder layers", lambda: SpeedSettings(compile=True)))
     gpu_rows = []
-    for stage, name, speed in configs:
+    for stage, name, settings in configs:
         steps = args.before_steps if name == "before" else args.steps
         try:
-            gpu_rows.append(measure(f"stage {stage} {name}", args.preset, stage, speed, batches, steps=steps, warmup=args.warmup))
+            gpu_rows.append(measure(f"stage {stage} {name}", args.preset, stage, settings(), batches, steps=steps, warmup=args.warmup))
+            print(table(gpu_rows[-1:]), flush=True)
         except Exception as error:  # one failing row (e.g. varlen missing in this torch) must not lose the others
-            print(f"stage {stage} {name}: failed: {type(error).__name__}: {error}")
-        print(table(gpu_rows[-1:]) if gpu_rows else "", flush=True)
+            print(f"stage {stage} {name}: failed: {type(error).__name__}: {error}", flush=True)
+            del error
+            gc.collect()
+            torch.cuda.empty_cache()
     print("\n" + table(gpu_rows))
     print(ratios(gpu_rows))
     _write(args.json, rows + gpu_rows)
