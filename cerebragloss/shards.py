@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 import tarfile
 from collections import Counter
-from dataclasses import asdict, dataclass
 from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 

@@ -104,3 +104,19 @@ def test_subject_splits_are_disjoint_seeded_and_keep_every_split_alive():
     assert split_subjects(["a", "b"], {"val": 1.0}, seed=0) == {"a": "val", "b": "val"}
     with pytest.raises(ValueError, match="more than 1"):
         split_subjects(subjects, {"val": 0.6, "bench": 0.5}, seed=0)
+
+
+def test_the_subject_split_is_decided_once_per_annotation_run_and_read_back(tmp_path):
+    import json
+
+    from cerebragloss.shards import SPLIT_FILE, SplitSettings, subject_split
+
+    subjects = [f"s{i:02d}" for i in range(20)]
+    settings = SplitSettings(val=0.2, bench=0.1, seed=3)
+    first = subject_split(tmp_path, subjects, settings)
+    assert first == split_subjects(subjects, settings.fractions(), settings.seed)
+    recorded = json.loads((tmp_path / SPLIT_FILE).read_text())
+    assert list(recorded.values()) == [first]
+    assert subject_split(tmp_path, reversed(subjects), settings) == first  # read back, not recomputed
+    with pytest.raises(ValueError, match="holds other subjects"):
+        subject_split(tmp_path, [*subjects, "s99"], settings)

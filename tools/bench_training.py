@@ -40,9 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     use_local_caches()
 
     import lightning as L
-    import torch
-
     import numpy as np
+    import torch
 
     from cerebragloss.batching import group_by_length, planned_length
     from cerebragloss.detection.detector import DEFAULT_WEIGHTS
@@ -128,8 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             times = []
             for batch in timed:
                 started = time.perf_counter()
-                inputs = {k: v for k, v in batch.items() if k not in ("ids", "skipped", "pngs")}
-                loss = model(**inputs).loss
+                loss = plain(batch)  # the module's forward as a plain nn.Module call: the same computation, no Trainer
                 loss.backward()
                 optimizer.step()
                 scheduler.step()

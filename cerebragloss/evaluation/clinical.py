@@ -164,14 +164,13 @@ def clinical_pages(task: str, folder: str | Path, settings: ClinicalSettings | N
     ``settings.page_for_model``) in ``montage`` (default: the task's); a recording without its
     label file or with a broken one (or without the electrodes of the montage) is skipped with the reason."""
     from cerebragloss.render import render_segment
+    from cerebragloss.settings import PageSettings
     from cerebragloss.signals import (
         MontageError,
         RecordingError,
         read_recording,
         segments_from_recording,
     )
-
-    from cerebragloss.settings import PageSettings
 
     settings = settings or ClinicalSettings()
     page_settings = page_settings or PageSettings()

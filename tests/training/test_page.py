@@ -9,7 +9,14 @@ import lightning as L
 import pytest
 
 from callbacks import ExportHuggingFace
-from cerebragloss.settings import PAGE_FILE, PageMismatchError, PageSettings, annotation_page, page_for_model, page_record
+from cerebragloss.settings import (
+    PAGE_FILE,
+    PageMismatchError,
+    PageSettings,
+    annotation_page,
+    page_for_model,
+    page_record,
+)
 from cerebragloss.shards import read_manifest
 from cerebragloss.streaming import ShardSource
 from datamodules import ShardDataModule
