@@ -76,6 +76,20 @@ def subject_split(annotations_dir: str | Path, subjects: Iterable[str], settings
     return records[key]
 
 
+def detector_split(subjects: Iterable[str], val_fraction: float, seed: int, vlm: SplitSettings | None = None) -> dict[str, str]:
+    """Subject -> ``train``/``val`` for the waveform detector, coordinated with the VLM's split
+    (``vlm``, default ``SplitSettings(seed=seed)``): the same seeded permutation, with the VLM's
+    bench subjects always on the detector's ``val`` side, so the detector scored on the benchmark
+    never trained on its subjects. ``val_fraction`` covers the bench share (at least it);
+    ``val_fraction=1`` holds everything out."""
+    vlm = vlm or SplitSettings(seed=seed)
+    if val_fraction >= 1:
+        return {s: "val" for s in sorted(set(subjects))}
+    bench = vlm.bench
+    split = split_subjects(subjects, {"val": max(0.0, val_fraction - bench), "bench": bench}, vlm.seed)
+    return {s: "train" if side == "train" else "val" for s, side in split.items()}
+
+
 def split_subjects(subjects: Iterable[str], fractions: dict[str, float], seed: int) -> dict[str, str]:
     """Subject -> split: a seeded shuffle of the sorted subjects; the first ``fractions[split]``
     of them (in the order given) go to each named split, the rest to ``train``. Every split with a

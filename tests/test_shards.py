@@ -120,3 +120,14 @@ def test_the_subject_split_is_decided_once_per_annotation_run_and_read_back(tmp_
     assert subject_split(tmp_path, reversed(subjects), settings) == first  # read back, not recomputed
     with pytest.raises(ValueError, match="holds other subjects"):
         subject_split(tmp_path, [*subjects, "s99"], settings)
+
+
+def test_the_detector_split_keeps_the_vlm_bench_subjects_out_of_detector_training():
+    from cerebragloss.shards import SplitSettings, detector_split
+
+    subjects = [f"s{i:02d}" for i in range(30)]
+    vlm = split_subjects(subjects, SplitSettings().fractions(), seed=4)
+    detector = detector_split(subjects, 0.2, seed=4)
+    assert {s for s, side in vlm.items() if side == "bench"} <= {s for s, side in detector.items() if side == "val"}
+    assert detector == {s: "train" if side == "train" else "val" for s, side in vlm.items()}  # 0.2 = the VLM's val + bench
+    assert set(detector_split(subjects, 1.0, seed=4).values()) == {"val"}
