@@ -50,17 +50,20 @@ class Measured:
 
 
 def page_png(seed: int = 0) -> bytes:
-    """A rendered 10 s page (simulated awake background, double banana) as PNG bytes."""
+    """A rendered 10 s double-banana page (alpha-like rhythm plus noise; drawn without the
+    simulator, whose electrode geometry needs mne, which GPU images lack) as PNG bytes."""
     from cerebragloss.render import render_segment
-    from cerebragloss.signals import TEN_TWENTY, apply_montage
+    from cerebragloss.signals.montage import LONGITUDINAL_BIPOLAR
     from cerebragloss.signals.segments import Segment
-    from cerebragloss.signals.simulate import BackgroundSettings, simulate_background
 
-    electrodes = list(TEN_TWENTY)
-    data = simulate_background(10.0, 200.0, BackgroundSettings(state="awake"), electrodes, seed=seed)
-    montage = apply_montage(data, electrodes, "longitudinal_bipolar")
-    segment = Segment(data=montage.data.astype(np.float32), sfreq=200.0, channels=montage.channels, montage="longitudinal_bipolar",
-                      recording="bench", subject="bench", start_s=0.0)  # fmt: skip
+    rng = np.random.default_rng(seed)
+    sfreq, seconds = 200.0, 10.0
+    t = np.arange(int(sfreq * seconds)) / sfreq
+    channels = [f"{a}-{b}" for a, b in LONGITUDINAL_BIPOLAR]
+    data = np.stack([30 * np.sin(2 * np.pi * (9.5 + 0.1 * row) * t + rng.uniform(0, 6.3)) + 8 * rng.standard_normal(t.size)
+                     for row in range(len(channels))]).astype(np.float32)  # fmt: skip
+    segment = Segment(data=data, sfreq=sfreq, channels=channels, montage="longitudinal_bipolar", recording="bench", subject="bench",
+                      start_s=0.0)  # fmt: skip
     buffer = io.BytesIO()
     render_segment(segment).image.save(buffer, format="PNG")
     return buffer.getvalue()

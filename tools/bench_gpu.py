@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra", nargs="*", default=["varlen"], choices=["varlen", "compile"],
                         help="extra stage-2 rows: varlen attention, torch.compile of the decoder layers")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--no-proxy", action="store_true", help="skip the CPU proxy table")
     args = parser.parse_args(argv)
 
     import torch
@@ -55,10 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"batches: {args.batch_size} pages of 1344 x 756 ({int(batches[0]['image_grid_thw'][0].prod()) // 4} visual tokens), "
           f"{min(tokens):.0f}-{max(tokens):.0f} tokens per sample")  # fmt: skip
 
-    proxy = cpu_proxy()
-    print("\nCPU proxy (tiny preset, small pages, batch 2, one step, gradient checkpointing on; time and MFU mean nothing here):")
-    print(table(proxy))
-    rows = list(proxy)
+    rows = [] if args.no_proxy else cpu_proxy()
+    if rows:
+        print("\nCPU proxy (tiny preset, small pages, batch 2, one step, gradient checkpointing on; time and MFU mean nothing here):")
+        print(table(rows))
 
     if not torch.cuda.is_available():
         print("\nno CUDA GPU visible: the timing table needs one (run this on a GPU machine)")

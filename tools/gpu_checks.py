@@ -143,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     results = []
 
     if not args.skip_bench:
-        bench = [python, "tools/bench_gpu.py", "--json", str(out / "bench.json"), "--steps", "8", "--before-steps", "4", "--warmup", "2"]
-        results.append(run("bench", bench, out / "bench.log", timeout=260))
+        bench = [python, "tools/bench_gpu.py", "--json", str(out / "bench.json"), "--steps", "6", "--before-steps", "3", "--warmup", "2",
+                 "--no-proxy"]  # fmt: skip
+        results.append(run("bench", bench, out / "bench.log", timeout=250))
 
     from cerebragloss.runtime import use_local_caches
     from cerebragloss.speed_bench import write_smoke_shards
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         export = "" if name == "ddp" else "\n    - class_path: callbacks.ExportHuggingFace"
         (root / "overlay.yaml").write_text(OVERLAY.format(steps=steps, root=root, shards=shards, preset=args.preset,
                                                           accelerator=args.accelerator, export=export))  # fmt: skip
-        result = run(name, [*cli, *extra, "--config", str(root / "overlay.yaml")], out / f"{name}.log", timeout=150 if name == "zero3" else 120,
+        result = run(name, [*cli, *extra, "--config", str(root / "overlay.yaml")], out / f"{name}.log", timeout={"zero2": 100, "zero3": 120, "ddp": 80}[name],
                      done=GRADIENT if name == "ddp" else EXPORTED)  # fmt: skip
         logged = metrics(root)
         for file in root.rglob("metrics.csv"):
