@@ -75,6 +75,57 @@ def resolve_model(model: str) -> str:
     return str(bundled) if not Path(model).exists() and bundled.exists() else model
 
 
+class _BatchOrderShuffler:
+    """Sampler for ``rect`` training: the batches of equal-shaped pages ultralytics forms, in a
+    new random order each epoch (the last, partial batch stays last so batches do not straddle).
+
+    ultralytics turns shuffling off with ``rect`` because it sorts pages by aspect ratio and
+    gives each batch one shape. With pages of 1 to 19 rows that means every epoch runs from
+    all one-row pages to all full pages, in the same order: the network forgets the short pages
+    by the end of each epoch and the training collapses (measured: val mAP@0.5 0.05 -> 0.001
+    in five epochs of fine-tuning)."""
+
+    def __init__(self, size: int, batch: int, seed: int):
+        import torch
+
+        self.size, self.batch = size, batch
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self):
+        import torch
+
+        starts = list(range(0, self.size, self.batch))
+        last = starts.pop() if self.size % self.batch else None
+        order = [starts[i] for i in torch.randperm(len(starts), generator=self.generator).tolist()]
+        if last is not None:
+            order.append(last)
+        for start in order:
+            yield from range(start, min(start + self.batch, self.size))
+
+
+def _trainer_class():
+    """ultralytics' detection trainer with :class:`_BatchOrderShuffler` for rect training."""
+    from ultralytics.data.build import InfiniteDataLoader, seed_worker
+    from ultralytics.models.yolo.detect import DetectionTrainer
+
+    class PageTrainer(DetectionTrainer):
+        def get_dataloader(self, dataset_path, batch_size=16, rank=0, mode="train"):
+            loader = super().get_dataloader(dataset_path, batch_size, rank, mode)
+            dataset = loader.dataset
+            if mode != "train" or not getattr(dataset, "rect", False):
+                return loader
+            return InfiniteDataLoader(
+                dataset=dataset, batch_size=batch_size, shuffle=False, num_workers=loader.num_workers,
+                sampler=_BatchOrderShuffler(len(dataset), batch_size, self.args.seed),
+                collate_fn=getattr(dataset, "collate_fn", None), worker_init_fn=seed_worker,
+            )  # fmt: skip
+
+    return PageTrainer
+
+
 def _build(model: str):
     from ultralytics import YOLO
 
@@ -161,6 +212,7 @@ def train_detector(data_dir: str | Path, out_dir: str | Path, settings: Detector
         options = asdict(settings)
         model = _build(options.pop("model"))
         model.train(
+            trainer=_trainer_class(),
             data=str(data_yaml), project=str(out_dir), name="train", exist_ok=True, pretrained=False,
             amp=False, plots=False, val=True, deterministic=True, verbose=False, **options,
         )  # fmt: skip

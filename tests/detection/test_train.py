@@ -105,3 +105,17 @@ def test_trained_weights_carry_their_coverage_and_say_when_a_page_is_outside(tra
     shutil.copyfile(weights, bare)  # weights without a coverage file: nobody knows their pages
     (unknown,) = WaveformDetector(bare, DetectorSettings(imgsz=320)).detect(inside)
     assert not unknown.coverage["within_training"] and "bare.coverage.json" in unknown.coverage["outside"][0]
+
+
+def test_rect_batches_keep_their_pages_together_but_change_order_every_epoch():
+    from cerebragloss.detection.train import _BatchOrderShuffler
+
+    sampler = _BatchOrderShuffler(size=50, batch=8, seed=0)
+    epochs = [list(sampler) for _ in range(3)]
+    for order in epochs:
+        assert sorted(order) == list(range(50))
+        batches = [order[i : i + 8] for i in range(0, 50, 8)]
+        # every batch is one of ultralytics' equal-shape groups (consecutive after the aspect sort)
+        assert all(b == list(range(b[0], b[0] + len(b))) and b[0] % 8 == 0 for b in batches)
+        assert batches[-1] == [48, 49]  # the partial batch stays last
+    assert epochs[0] != epochs[1] != epochs[2]
