@@ -73,3 +73,11 @@ def test_the_export_carries_the_page_and_a_later_stage_refuses_other_pages(shard
     later = L.Trainer(accelerator="cpu", max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False)
     with pytest.raises(PageMismatchError, match="model.init_from=.* trained on other pages.*render.width 672 != 1344"):
         later.fit(VLMModule(stage=2, preset="tiny", init_from=str(tmp_path / "hf"), pixels=data.pixels), datamodule=data)
+
+
+def test_the_benchmark_carries_the_page_of_its_annotation_run(annotated, tmp_path):
+    from cerebragloss.evaluation.bench import BenchSettings, make_bench
+    from cerebragloss.settings import load_settings
+
+    make_bench(annotated, tmp_path / "bench", load_settings(BenchSettings, overrides=["split.val=0.25", "split.bench=0.25"]), progress=False)
+    assert read_manifest(tmp_path / "bench")["page"] == annotation_page(annotated)

@@ -185,3 +185,26 @@ def test_corrupt_over_long_and_unlabelled_samples_are_skipped_and_counted(tmp_pa
     assert sorted(ids) == sorted(s["id"] for s, _ in good)
     assert sum(b["skipped"] for b in batches) == 4  # broken image, cut-off JSON, too long, unlabelled
     assert len(batches) == len(stream) == 5  # 10 planned samples in batches of 2; the skips make batches smaller, not fewer
+
+
+def test_lightning_gives_the_stream_each_new_epoch(shard_root, tmp_path):
+    import lightning as L
+
+    from lit_modules import VLMModule
+
+    class EpochIds(L.Callback):
+        def __init__(self):
+            self.ids: dict[int, list[str]] = {}
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            self.ids.setdefault(trainer.current_epoch, []).extend(batch["ids"])
+
+    sources = [ShardSource("rules/train", tasks=["caption"]), ShardSource("general/llava")]
+    data = ShardDataModule(root=str(shard_root), train=sources, batch_size=4, num_workers=1, pixels=PIXELS, max_length=1024)
+    recorder = EpochIds()
+    trainer = L.Trainer(accelerator="cpu", max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[recorder], default_root_dir=str(tmp_path))  # fmt: skip
+    trainer.fit(VLMModule(stage=1, preset="tiny", pixels=PIXELS), datamodule=data)
+    expected = _expected_ids([ShardSource(str(shard_root / s.path), s.tasks) for s in sources])
+    assert sorted(recorder.ids[0]) == sorted(recorder.ids[1]) == expected  # each epoch exact
+    assert recorder.ids[0] != recorder.ids[1]  # and in its own order
