@@ -145,7 +145,7 @@ class ShardDataModule(L.LightningDataModule):
         batch already counts as processed. A resumed run continues after them; batches trained
         after the last checkpoint (which the restored model never saw) are trained again."""
         trainer = self.trainer
-        if trainer is None or not trainer.training:
+        if trainer is None or trainer.state.fn != "fit":  # also inside fit's validation (checkpoints saved there)
             return {}
         return {"train_epoch": trainer.current_epoch, "train_batches": trainer.fit_loop.epoch_loop.batch_progress.current.processed}
 
