@@ -32,9 +32,9 @@ def open_page(recording: str | Path, start_s: float, montage: str = "auto", dete
     """Render the page of ``recording`` at ``start_s`` in ``montage`` (``auto``: the best the
     recording allows) and annotate it with the engine. ``page_settings`` (filters, flags,
     geometry): a model's from ``settings.page_for_model``; default ``PageSettings()``."""
+    from cerebragloss.detection.detector import DEFAULT_WEIGHTS, WaveformDetector
     from cerebragloss.detection.draw import draw_boxes
     from cerebragloss.engine.annotate import annotate
-    from cerebragloss.detection.detector import DEFAULT_WEIGHTS, WaveformDetector
     from cerebragloss.render import render_segment
     from cerebragloss.settings import PageSettings
     from cerebragloss.signals import choose_montage, read_recording, segments_from_recording

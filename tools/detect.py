@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cerebragloss.detection.run import detect_recordings
 from cerebragloss.detection.detector import DetectorSettings
+from cerebragloss.detection.run import detect_recordings
 from cerebragloss.runtime import use_local_caches
 
 

@@ -14,7 +14,6 @@ import numpy as np
 
 from cerebragloss.signals.io import Recording
 
-
 #: A low-pass edge is kept at or below this share of a recording's own Nyquist frequency, so that
 #: the filter (not only the resampler's anti-imaging) sets the band the page claims.
 NYQUIST_MARGIN = 0.9
