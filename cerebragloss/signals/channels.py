@@ -138,6 +138,10 @@ MIN_ABC_LABELS = 8
 #: Above this many EEG channels a cap is high density; its 10-20 names are trusted by name only
 #: when most of its labels are 10-05 names (a 10-10/10-05 cap), else only with positions.
 HIGH_DENSITY_CHANNELS = 64
+#: ... unless it holds at least this many of the 19 10-20 names: a clinical recording whose
+#: amplifier has unused or numbered inputs beside the full 10-20 set (a research cap that reuses a
+#: few 10-20 names for its own positions does not carry the whole set).
+MIN_CLINICAL_SET = 16
 #: A labelled electrode whose recorded position lies further than this from the template site of
 #: its name is not that electrode: neighbouring 10-20 sites are 36 degrees apart (20 % of the
 #: nasion-inion arc), real caps on real heads sit within ~10-15 degrees of the template.
@@ -254,7 +258,14 @@ def place_channels(
     eeg_like = [i for i, info in enumerate(infos) if info.kind in ("eeg", "reference", "misc")]
     if len(eeg_like) > HIGH_DENSITY_CHANNELS:
         named = [i for i in eeg_like if labels[i] in template]
-        if len(named) < 0.5 * len(eeg_like):
+        clinical_set = {infos[i].canonical for i in eeg_like} & set(TEN_TWENTY)
+        if len(clinical_set) >= MIN_CLINICAL_SET:
+            # A monitoring unit's file: the whole 10-20 set plus unused or numbered inputs.
+            notes.append(
+                f"{len(eeg_like)} channels, {len(clinical_set)} of them the 10-20 set: "
+                "read as a clinical recording with extra inputs"
+            )
+        elif len(named) < 0.5 * len(eeg_like):
             ten_twenty = [i for i in eeg_like if infos[i].kind in ("eeg", "reference")]
             done = unplace(ten_twenty, f"a {len(eeg_like)}-channel cap whose labels are mostly not 10-05 names: "
                                        "its 10-20 names are not trusted without positions")  # fmt: skip

@@ -221,3 +221,12 @@ def test_positions_that_agree_with_ten_twenty_confirm_the_labels(tmp_path, suffi
     recording = read_recording(_file_with_positions(tmp_path, names, [sites[n] for n in names], "clinical", suffix))
     assert len(recording.electrodes) == 19 and not recording.not_used
     assert "positions in the file confirm 19 labels" in recording.describe()
+
+
+def test_a_clinical_recording_with_many_extra_inputs_keeps_its_ten_twenty_electrodes(write_edf):
+    # An epilepsy-monitoring amplifier: the 19 10-20 electrodes plus 110 numbered inputs.
+    ten_twenty = ["Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T3", "C3", "Cz", "C4", "T4", "T5", "P3", "Pz", "P4", "T6", "O1", "O2"]
+    path = write_edf(_eeg([f"EEG {n}-REF" for n in ten_twenty] + [f"EEG {k}-REF" for k in range(20, 130)]), name="emu.edf")
+    recording = read_recording(path)
+    assert len(recording.electrodes) == 19
+    assert "129 channels, 19 of them the 10-20 set: read as a clinical recording with extra inputs" in recording.describe()
