@@ -191,7 +191,7 @@ class LearnSettings:
     """``tools/learn.py``: the data and the length of each stage (samples per epoch of the CPU
     runs; stage 1 stops at its config's fraction of its epoch, as in the paper)."""
 
-    subjects: int = 40
+    subjects: int = 32
     minutes: float = 2.0
     seed: int = 0
     #: shares of subjects for validation and for the held-out test (the bench split)
@@ -199,9 +199,9 @@ class LearnSettings:
     bench: float = 0.2
     #: yes/no questions per page (the rules' default is 2; all 5 kinds where a page allows)
     binary_per_page: int = 2
-    stage0_samples: int = 2400
+    stage0_samples: int = 1600
     stage1_samples: int = 8000
-    stage2_samples: int = 2400
+    stage2_samples: int = 1600
     general: int = 32
     #: extra ``--key=value`` arguments for every stage (e.g. ``--trainer.max_steps=2`` in tests)
     extra: list[str] = field(default_factory=list)
@@ -271,7 +271,7 @@ class ArmResult:
 #: Stage 2 of every run here also trains on the rule yes/no questions (the paper's rule path writes
 #: "multi-choice/binary QA"; its stage-2 config lists the MCQs), appended after any ablation overlay
 #: so that every row of the table gets the same ones.
-STAGE2_BINARY = '--data.init_args.train+={"path": "rules/train", "tasks": ["binary"], "samples": 100000}'
+STAGE2_BINARY = '--data.init_args.train+={"path": "rules/train", "tasks": ["binary"], "samples": 200000}'
 #: the test pass also writes each answer's logit margin (for the AUC)
 ANSWER_SCORES = "--trainer.callbacks+=callbacks.answer_scores.AnswerScores"
 
