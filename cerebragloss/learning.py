@@ -168,8 +168,9 @@ def blank_shard_set(source: str | Path, target: str | Path) -> dict:
 
     def items():
         for sample, png in iter_shard_set(source):
-            from PIL import Image
             import io
+
+            from PIL import Image
 
             with Image.open(io.BytesIO(png)) as image:
                 size = image.size

@@ -17,7 +17,12 @@ from cerebragloss.learning import blank_shard_set, question_kind, question_score
 from cerebragloss.model import PixelRange
 from cerebragloss.shards import iter_shard_set, read_manifest
 from cerebragloss.streaming import ShardSource
-from cerebragloss.vision_pretraining import PAGE_LABELS, page_labels, rank_auc, vision_encoder_parameters
+from cerebragloss.vision_pretraining import (
+    PAGE_LABELS,
+    page_labels,
+    rank_auc,
+    vision_encoder_parameters,
+)
 from datamodules.page_labels import PageLabelDataModule
 from lit_modules.vision_pretrain import FromScratchVLMModule, VisionPretrainModule
 
@@ -140,7 +145,12 @@ def test_a_briefly_trained_model_reads_the_page_better_than_its_image_blind_cont
     by a margin. The blind control of a fixed-wording question is 0.5 by construction (identical
     inputs, identical margins; ``make learn`` trains and measures it). Shown failing once with
     the pages blanked and with the labels shifted by one token."""
-    from cerebragloss.learning import LearnSettings, prepare_data, train_and_test, training_questions
+    from cerebragloss.learning import (
+        LearnSettings,
+        prepare_data,
+        train_and_test,
+        training_questions,
+    )
 
     settings = LearnSettings(subjects=12, minutes=2.0, seed=3, bench=0.25, binary_per_page=5, stage0_samples=960,
                              stage1_samples=1600, stage2_samples=1200, general=16,
