@@ -210,10 +210,14 @@ def train_detector(data_dir: str | Path, out_dir: str | Path, settings: Detector
         model.train(resume=True)
     else:
         options = asdict(settings)
-        model = _build(options.pop("model"))
+        model_path = resolve_model(options.pop("model"))
+        model = _build(model_path)
         model.train(
             trainer=_trainer_class(),
-            data=str(data_yaml), project=str(out_dir), name="train", exist_ok=True, pretrained=False,
+            # ultralytics drops a .pt's weights under pretrained=False and trains from scratch:
+            # starting from trained weights is what a .pt model means here
+            pretrained=model_path.endswith(".pt"),
+            data=str(data_yaml), project=str(out_dir), name="train", exist_ok=True,
             amp=False, plots=False, val=True, deterministic=True, verbose=False, **options,
         )  # fmt: skip
     best = out_dir / "train" / "weights" / "best.pt"

@@ -119,3 +119,19 @@ def test_rect_batches_keep_their_pages_together_but_change_order_every_epoch():
         assert all(b == list(range(b[0], b[0] + len(b))) and b[0] % 8 == 0 for b in batches)
         assert batches[-1] == [48, 49]  # the partial batch stays last
     assert epochs[0] != epochs[1] != epochs[2]
+
+
+def test_a_pt_model_is_fine_tuned_from_its_weights_not_from_scratch(trained, tmp_path):
+    import torch
+
+    root, _, _ = trained
+    start = root / "run" / "detector.pt"
+    settings = DetectorTrainSettings(model=str(start), epochs=1, imgsz=320, batch=4, workers=0, lr0=1e-9, warmup_epochs=0)
+    train_detector(root / "data", tmp_path / "tuned", settings)
+
+    def first_conv(path):
+        return torch.load(path, weights_only=False)["model"].model[0].conv.weight.float()
+
+    # With a learning rate of ~0 the weights stay where they started; ultralytics' default for
+    # a .pt under pretrained=False was a fresh random network.
+    torch.testing.assert_close(first_conv(tmp_path / "tuned" / "detector.pt"), first_conv(start), atol=2e-3, rtol=1e-2)
