@@ -485,3 +485,28 @@ def run_fraction_sweep(out: str | Path = "learn_output", settings: LearnSettings
     print(format_ablation_table(rows, settings.seed))
     (out / "sweep.json").write_text(json.dumps({"rows": rows, "seed": settings.seed}, indent=1))
     return rows
+
+
+def run_part(out: str | Path, settings: LearnSettings, part: str) -> None:
+    """One independent part, so that parts can run side by side (each in its own process) and
+    ``run_learning``/``run_ablations``/``run_fraction_sweep`` then reuse them: ``seeing`` or
+    ``blind`` (an arm), an ablation row's folder (``Stage1_020``, ``no_stage2``, ...; after
+    ``seeing`` has trained the stages it shares), or ``sweep_<fraction>``."""
+    out = Path(out)
+    shards = prepare_data(out, settings)
+    base = out / "runs" / "seeing"
+    if part in ("seeing", "blind"):
+        root = shards if part == "seeing" else blank_copy(shards, out / "shards_blank")
+        train_and_test(out / "runs" / part, root, settings)
+        return
+    if part.startswith("sweep_"):
+        fraction = float(part.removeprefix("sweep_"))
+        runs, options = out / "runs" / "sweep" / f"stage1_{fraction:g}", {"stage1_fraction": fraction}
+    else:
+        rows = {folder: options for _, folder, options in ABLATION_ROWS if folder}
+        if part not in rows:
+            raise ValueError(f"unknown part {part!r}: seeing, blind, sweep_<fraction> or one of {', '.join(rows)}")
+        runs, options = out / "runs" / "ablations" / part, rows[part]
+    _share_earlier_stages(base, runs, options)
+    train_and_test(runs, shards, settings, **options)
+
