@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from cerebragloss.detection.evaluate import score_events, time_iou
-from cerebragloss.engine.annotate import annotate
+from cerebragloss.engine.annotate import EngineSettings, annotate
 from cerebragloss.engine.artifacts import find_artifacts
 from cerebragloss.engine.cleaning import one_event_each
 from cerebragloss.engine.sleep import (
@@ -29,6 +29,7 @@ def _scored(shared_eeg, recording: str, label: str) -> list[dict]:
 #: the staging classifier's first use costs ~10 s of CPU (numba compiles its features at import):
 #: the default tests leave it out, the slow ones stage
 NO_STAGING = SleepSettings(staging_min_s=float("inf"))
+NO_STAGING_ENGINE = EngineSettings(sleep=NO_STAGING)
 
 
 def _annotated(path, montage="as_recorded", settings=NO_STAGING):
@@ -154,3 +155,19 @@ def test_electrode_noise_on_one_or_two_channels_needs_seconds_of_shaking():
             found = [a for a in find_artifacts(rows, sfreq, channels) if a["type"] == "electrode_noise"]
             assert bool(found) == expected, (channels, found)
             assert all(a["score"] < 1e3 for a in found)
+
+
+@pytest.mark.shared_data
+def test_alpha_waves_of_a_healthy_awake_subject_are_not_kept_as_discharges(shared_eeg):
+    # eegmat Subject00_2 (1 min of mental arithmetic, eyes closed): the default detector reads
+    # posterior alpha waves as sharp/spike-and-slow waves; cleaning must drop them (issue 12:
+    # <= 0.1 epileptiform findings per minute on healthy awake EEG).
+    from cerebragloss.detection.detector import DEFAULT_WEIGHTS, WaveformDetector
+    from cerebragloss.evaluation.engine_real import engine_annotations
+
+    annotations = engine_annotations(read_recording(shared_eeg / "eegmat" / "Subject00_2.edf"), "longitudinal_bipolar",
+                                     WaveformDetector(DEFAULT_WEIGHTS), NO_STAGING_ENGINE)  # fmt: skip
+    kept = [(a["start_s"], a["findings"]["events"][i]["class"]) for a in annotations for i in a["findings"]["epileptiform"]]
+    assert kept == []
+    dropped = [d["reason"] for a in annotations for d in a["findings"]["decisions"] if "stand out" in d["reason"]]
+    assert dropped  # the detector did fire there: the guard is what removed it
