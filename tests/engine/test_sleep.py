@@ -171,3 +171,11 @@ def test_alpha_waves_of_a_healthy_awake_subject_are_not_kept_as_discharges(share
     assert kept == []
     dropped = [d["reason"] for a in annotations for d in a["findings"]["decisions"] if "stand out" in d["reason"]]
     assert dropped  # the detector did fire there: the guard is what removed it
+
+
+def test_annotated_simulated_recordings_take_their_stage_from_the_hypnogram(annotations):
+    # the simulator writes its states as EDF+ "Sleep stage" annotations; run.py passes them on
+    states = {(a["recording"], a["start_s"]): a["sleep_state"] for a in annotations}
+    assert {s["source"] for s in states.values()} == {"hypnogram"}
+    assert {s["stage"] for s in states.values()} >= {"W", "N2"}
+    assert all(a["schema"] == 2 and a["sleep_signal"]["ran"] for a in annotations)
