@@ -87,13 +87,14 @@ def synthetic_samples(count: int, seed: int = 0, words: tuple[int, int] = (40, 1
     return samples
 
 
-def synthetic_batches(processor, batch_size: int, count: int, seed: int = 0) -> list[dict]:
-    """``count`` collated batches of a rendered page with different answers."""
+def synthetic_batches(processor, batch_size: int, count: int, seed: int = 0, words: tuple[int, int] = (40, 160)) -> list[dict]:
+    """``count`` collated batches of a rendered page with answers of ``words`` words (one length
+    = no padding)."""
     from cerebragloss.batching import collate, encode_sample, load_image
 
     image = load_image(page_png(seed))
     pad_id = processor.tokenizer.pad_token_id
-    samples = synthetic_samples(batch_size * count, seed)
+    samples = synthetic_samples(batch_size * count, seed, words)
     items = [encode_sample(sample, image, processor, max_length=8192) for sample in samples]
     batches = [collate(items[i : i + batch_size], pad_id) for i in range(0, len(items), batch_size)]
     return [{k: v for k, v in batch.items() if isinstance(v, torch.Tensor)} for batch in batches]
@@ -123,16 +124,17 @@ def step_flops(model, stage: int, batch: dict) -> float:
 
 
 def measure(name: str, preset: str, stage: int, speed: SpeedSettings, batches: list[dict], steps: int, warmup: int,
-            device: str = "cuda") -> Measured:  # fmt: skip
+            device: str = "cuda", optimizer_kind: str = "fused", gradient_checkpointing: bool = True) -> Measured:  # fmt: skip
     """Time ``steps`` optimizer steps after ``warmup`` ones; count one more step's attention calls
-    and autograd nodes."""
+    and autograd nodes. ``optimizer_kind``: AdamW ``fused`` (one kernel) or ``foreach``."""
     from cerebragloss.training import count_step, training_loss
 
     cuda = device.startswith("cuda")
     autocast = torch.bfloat16 if cuda else None
-    model = build_for_training(preset, stage, speed, device, autocast)
+    model = build_for_training(preset, stage, speed, device, autocast, gradient_checkpointing)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=1e-5, fused=cuda)
+    fused = cuda and optimizer_kind == "fused"
+    optimizer = torch.optim.AdamW(trainable, lr=1e-5, fused=fused or None, foreach=None if fused else True)
     on_device = [{k: v.to(device, non_blocking=True) for k, v in batch.items()} for batch in batches]
 
     times, tokens, samples, flops, padding = [], [], [], [], []
@@ -205,16 +207,17 @@ def table(rows: list[Measured]) -> str:
 
 
 def ratios(rows: list[Measured]) -> str:
-    """Each stage's best configuration against its ``before`` row."""
+    """Every row against its stage's ``before`` row and ``after`` row, in samples per second
+    (rows may differ in batch size)."""
     lines = []
     for stage in (1, 2):
-        before = next((r for r in rows if r.stage == stage and r.name.endswith("before")), None)
-        others = [r for r in rows if r.stage == stage and r is not before]
-        if before and others:
-            best = min(others, key=lambda r: r.median_step_s)
-            lines.append(f"stage {stage}: {best.name} is {before.median_step_s / best.median_step_s:.2f}x faster per step than "
-                         f"{before.name} ({before.median_step_s:.2f} s -> {best.median_step_s:.2f} s, MFU "
-                         f"{100 * before.mfu:.1f} % -> {100 * best.mfu:.1f} %)")  # fmt: skip
+        for base_name in ("before", "after"):
+            base = next((r for r in rows if r.name == f"stage {stage} {base_name}"), None)
+            for row in rows:
+                if base is not None and row.stage == stage and row is not base and not row.name.endswith("before"):
+                    lines.append(f"{row.name}: {row.samples_per_s / base.samples_per_s:.2f}x the samples/s of {base.name} "
+                                 f"({base.samples_per_s:.2f} -> {row.samples_per_s:.2f}; MFU {100 * base.mfu:.1f} % -> "
+                                 f"{100 * row.mfu:.1f} %)")  # fmt: skip
     return "\n".join(lines)
 
 

@@ -46,6 +46,8 @@ class SpeedSettings:
         vision_input_grads: keep transformers' input-require-grads hook on the vision tower (the
             old behaviour: the frozen tower is backpropagated through); only for measuring.
         compile: ``torch.compile`` each language-model decoder layer (regional compilation).
+        checkpoint_every_n_layers: with gradient checkpointing, recompute every n-th decoder layer
+            only (1 = all, 2 = half, 0 = none): memory left over buys back the recompute.
     """
 
     vision_attention: str = "windowed_batched"
@@ -53,9 +55,12 @@ class SpeedSettings:
     frozen_dtype: str = "auto"
     vision_input_grads: bool = False
     compile: bool = False
+    checkpoint_every_n_layers: int = 1
 
     def __post_init__(self):
         problems = []
+        if self.checkpoint_every_n_layers < 0:
+            problems.append(f"model.checkpoint_every_n_layers={self.checkpoint_every_n_layers}: use 1 (all), n (every n-th) or 0 (none)")
         try:
             check_vision_attention(self.vision_attention)
         except ValueError as error:
@@ -89,6 +94,9 @@ def prepare_for_training(model, stage: int, speed: SpeedSettings, gradient_check
             model.disable_input_require_grads()
         for block in model.model.visual.blocks:
             block.gradient_checkpointing = False
+        every = speed.checkpoint_every_n_layers
+        for index, layer in enumerate(model.model.language_model.layers):
+            layer.gradient_checkpointing = every > 0 and index % every == 0
     use_vision_attention(model, speed.vision_attention)
     dtype = _DTYPES.get(speed.frozen_dtype) or (autocast_dtype if autocast_dtype == torch.bfloat16 else None)
     if dtype is not None:

@@ -56,6 +56,8 @@ class VLMModule(L.LightningModule):
         loss_positions: ``labelled`` = the head runs on labelled positions only; ``all`` = full logits.
         frozen_dtype: dtype of the frozen parts: ``auto`` = bf16 under bf16 autocast, else as loaded.
         compile: ``torch.compile`` each decoder layer of the language model.
+        checkpoint_every_n_layers: with gradient checkpointing, recompute every n-th decoder layer
+            only (1 = all, 0 = none): spare memory buys back the recompute.
         seed: initialisation seed of a preset model.
         max_new_tokens: generation length in ``test`` and ``predict`` (greedy decoding).
         judge: the LLM judge of conversation answers in ``test``; none = not scored.
@@ -80,6 +82,7 @@ class VLMModule(L.LightningModule):
         loss_positions: str = "labelled",
         frozen_dtype: str = "auto",
         compile: bool = False,
+        checkpoint_every_n_layers: int = 1,
         seed: int = 0,
         max_new_tokens: int = 256,
         judge: JudgeSettings | None = None,
@@ -90,7 +93,7 @@ class VLMModule(L.LightningModule):
         self.save_hyperparameters()
         # checked here, at instantiation: a bad choice fails before any model is built
         self.speed = SpeedSettings(vision_attention=vision_attention, loss_positions=loss_positions, frozen_dtype=frozen_dtype,
-                                   compile=compile)  # fmt: skip
+                                   compile=compile, checkpoint_every_n_layers=checkpoint_every_n_layers)  # fmt: skip
         self._hf_deepspeed_config = None
         self.model = None
         self.processor = None
@@ -235,7 +238,10 @@ class VLMModule(L.LightningModule):
             {"params": [p for p in self.model.parameters() if p.requires_grad and id(p) not in head], "lr": hp.lr, "name": "language_model"},
         ]
         groups = [g for g in groups if g["params"]]
-        optimizer = torch.optim.AdamW(groups, lr=hp.lr, weight_decay=hp.weight_decay, betas=(0.9, 0.999))
+        # one fused kernel per step instead of a loop over tensors, where every parameter is on a GPU
+        # (DeepSpeed steps its own flat partitions)
+        fused = deepspeed_config(self._trainer) is None and all(p.is_cuda for g in groups for p in g["params"])
+        optimizer = torch.optim.AdamW(groups, lr=hp.lr, weight_decay=hp.weight_decay, betas=(0.9, 0.999), fused=fused or None)
         steps = planned_optimizer_steps(self.trainer)
         scheduler = get_cosine_schedule_with_warmup(optimizer, int(hp.warmup_ratio * steps), max(1, steps))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -21,6 +21,34 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+def _rows() -> dict:
+    """name -> (stage, label, settings factory, options): the code before issue 13 (``before``),
+    the current defaults (``after``) and variants that try the next gains."""
+    from cerebragloss.speed_bench import BEFORE
+    from cerebragloss.training import SpeedSettings
+
+    return {
+        "s1-before": (1, "before", lambda: BEFORE, {}),
+        "s1-after": (1, "after", SpeedSettings, {}),
+        "s2-before": (2, "before", lambda: BEFORE, {}),
+        "s2-after": (2, "after", SpeedSettings, {}),
+        "s2-varlen": (2, "after, varlen attention", lambda: SpeedSettings(vision_attention="varlen"), {}),
+        "s2-foreach": (2, "after, foreach AdamW (not fused)", SpeedSettings, {"optimizer": "foreach"}),
+        "s2-ckpt-half": (2, "after, checkpoint every 2nd LLM layer", lambda: SpeedSettings(checkpoint_every_n_layers=2), {}),
+        "s2-ckpt-none": (2, "after, no checkpointing", SpeedSettings, {"checkpointing": False}),
+        "s1-ckpt-none": (1, "after, no checkpointing", SpeedSettings, {"checkpointing": False}),
+        "s2-batch8": (2, "after, batch 8", SpeedSettings, {"batch_size": 8}),
+        "s2-no-padding": (2, "after, equal lengths (no padding mask)", SpeedSettings, {"words": (100, 101)}),
+        "s2-batch8-half-varlen": (2, "after, batch 8, checkpoint every 2nd layer, varlen",
+                                  lambda: SpeedSettings(vision_attention="varlen", checkpoint_every_n_layers=2), {"batch_size": 8}),
+        "s2-compile": (2, "after, compiled decoder layers", lambda: SpeedSettings(compile=True), {}),
+    }
+
+
+ROWS = _rows()
+DEFAULT_ROWS = ["s1-before", "s1-after", "s2-before", "s2-after", "s2-varlen"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="qwen2.5-vl-3b")
@@ -28,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=10, help="timed steps per configuration")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--before-steps", type=int, default=5, help="timed steps of the slow 'before' rows")
-    parser.add_argument("--extra", nargs="*", default=["varlen"], choices=["varlen", "compile"],
-                        help="extra stage-2 rows: varlen attention, torch.compile of the decoder layers")  # fmt: skip
+    parser.add_argument("--rows", nargs="*", default=DEFAULT_ROWS, choices=list(ROWS),
+                        help="configurations to time, in this order (see ROWS)")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--no-proxy", action="store_true", help="skip the CPU proxy table")
     args = parser.parse_args(argv)
@@ -39,14 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     from cerebragloss.model import PixelRange, build_processor
     from cerebragloss.runtime import use_local_caches
     from cerebragloss.speed_bench import (
-        BEFORE,
         cpu_proxy,
         measure,
         ratios,
         synthetic_batches,
         table,
     )
-    from cerebragloss.training import SpeedSettings  # noqa: F401 - used by the configs below
 
     use_local_caches()
     page = PixelRange(min_pixels=1344 * 756, max_pixels=1344 * 756)  # the full page, not resized
@@ -67,20 +93,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"\n{torch.cuda.get_device_name()}, torch {torch.__version__}; {args.preset}, batch {args.batch_size}, bf16 autocast, "
           f"gradient checkpointing, {args.warmup} warm-up + {args.steps} timed steps ({args.before_steps} for 'before')")  # fmt: skip
-    # (stage, name, settings): built inside the loop, so that an unavailable choice fails its row only
-    configs = [(1, "before", lambda: BEFORE), (1, "after", SpeedSettings), (2, "before", lambda: BEFORE), (2, "after", SpeedSettings)]
-    if "varlen" in args.extra:
-        configs.append((2, "after, varlen attention", lambda: SpeedSettings(vision_attention="varlen")))
-    if "compile" in args.extra:
-        configs.append((2, "after, compiled decoder layers", lambda: SpeedSettings(compile=True)))
     gpu_rows = []
-    for stage, name, settings in configs:
+    batch_sets = {(args.batch_size, (40, 160)): batches}
+    for key in args.rows:
+        stage, name, settings, options = ROWS[key]
+        size, words = options.get("batch_size", args.batch_size), options.get("words", (40, 160))
+        if (size, words) not in batch_sets:
+            batch_sets[size, words] = synthetic_batches(processor, size, count=4, words=words)
         steps = args.before_steps if name == "before" else args.steps
         try:
-            gpu_rows.append(measure(f"stage {stage} {name}", args.preset, stage, settings(), batches, steps=steps, warmup=args.warmup))
+            gpu_rows.append(measure(f"stage {stage} {name}", args.preset, stage, settings(), batch_sets[size, words], steps=steps,
+                                    warmup=args.warmup, optimizer_kind=options.get("optimizer", "fused"),
+                                    gradient_checkpointing=options.get("checkpointing", True)))  # fmt: skip
             print(table(gpu_rows[-1:]), flush=True)
         except Exception as error:  # one failing row (e.g. varlen missing in this torch) must not lose the others
-            print(f"stage {stage} {name}: failed: {type(error).__name__}: {error}", flush=True)
+            print(f"stage {stage} {name}: failed: {type(error).__name__}: {str(error)[:300]}", flush=True)
             del error
             gc.collect()
             torch.cuda.empty_cache()

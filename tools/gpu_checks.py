@@ -133,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="logs and results (small files only)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/gpu_checks_work"), help="shards, runs and exports (large)")
     parser.add_argument("--skip-bench", action="store_true")
+    parser.add_argument("--bench-only", action="store_true", help="only tools/bench_gpu.py (with --rows)")
+    parser.add_argument("--rows", nargs="*", help="rows of tools/bench_gpu.py (default: its own)")
+    parser.add_argument("--bench-timeout", type=int, default=250)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--preset", default="qwen2.5-vl-3b", help="tiny + --accelerator cpu: a dry run of this script on a CPU")
     parser.add_argument("--accelerator", default="gpu")
@@ -145,7 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_bench:
         bench = [python, "tools/bench_gpu.py", "--json", str(out / "bench.json"), "--steps", "6", "--before-steps", "3", "--warmup", "2",
                  "--no-proxy"]  # fmt: skip
-        results.append(run("bench", bench, out / "bench.log", timeout=250))
+        bench += ["--rows", *args.rows] if args.rows else []
+        results.append(run("bench", bench, out / "bench.log", timeout=args.bench_timeout, done="\0never"))
+        if args.bench_only:
+            print(f"bench: exit {results[-1]['exit']} after {results[-1]['seconds']} s")
+            return 0 if results[-1]["exit"] == 0 else 1
 
     from cerebragloss.runtime import use_local_caches
     from cerebragloss.speed_bench import write_smoke_shards
