@@ -142,3 +142,46 @@ print("imported")
 """
     result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "shards")], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "imported" in result.stdout, result.stderr[-3000:]
+
+
+def test_ddp_with_gloo_on_two_cpu_processes_derives_accumulation_trains_and_exports_once(tmp_path):
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    from cerebragloss.speed_bench import write_smoke_shards
+
+    write_smoke_shards(tmp_path / "shards", samples=16)
+    overlay = tmp_path / "ddp.yaml"
+    overlay.write_text(f"""\
+global_batch_size: 8  # 2 per device x 2 processes x 2 micro-batches
+trainer:
+  devices: 2
+  strategy: ddp
+  max_steps: 2
+  limit_val_batches: 0
+  num_sanity_val_steps: 0
+  enable_checkpointing: false
+  enable_progress_bar: false
+  default_root_dir: {tmp_path / "run"}
+  callbacks:
+    - class_path: callbacks.ExportHuggingFace
+    - class_path: callbacks.GradientNorm
+model:
+  init_args:
+    init_from: null
+data:
+  init_args:
+    root: {tmp_path / "shards"}
+    num_workers: 1
+    samples_per_epoch: 32
+""")
+    command = [sys.executable, "-m", "cerebragloss.cli", "fit", *_configs("stage2.yaml", "tiny.yaml"), "--config", str(overlay)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900, env=os.environ | {"MASTER_PORT": "29655"})
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "Starting with 2 processes" in output and "distributed_backend=gloo" in output
+    # one optimizer step per accumulated 2 micro-batches on each rank, logged once (rank 0)
+    assert output.count("GradientNorm: optimizer step") == 2
+    (config,) = (tmp_path / "run").rglob("config.yaml")
+    assert "accumulate_grad_batches: 2" in config.read_text()
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tmp_path / "run" / "hf")
+    assert sum(p.numel() for p in model.parameters()) > 9_000_000
