@@ -38,8 +38,9 @@ class SpeedSettings:
     measure the difference, see ``tools/bench_gpu.py``).
 
     Args:
-        vision_attention: ``sdpa`` (transformers: one call per window), ``windowed_batched`` (one
-            call per layer, runs anywhere), ``varlen`` (torch's varlen flash kernel, CUDA).
+        vision_attention: ``auto`` (varlen on CUDA in half precision, else windowed_batched),
+            ``sdpa`` (transformers: one call per window), ``windowed_batched`` (one call per
+            layer, runs anywhere), ``varlen`` (torch's varlen flash kernel, CUDA).
         loss_positions: ``labelled`` = the head runs on labelled positions only; ``all`` = full logits.
         frozen_dtype: dtype the frozen parts are held in: ``auto`` = bf16 when training under bf16
             autocast, else as loaded.
@@ -50,7 +51,7 @@ class SpeedSettings:
             only (1 = all, 2 = half, 0 = none): memory left over buys back the recompute.
     """
 
-    vision_attention: str = "windowed_batched"
+    vision_attention: str = "auto"
     loss_positions: str = "labelled"
     frozen_dtype: str = "auto"
     vision_input_grads: bool = False

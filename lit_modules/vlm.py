@@ -50,9 +50,10 @@ class VLMModule(L.LightningModule):
         weight_decay: AdamW weight decay.
         warmup_ratio: share of the optimizer steps spent warming up linearly, then cosine decay to 0.
         gradient_checkpointing: recompute activations of the language model in backward (non-reentrant).
-        vision_attention: the vision tower's window attention: ``windowed_batched`` (one call per
-            layer, anywhere), ``varlen`` (torch's varlen flash kernel, CUDA) or ``sdpa``
-            (transformers' path, one call per window).
+        vision_attention: the vision tower's window attention: ``auto`` (varlen on CUDA in half
+            precision, else windowed_batched), ``windowed_batched`` (one call per layer,
+            anywhere), ``varlen`` (torch's varlen flash kernel, CUDA) or ``sdpa`` (transformers'
+            path, one call per window).
         loss_positions: ``labelled`` = the head runs on labelled positions only; ``all`` = full logits.
         frozen_dtype: dtype of the frozen parts: ``auto`` = bf16 under bf16 autocast, else as loaded.
         compile: ``torch.compile`` each decoder layer of the language model.
@@ -78,7 +79,7 @@ class VLMModule(L.LightningModule):
         weight_decay: float = 0.0,
         warmup_ratio: float = 0.03,
         gradient_checkpointing: bool = False,
-        vision_attention: str = "windowed_batched",
+        vision_attention: str = "auto",
         loss_positions: str = "labelled",
         frozen_dtype: str = "auto",
         compile: bool = False,

@@ -33,6 +33,7 @@ def _rows() -> dict:
         "s2-before": (2, "before", lambda: BEFORE, {}),
         "s2-after": (2, "after", SpeedSettings, {}),
         "s2-varlen": (2, "after, varlen attention", lambda: SpeedSettings(vision_attention="varlen"), {}),
+        "s2-windowed": (2, "after, windowed_batched attention", lambda: SpeedSettings(vision_attention="windowed_batched"), {}),
         "s2-foreach": (2, "after, foreach AdamW (not fused)", SpeedSettings, {"optimizer": "foreach"}),
         "s2-ckpt-half": (2, "after, checkpoint every 2nd LLM layer", lambda: SpeedSettings(checkpoint_every_n_layers=2), {}),
         "s2-ckpt-none": (2, "after, no checkpointing", SpeedSettings, {"checkpointing": False}),
