@@ -201,8 +201,8 @@ class LearnSettings:
     #: yes/no questions per page (the rules' default is 2; all 5 kinds where a page allows)
     binary_per_page: int = 5
     stage0_samples: int = 800
-    stage1_samples: int = 8000
-    stage2_samples: int = 1200
+    stage1_samples: int = 4000
+    stage2_samples: int = 640
     general: int = 32
     #: extra ``--key=value`` arguments for every stage (e.g. ``--trainer.max_steps=2`` in tests)
     extra: list[str] = field(default_factory=list)
