@@ -10,7 +10,8 @@ autocast, backward, clipping, fused AdamW): ``VLMModule`` calls the same library
 MFU = model FLOPs / (step time x 989 TFLOP/s, the H100's dense bf16 peak), model FLOPs per step =
 ``k x LLM parameters x tokens + 2 x vision parameters x patches`` with k = 6 in stage 2 (forward,
 activation and weight gradients of the trained LLM) and 4 in stage 1 (the frozen LLM still
-backpropagates activations to the projector); tokens exclude padding.
+backpropagates activations to the projector); tokens exclude padding. Rates (tokens/s, samples/s,
+MFU) are medians of per-step rates; the mean step time is shown beside the median.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Measured:
     name: str
     stage: int
     median_step_s: float
+    mean_step_s: float
     tokens_per_s: float
     samples_per_s: float
     mfu: float
@@ -124,7 +126,8 @@ def step_flops(model, stage: int, batch: dict) -> float:
 
 
 def measure(name: str, preset: str, stage: int, speed: SpeedSettings, batches: list[dict], steps: int, warmup: int,
-            device: str = "cuda", optimizer_kind: str = "fused", gradient_checkpointing: bool = True) -> Measured:  # fmt: skip
+            device: str = "cuda", optimizer_kind: str = "fused", gradient_checkpointing: bool = True,
+            profile: bool = False) -> Measured:  # fmt: skip
     """Time ``steps`` optimizer steps after ``warmup`` ones; count one more step's attention calls
     and autograd nodes. ``optimizer_kind``: AdamW ``fused`` (one kernel) or ``foreach``."""
     from cerebragloss.training import count_step, training_loss
@@ -137,6 +140,8 @@ def measure(name: str, preset: str, stage: int, speed: SpeedSettings, batches: l
     optimizer = torch.optim.AdamW(trainable, lr=1e-5, fused=fused or None, foreach=None if fused else True)
     on_device = [{k: v.to(device, non_blocking=True) for k, v in batch.items()} for batch in batches]
 
+    # every batch shape once before timing: the first step of a new length pays kernel selection
+    warmup = max(warmup, len(on_device))
     times, tokens, samples, flops, padding = [], [], [], [], []
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -160,12 +165,16 @@ def measure(name: str, preset: str, stage: int, speed: SpeedSettings, batches: l
             flops.append(step_flops(model, stage, batch))
             padding.append(1.0 - tokens[-1] / batch["attention_mask"].numel())
     peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
+    if profile:
+        print(profile_step(model, on_device[0], speed, optimizer, trainable, cuda), flush=True)
     with torch.autocast(device_type="cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda):
         counts = count_step(model, on_device[0], speed)
     optimizer.zero_grad(set_to_none=True)
-    total_time = sum(times)
-    result = Measured(name=name, stage=stage, median_step_s=statistics.median(times), tokens_per_s=sum(tokens) / total_time,
-                      samples_per_s=sum(samples) / total_time, mfu=sum(flops) / total_time / H100_BF16_DENSE_FLOPS,
+    # rates per step, then the median: one slow step (a recompile, an allocator stall) moves the
+    # mean column, not the rates
+    rate = lambda values: statistics.median(v / t for v, t in zip(values, times, strict=True))  # noqa: E731
+    result = Measured(name=name, stage=stage, median_step_s=statistics.median(times), mean_step_s=statistics.mean(times),
+                      tokens_per_s=rate(tokens), samples_per_s=rate(samples), mfu=rate(flops) / H100_BF16_DENSE_FLOPS,
                       peak_memory_gib=peak, padding=statistics.mean(padding), **counts)  # fmt: skip
     # free this configuration before the next is built (not moved back to the CPU: that takes minutes)
     del model, optimizer, trainable, on_device, loss
@@ -195,12 +204,44 @@ def cpu_proxy(batch_size: int = 2) -> list[Measured]:
     return rows
 
 
+def profile_step(model, batch: dict, speed: SpeedSettings, optimizer, trainable, cuda: bool) -> str:
+    """One training step under torch.profiler: wall time, GPU kernel time and launches, and the
+    ops with the most GPU (or CPU) time: where a step's time goes."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from cerebragloss.training import training_loss
+
+    activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]
+    start = time.perf_counter()
+    with profile(activities=activities) as profiler:
+        with torch.autocast(device_type="cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda):
+            loss = training_loss(model, batch, speed)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if cuda:
+            torch.cuda.synchronize()
+    wall = time.perf_counter() - start
+    kernels = [e for e in profiler.events() if getattr(e, "device_type", None) is not None and "CUDA" in str(e.device_type)]
+    busy = sum(getattr(e, "device_time", None) or getattr(e, "cuda_time", 0) for e in kernels) / 1e6
+    averages = profiler.key_averages()
+    for key in ("self_device_time_total", "self_cuda_time_total", "self_cpu_time_total"):
+        try:
+            ops = averages.table(sort_by=key if cuda or key == "self_cpu_time_total" else "self_cpu_time_total", row_limit=18)
+            break
+        except (AttributeError, KeyError, ValueError):
+            continue
+    return f"profiled step: {wall:.3f} s wall (profiler on), GPU kernels {busy:.3f} s in {len(kernels)} launches\n{ops}"
+
+
 def table(rows: list[Measured]) -> str:
-    head = ("| configuration | median step | tokens/s | samples/s | MFU | peak memory | padding | attention calls fwd/bwd "
+    head = ("| configuration | median step | mean step | tokens/s | samples/s | MFU | peak memory | padding | attention calls fwd/bwd "
             "| autograd nodes | vision outputs requiring grad |")  # fmt: skip
-    lines = [head, "|" + "---|" * 10]
+    lines = [head, "|" + "---|" * 11]
     for r in rows:
-        lines.append(f"| {r.name} | {r.median_step_s:.3f} s | {r.tokens_per_s:,.0f} | {r.samples_per_s:.2f} | {100 * r.mfu:.1f} % | "
+        lines.append(f"| {r.name} | {r.median_step_s:.3f} s | {r.mean_step_s:.3f} s | {r.tokens_per_s:,.0f} | {r.samples_per_s:.2f} | "
+                     f"{100 * r.mfu:.1f} % | "
                      f"{r.peak_memory_gib:.1f} GiB | {100 * r.padding:.1f} % | {r.attention_forward:,} / {r.attention_backward:,} | "
                      f"{r.autograd_nodes:,} | {r.vision_outputs_requiring_grad} |")  # fmt: skip
     return "\n".join(lines)

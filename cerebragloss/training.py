@@ -109,7 +109,7 @@ def prepare_for_training(model, stage: int, speed: SpeedSettings, gradient_check
             raise AssertionError("a trainable parameter left fp32 (its optimizer needs fp32 master weights)")
     if speed.compile:
         for layer in model.model.language_model.layers:
-            layer.compile()
+            layer.compile(dynamic=True)  # batch lengths vary: one graph for all, not one per length
 
 
 def labelled_positions_loss(model, inputs: dict, labels: torch.Tensor) -> torch.Tensor:

@@ -43,6 +43,8 @@ def _rows() -> dict:
         "s2-batch8-half-varlen": (2, "after, batch 8, checkpoint every 2nd layer, varlen",
                                   lambda: SpeedSettings(vision_attention="varlen", checkpoint_every_n_layers=2), {"batch_size": 8}),
         "s2-compile": (2, "after, compiled decoder layers", lambda: SpeedSettings(compile=True), {}),
+        "s2-compile-half": (2, "after, compiled decoder layers, checkpoint every 2nd layer",
+                            lambda: SpeedSettings(compile=True, checkpoint_every_n_layers=2), {}),
     }
 
 
@@ -61,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="configurations to time, in this order (see ROWS)")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--no-proxy", action="store_true", help="skip the CPU proxy table")
+    parser.add_argument("--profile", nargs="*", default=[], choices=list(ROWS), help="rows to profile one step of (torch.profiler)")
     args = parser.parse_args(argv)
 
     import torch
@@ -105,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             gpu_rows.append(measure(f"stage {stage} {name}", args.preset, stage, settings(), batch_sets[size, words], steps=steps,
                                     warmup=args.warmup, optimizer_kind=options.get("optimizer", "fused"),
-                                    gradient_checkpointing=options.get("checkpointing", True)))  # fmt: skip
+                                    gradient_checkpointing=options.get("checkpointing", True), profile=key in args.profile))  # fmt: skip
             print(table(gpu_rows[-1:]), flush=True)
         except Exception as error:  # one failing row (e.g. varlen missing in this torch) must not lose the others
             print(f"stage {stage} {name}: failed: {type(error).__name__}: {str(error)[:300]}", flush=True)
