@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-bench", action="store_true")
     parser.add_argument("--bench-only", action="store_true", help="only tools/bench_gpu.py (with --rows)")
     parser.add_argument("--rows", nargs="*", help="rows of tools/bench_gpu.py (default: its own)")
+    parser.add_argument("--profile", nargs="*", default=[], help="rows of tools/bench_gpu.py to profile one step of")
     parser.add_argument("--bench-timeout", type=int, default=250)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--preset", default="qwen2.5-vl-3b", help="tiny + --accelerator cpu: a dry run of this script on a CPU")
@@ -149,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         bench = [python, "tools/bench_gpu.py", "--json", str(out / "bench.json"), "--steps", "6", "--before-steps", "3", "--warmup", "2",
                  "--no-proxy"]  # fmt: skip
         bench += ["--rows", *args.rows] if args.rows else []
+        bench += ["--profile", *args.profile] if args.profile else []
         results.append(run("bench", bench, out / "bench.log", timeout=args.bench_timeout, done="\0never"))
         if args.bench_only:
             print(f"bench: exit {results[-1]['exit']} after {results[-1]['seconds']} s")
