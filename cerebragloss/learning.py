@@ -98,7 +98,9 @@ def question_scores(rows: list[dict], margins: dict[str, float] | None = None, m
     out = {}
     for kind, group in sorted(groups.items()):
         majority = (reference.get(kind) or Counter(_answer_of(r) for r in group)).most_common(1)[0][0]
-        scored = [(margins[r["id"]], _answer_of(r) == "yes") for r in group if r["id"] in margins]
+        # Margins are compared to 1e-3: identical inputs in differently padded batches differ by
+        # float noise (~1e-6), which would otherwise rank pages a blind model cannot tell apart.
+        scored = [(round(margins[r["id"]], 3), _answer_of(r) == "yes") for r in group if r["id"] in margins]
         out[kind] = {"accuracy": sum(_correct(r) for r in group) / len(group),
                      "chance": sum(_answer_of(r) == majority for r in group) / len(group),
                      "auc": rank_auc([s for s, _ in scored], [p for _, p in scored]) if kind.startswith("binary") and scored else None,
