@@ -119,8 +119,8 @@ def test_stage0_trains_the_vision_encoder_alone_and_exports_without_the_head(sha
     torch.testing.assert_close(reloaded.model.visual.blocks[0].mlp.up_proj.weight, module.model.model.visual.blocks[0].mlp.up_proj.weight)
 
 
-def test_the_from_scratch_stage2_keeps_token_embeddings_frozen():
-    module = FromScratchVLMModule(stage=2, preset="tiny", pixels=PIXELS)
+def test_the_from_scratch_stage2_can_keep_token_embeddings_frozen():
+    module = FromScratchVLMModule(stage=2, preset="tiny", pixels=PIXELS, freeze_embeddings=True)
     module.configure_model()
     embeddings = module.model.get_input_embeddings().weight
     assert not embeddings.requires_grad and module.model.lm_head.weight is embeddings  # tied: the head stays too
