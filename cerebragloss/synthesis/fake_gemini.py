@@ -161,7 +161,7 @@ def _invent(task: str, reply: dict, payload: dict) -> dict:
     present = {e["class"] for e in record["epileptiform_discharges"] + record["sleep_transients"]}
     absent = next(c for c in WAVEFORM_CLASSES if c not in present)
     used = json.dumps(record)
-    electrode = next((e for e in ("T7", "C4", "F3", "Fp2", "C3", "F4", "T8", "F7") if e not in used), "T7")
+    electrode = next((e for e in ("T7", "C4", "F3", "Fp2", "C3", "F4", "T8", "F7", "O2", "P8", "Fp1", "O1", "P7", "F8") if e not in used), "T7")
     sentence = f"In addition, a {NAMES[absent][0]} is seen with its maximum at {electrode}."
     reply = json.loads(json.dumps(reply))
     if task == "description":

@@ -10,6 +10,7 @@ from cerebragloss.detection.evaluate import score_events, time_iou
 from cerebragloss.engine.annotate import EngineSettings, annotate
 from cerebragloss.engine.artifacts import find_artifacts
 from cerebragloss.engine.cleaning import one_event_each
+from cerebragloss.labels import EPILEPTIFORM_CLASSES
 from cerebragloss.engine.sleep import (
     SleepSettings,
     recording_contexts,
@@ -170,7 +171,10 @@ def test_alpha_waves_of_a_healthy_awake_subject_are_not_kept_as_discharges(share
     kept = [(a["start_s"], a["findings"]["events"][i]["class"]) for a in annotations for i in a["findings"]["epileptiform"]]
     assert kept == []
     dropped = [d["reason"] for a in annotations for d in a["findings"]["decisions"] if "stand out" in d["reason"]]
-    assert dropped  # the detector did fire there: the guard is what removed it
+    # where the detector fired there, the guard is what removed it (issue 12's retrained detector
+    # may not fire on these alpha waves at all)
+    fired = [e for a in annotations for e in a["events"] if e.get("source") == "detector" and e["class"] in EPILEPTIFORM_CLASSES]
+    assert dropped or not fired
 
 
 def test_annotated_simulated_recordings_take_their_stage_from_the_hypnogram(annotations):
