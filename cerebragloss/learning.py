@@ -204,7 +204,7 @@ class LearnSettings:
     binary_per_page: int = 5
     stage0_samples: int = 800
     stage1_samples: int = 4000
-    stage2_samples: int = 640
+    stage2_samples: int = 2400
     general: int = 32
     #: extra ``--key=value`` arguments for every stage (e.g. ``--trainer.max_steps=2`` in tests)
     extra: list[str] = field(default_factory=list)
