@@ -22,9 +22,9 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from cerebragloss.detection.detector import DetectorSettings
 from cerebragloss.engine.annotate import EngineSettings, annotate
 from cerebragloss.engine.sleep import recording_contexts
-from cerebragloss.detection.detector import DetectorSettings
 from cerebragloss.settings import PageSettings
 
 

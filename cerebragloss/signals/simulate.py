@@ -24,6 +24,7 @@ from cerebragloss.labels import (
     WAVEFORM_CLASSES,
 )
 from cerebragloss.signals.channels import TEN_TWENTY
+
 # the neutral home of electrode positions; re-exported here for the simulator's callers
 from cerebragloss.signals.positions import electrode_positions  # noqa: F401
 from cerebragloss.signals.positions import electrode_positions_mm as _electrode_positions
