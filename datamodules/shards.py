@@ -12,7 +12,13 @@ import lightning as L
 import torch
 
 from cerebragloss.model import PixelRange
-from cerebragloss.settings import PageMismatchError, common_page, model_page, page_differences, page_pixels
+from cerebragloss.settings import (
+    PageMismatchError,
+    common_page,
+    model_page,
+    page_differences,
+    page_pixels,
+)
 from cerebragloss.streaming import (
     BatchStream,
     ShardSource,

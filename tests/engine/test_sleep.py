@@ -10,13 +10,13 @@ from cerebragloss.detection.evaluate import score_events, time_iou
 from cerebragloss.engine.annotate import EngineSettings, annotate
 from cerebragloss.engine.artifacts import find_artifacts
 from cerebragloss.engine.cleaning import one_event_each
-from cerebragloss.labels import EPILEPTIFORM_CLASSES
 from cerebragloss.engine.sleep import (
     SleepSettings,
     recording_contexts,
     sleep_states,
     stage_from_annotation,
 )
+from cerebragloss.labels import EPILEPTIFORM_CLASSES
 from cerebragloss.signals import read_recording, segments_from_recording
 from cerebragloss.signals.io import Annotation
 
