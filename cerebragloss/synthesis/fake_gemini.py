@@ -161,8 +161,11 @@ def _invent(task: str, reply: dict, payload: dict) -> dict:
     present = {e["class"] for e in record["epileptiform_discharges"] + record["sleep_transients"]}
     absent = next(c for c in WAVEFORM_CLASSES if c not in present)
     used = json.dumps(record)
-    electrode = next((e for e in ("T7", "C4", "F3", "Fp2", "C3", "F4", "T8", "F7", "O2", "P8", "Fp1", "O1", "P7", "F8") if e not in used), "T7")
-    sentence = f"In addition, a {NAMES[absent][0]} is seen with its maximum at {electrode}."
+    # Posterior electrodes are left out: verification allows them on any page with a posterior
+    # rhythm. Where every candidate is on the page, no location can be invented, only the finding.
+    electrode = next((e for e in ("T7", "C4", "F3", "Fp2", "C3", "F4", "T8", "F7", "Fp1", "F8", "Fz", "Cz") if e not in used), None)
+    where = f" with its maximum at {electrode}" if electrode else ""
+    sentence = f"In addition, a {NAMES[absent][0]} is seen{where}."
     reply = json.loads(json.dumps(reply))
     if task == "description":
         reply["description"] += " " + sentence

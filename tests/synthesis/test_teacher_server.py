@@ -102,7 +102,9 @@ def test_invented_findings_from_the_server_are_rejected_and_kept_out_of_the_shar
     assert report["rejection_rate"] == pytest.approx(invented / report["requested"], abs=1e-3)
     for reject in rejects:
         assert any(reason.startswith("invents ") for reason in reject["reasons"]), reject["reasons"]
-        assert any(reason.startswith("names electrode ") for reason in reject["reasons"]), reject["reasons"]
+        # the fake names a location only where the page leaves one free (see fake_gemini._invent)
+        if "with its maximum at" in json.dumps(reject["reply"]):
+            assert any(reason.startswith("names electrode ") for reason in reject["reasons"]), reject["reasons"]
 
 
 def test_the_key_is_never_written(key, annotated, tmp_path):
