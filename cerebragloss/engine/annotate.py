@@ -130,6 +130,10 @@ def annotate(segment: Segment, page: Page | None = None, events: list[dict] | No
     }
     if events is None:
         annotation["detector"]["note"] = "waveform events were not detected (no detector weights given)"
+    elif getattr(events, "coverage", None) is not None:
+        # the detector's PageEvents say whether this page is like its training pages; a page outside
+        # them that has no events must say so, or "nothing found" would read as "nothing there"
+        annotation["detector"]["coverage"] = events.coverage
     annotation["events"] = (events or []) + signal_events
     if events is None and not signal_events:
         annotation["findings"] = {"note": "no waveform findings: no detector ran"}

@@ -38,6 +38,21 @@ def test_real_recordings_go_through_the_detector_in_every_montage_within_its_tra
             assert event["confidence"] >= detector.settings.confidence
 
 
+def test_an_annotation_says_when_its_page_is_outside_the_detectors_training(shared_eeg, detector):
+    """A page drawn at 20 uV/mm (trained on 5-15) is annotated with the detector's coverage, so an
+    empty event list there is not read as "no waveforms"; a page within training says so too."""
+    from cerebragloss.engine.annotate import annotate
+
+    recording = read_recording(shared_eeg / "eegmat" / "Subject00_1.edf")
+    segment = next(iter(segments_from_recording(recording, "longitudinal_bipolar", max_segments=1)))
+    for sensitivity, within in ((20.0, False), (10.0, True)):
+        page = render_segment(segment, RenderSettings(sensitivity_uv_per_mm=sensitivity))
+        annotation = annotate(segment, page, detector.detect([page])[0])
+        coverage = annotation["detector"]["coverage"]
+        assert coverage["within_training"] is within, coverage
+        assert (coverage["outside"] == ["20 uV/mm (trained on 5-15)"]) is not within, coverage
+
+
 def test_default_weights_are_small_and_name_the_nine_classes(detector):
     assert DEFAULT_WEIGHTS.stat().st_size < 10 * 1024 * 1024
     assert [detector.model.names[i] for i in range(9)] == list(WAVEFORM_CLASSES)
