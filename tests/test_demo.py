@@ -22,7 +22,7 @@ def test_demo_runs_the_whole_pipeline_from_simulation_to_a_test_pass(tmp_path, c
     assert Path(tmp_path / "recordings" / "sim000_r0.events.json").exists()
     annotations = [json.loads(line) for line in (tmp_path / "annotations" / "annotations.jsonl").read_text().splitlines()]
     assert len(annotations) == 9 == result["annotated"]
-    assert all(a["detector"] == {"ran": True} and "decisions" in a["findings"] for a in annotations)
+    assert all(a["detector"] == {"ran": True, "coverage": {"within_training": True, "outside": []}} and "decisions" in a["findings"] for a in annotations)
     assert set(result["detection"]) == set(WAVEFORM_CLASSES)
     truth = sum(s.true_positives + s.false_negatives for s in result["detection"].values())
     assert truth > 0  # the simulated recordings hold events to find

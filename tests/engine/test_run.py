@@ -110,7 +110,7 @@ def test_the_tool_with_the_default_detector_records_its_events(archive, tmp_path
                             capture_output=True, text=True, timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr
     annotations = [json.loads(line) for line in (tmp_path / "annotations.jsonl").read_text().splitlines()]
-    assert all(a["detector"] == {"ran": True} and a["montage"] == "transverse_bipolar" for a in annotations)
+    assert all(a["detector"] == {"ran": True, "coverage": {"within_training": True, "outside": []}} and a["montage"] == "transverse_bipolar" for a in annotations)
     events = [e for a in annotations for e in a["events"]]
     assert events and all(set(e["channels"]) <= set(annotations[0]["channels"]) for e in events)
     settings = (tmp_path / "annotate_settings.yaml").read_text()

@@ -37,7 +37,7 @@ def test_interpret_a_real_page_and_chat(shared_eeg, tmp_path):
     assert result.stdout.count("model> ") == 3  # the description and two chat turns
     assert Image.open(tmp_path / "out" / "Subject00_1_20s_detections.png").size == (1344, 756)
     annotation = json.loads((tmp_path / "out" / "Subject00_1_20s.annotation.json").read_text())
-    assert annotation["start_s"] == 20.0 and annotation["detector"] == {"ran": True}
+    assert annotation["start_s"] == 20.0 and annotation["detector"] == {"ran": True, "coverage": {"within_training": True, "outside": []}}
 
 
 def test_interpret_names_a_page_outside_the_recording(shared_eeg, tmp_path):
