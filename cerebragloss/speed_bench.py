@@ -130,7 +130,7 @@ def measure(name: str, preset: str, stage: int, speed: SpeedSettings, batches: l
             profile: bool = False) -> Measured:  # fmt: skip
     """Time ``steps`` optimizer steps after ``warmup`` ones; count one more step's attention calls
     and autograd nodes. ``optimizer_kind``: AdamW ``fused`` (one kernel) or ``foreach``."""
-    from cerebragloss.training import count_step, training_loss
+    from cerebragloss.training import count_step
 
     cuda = device.startswith("cuda")
     autocast = torch.bfloat16 if cuda else None
@@ -150,12 +150,7 @@ def measure(name: str, preset: str, stage: int, speed: SpeedSettings, batches: l
         if cuda:
             torch.cuda.synchronize()
         start = time.perf_counter()
-        with torch.autocast(device_type="cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda):
-            loss = training_loss(model, batch, speed)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        _optimizer_step(model, batch, speed, trainable, optimizer, cuda)
         if cuda:
             torch.cuda.synchronize()
         if index >= warmup:
@@ -177,7 +172,7 @@ def measure(name: str, preset: str, stage: int, speed: SpeedSettings, batches: l
                       tokens_per_s=rate(tokens), samples_per_s=rate(samples), mfu=rate(flops) / H100_BF16_DENSE_FLOPS,
                       peak_memory_gib=peak, padding=statistics.mean(padding), **counts)  # fmt: skip
     # free this configuration before the next is built (not moved back to the CPU: that takes minutes)
-    del model, optimizer, trainable, on_device, loss
+    del model, optimizer, trainable, on_device
     gc.collect()
     if cuda:
         torch.cuda.empty_cache()
@@ -209,17 +204,11 @@ def profile_step(model, batch: dict, speed: SpeedSettings, optimizer, trainable,
     ops with the most GPU (or CPU) time: where a step's time goes."""
     from torch.profiler import ProfilerActivity, profile
 
-    from cerebragloss.training import training_loss
 
     activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]
     start = time.perf_counter()
     with profile(activities=activities) as profiler:
-        with torch.autocast(device_type="cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda):
-            loss = training_loss(model, batch, speed)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        _optimizer_step(model, batch, speed, trainable, optimizer, cuda)
         if cuda:
             torch.cuda.synchronize()
     wall = time.perf_counter() - start
@@ -284,3 +273,15 @@ def write_smoke_shards(root, samples: int = 32, seed: int = 0) -> None:
                     task = tasks[index % len(tasks)]
                     writer.write(sample | {"id": f"{name}-{split}-{index:05d}", "task": task,
                                            "source": {"rules": "rule", "teacher": "offline", "general": "general"}[name]}, png)  # fmt: skip
+
+
+def _optimizer_step(model, batch, speed, trainable, optimizer, cuda: bool) -> None:
+    """One training step as the benchmark times and profiles it: bf16 autocast on CUDA, clip at 1.0."""
+    from cerebragloss.training import training_loss
+
+    with torch.autocast(device_type="cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=cuda):
+        loss = training_loss(model, batch, speed)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)

@@ -26,18 +26,22 @@ def _pixels(grids: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randn(int(grid.prod(-1).sum()), 3 * 2 * 14 * 14), grid
 
 
-@pytest.mark.parametrize("grids", [[[1, 16, 28]], [[1, 54, 96]], [[1, 16, 28], [1, 10, 14], [1, 22, 6]]],
-                         ids=["one page", "full page", "three sizes with edge windows"])  # fmt: skip
-def test_batched_window_attention_matches_transformers_sdpa(grids):
-    torch.manual_seed(0)
-    model = load_model(preset="tiny")
-    pixel_values, grid = _pixels(grids)
+def _assert_batched_attention_matches_sdpa(model, pixel_values, grid) -> None:
     outputs = {}
     for name in ("sdpa", "windowed_batched"):
         use_vision_attention(model, name)
         with torch.no_grad():
             outputs[name] = model.model.visual(pixel_values, grid_thw=grid).pooler_output
     torch.testing.assert_close(outputs["windowed_batched"], outputs["sdpa"], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("grids", [[[1, 16, 28]], [[1, 54, 96]], [[1, 16, 28], [1, 10, 14], [1, 22, 6]]],
+                         ids=["one page", "full page", "three sizes with edge windows"])  # fmt: skip
+def test_batched_window_attention_matches_transformers_sdpa(grids):
+    torch.manual_seed(0)
+    model = load_model(preset="tiny")
+    pixel_values, grid = _pixels(grids)
+    _assert_batched_attention_matches_sdpa(model, pixel_values, grid)
 
 
 def test_segments_too_long_for_a_padded_batch_are_attended_one_by_one(monkeypatch):
@@ -48,12 +52,7 @@ def test_segments_too_long_for_a_padded_batch_are_attended_one_by_one(monkeypatc
     torch.manual_seed(0)
     model = load_model(preset="tiny")
     pixel_values, grid = _pixels([[1, 16, 28], [1, 10, 14]])
-    outputs = {}
-    for name in ("sdpa", "windowed_batched"):
-        use_vision_attention(model, name)
-        with torch.no_grad():
-            outputs[name] = model.model.visual(pixel_values, grid_thw=grid).pooler_output
-    torch.testing.assert_close(outputs["windowed_batched"], outputs["sdpa"], rtol=1e-5, atol=1e-6)
+    _assert_batched_attention_matches_sdpa(model, pixel_values, grid)
 
 
 @pytest.mark.parametrize("stage", [1, 2])
