@@ -2,8 +2,16 @@
 
 Rules phrase these facts, the teacher is given them (never the page), and verification checks a
 teacher's text against them. Events come only from ``findings`` (kept by cleaning; sleep
-transients questioned by an awake background are left out); without a detector there are no
-event facts at all, and nothing may claim that a waveform is absent either.
+transients questioned by an awake background are left out).
+
+A text may say a waveform is absent only where something looked for it on this page
+(``PageFacts.searched``): the image detector looks for all 9 classes, but only on pages like the
+ones it was trained on (``detector.coverage`` of the annotation); the signal-domain sleep
+detectors (``sleep_signal``, YASA) look for spindles and K-complexes on any page they ran on.
+On a page outside the image detector's coverage its search says nothing either way: absence of
+spikes, sharp waves, vertex waves or POSTS is not stated, and the events it reports there are
+set aside (the issue measured dozens of false discharges on such pages), not stated as findings.
+Background, artifacts and the signal's sleep transients still stand.
 """
 
 from __future__ import annotations
@@ -11,7 +19,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from cerebragloss.engine.background import electrodes_of, prevailing_activity
+from cerebragloss.labels import EPILEPTIFORM_CLASSES, SLEEP_CLASSES, WAVEFORM_CLASSES
 from cerebragloss.synthesis.vocabulary import OLD_TO_NEW, electrodes_named, region_phrase
+
+#: What the signal-domain sleep detectors (``engine/sleep.py``) look for on every page they run on.
+SIGNAL_SEARCHED_CLASSES: tuple[str, ...] = ("k_complex", "sleep_spindle")
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,11 @@ class PageFacts:
     background: BackgroundFact
     #: detections cleaning masked, dropped or questioned, with the reason (not stated as findings)
     set_aside: tuple[str, ...] = field(default=())
+    #: waveform classes a detector looked for on this page, where its search covers the page:
+    #: the only ones whose absence a text may state (see the module docstring)
+    searched: frozenset[str] = field(default=frozenset())
+    #: why the image detector's search does not cover this page (it ran outside its training pages)
+    detector_outside: tuple[str, ...] = field(default=())
 
     @property
     def events(self) -> tuple[EventFact, ...]:
@@ -92,6 +109,24 @@ class PageFacts:
     @property
     def artifact_types(self) -> set[str]:
         return {a.label for a in self.artifacts}
+
+    @property
+    def epileptiform_searched(self) -> bool:
+        """Whether "no epileptiform discharges" may be said: every epileptiform class was looked for."""
+        return set(EPILEPTIFORM_CLASSES) <= self.searched
+
+    @property
+    def sleep_searched(self) -> tuple[str, ...]:
+        """The sleep transients whose absence may be stated, in label order."""
+        return tuple(c for c in SLEEP_CLASSES if c in self.searched)
+
+    def not_searched_because(self, label: str) -> str:
+        """Why the absence of waveform ``label`` may not be stated (for verification's messages)."""
+        if self.detector_outside:
+            return f"the waveform detector's search does not cover this page ({'; '.join(self.detector_outside)})"
+        if not self.detector_ran:
+            return "no waveform detector ran on this page"
+        return f"no detector looked for {label} on this page"
 
     def electrodes(self) -> set[str]:
         """Every electrode a text may name as the place of something: those of the stated events,
@@ -129,14 +164,41 @@ def _event_fact(event: dict) -> EventFact:
     )  # fmt: skip
 
 
+def waveform_search(annotation: dict) -> tuple[frozenset[str], tuple[str, ...]]:
+    """(classes looked for on the page by a detector that covers it, why the image detector does
+    not cover it). An annotation without ``detector.coverage`` (schema 1, or events handed to the
+    engine as a plain list) counts as covered: nothing said otherwise."""
+    detector = annotation.get("detector") or {}
+    searched: set[str] = set()
+    outside: tuple[str, ...] = ()
+    if detector.get("ran"):
+        coverage = detector.get("coverage") or {}
+        if coverage.get("within_training", True):
+            searched |= set(WAVEFORM_CLASSES)
+        else:
+            outside = tuple(coverage.get("outside") or ["outside the detector's training pages"])
+    if (annotation.get("sleep_signal") or {}).get("ran"):
+        searched |= set(SIGNAL_SEARCHED_CLASSES)
+    return frozenset(searched), outside
+
+
 def page_facts(annotation: dict) -> PageFacts:
     """The facts of one SegmentAnnotation (see the module docstring)."""
     findings = annotation.get("findings") or {}
     kept = findings.get("events") or []
-    epileptiform = tuple(_event_fact(kept[i]) for i in findings.get("epileptiform", []))
-    sleep = tuple(_event_fact(kept[i]) for i in findings.get("sleep_events", []))
+    searched, outside = waveform_search(annotation)
+
+    def stated(index: int) -> bool:
+        # the image detector's events on a page it does not cover are not findings (module docstring)
+        return not (outside and kept[index].get("source", "detector") == "detector")
+
+    epileptiform = tuple(_event_fact(kept[i]) for i in findings.get("epileptiform", []) if stated(i))
+    sleep = tuple(_event_fact(kept[i]) for i in findings.get("sleep_events", []) if stated(i))
     set_aside = tuple(
         f"{d['class']} {d['decision']}: {d['reason']}" for d in findings.get("decisions", []) if d["decision"] != "kept"
+    ) + tuple(
+        f"{kept[i]['class']} questioned: found by the image detector on a page outside its training pages ({'; '.join(outside)})"
+        for i in [*findings.get("epileptiform", []), *findings.get("sleep_events", [])] if not stated(i)
     )  # fmt: skip
     artifacts = tuple(
         ArtifactFact(a["type"], tuple(a["channels"]), float(a["start_s"]), float(a["end_s"])) for a in annotation.get("artifacts", [])
@@ -159,7 +221,7 @@ def page_facts(annotation: dict) -> PageFacts:
             symmetric=bool(background["symmetry"].get("symmetric", True)), asymmetries=asymmetries,
             summary=background.get("summary", ""),
         ),
-        set_aside=set_aside,
+        set_aside=set_aside, searched=searched, detector_outside=outside,
     )  # fmt: skip
 
 
@@ -169,6 +231,9 @@ def facts_record(facts: PageFacts) -> dict:
         "montage": facts.montage,
         "channels_missing": list(facts.missing),
         "waveform_detector_ran": facts.detector_ran,
+        # absence may be stated for these classes only; the reasons say why the rest were not looked for
+        "waveforms_searched": [c for c in WAVEFORM_CLASSES if c in facts.searched],
+        "waveform_detector_outside_coverage": list(facts.detector_outside),
         "epileptiform_discharges": [_event_record(e) for e in facts.epileptiform],
         "sleep_transients": [_event_record(e) for e in facts.sleep],
         "artifacts": [

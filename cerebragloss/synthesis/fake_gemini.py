@@ -160,7 +160,9 @@ def _invent(task: str, reply: dict, payload: dict) -> dict:
     record = payload["annotation"]
     present = {e["class"] for e in record["epileptiform_discharges"] + record["sleep_transients"]}
     absent = next(c for c in WAVEFORM_CLASSES if c not in present)
-    used = json.dumps(record)
+    # The caption too: it names the electrodes of a dipole estimate ("phase reversal between F7-T7
+    # and T7-P7"), which verification allows although the facts record holds only the focus.
+    used = json.dumps(payload)
     # Posterior electrodes are left out: verification allows them on any page with a posterior
     # rhythm. Where every candidate is on the page, no location can be invented, only the finding.
     electrode = next((e for e in ("T7", "C4", "F3", "Fp2", "C3", "F4", "T8", "F7", "Fp1", "F8", "Fz", "Cz") if e not in used), None)

@@ -3,7 +3,9 @@
 Only facts that survived cleaning are stated (``facts.py``). Phrasing varies through several
 templates per fact, picked by a generator seeded with the page key and the settings' seed, so a
 rerun writes the same text and two pages with the same findings read differently. Absence ("no
-epileptiform discharges") is only claimed when the waveform detector ran on the page.
+epileptiform discharges", "is there a spike? no") is only claimed for the classes a detector
+looked for on a page its search covers (``PageFacts.searched``); a page outside the image
+detector's training pages says that epileptiform discharges were not assessed.
 """
 
 from __future__ import annotations
@@ -146,20 +148,31 @@ def _event_group_sentence(label: str, events: list[EventFact], rng) -> str:
 
 
 def sleep_sentence(facts: PageFacts, rng) -> str:
-    if not facts.detector_ran:
-        return ""
     if not facts.sleep:
-        return _pick(rng, ("No sleep transients are seen.", "There are no sleep transients on this page."))
+        searched = facts.sleep_searched
+        if searched == SLEEP_CLASSES:
+            return _pick(rng, ("No sleep transients are seen.", "There are no sleep transients on this page."))
+        if not searched:
+            return ""
+        # only the signal's detectors looked: vertex waves and POSTS were not looked for
+        names = " or ".join(_name(label, 2) for label in searched)
+        return _pick(rng, (f"No {names} are found.", f"There are no {names} on this page."))
     by_class = {label: [e for e in facts.sleep if e.label == label] for label in SLEEP_CLASSES}
     return " ".join(_event_group_sentence(label, events, rng) for label, events in by_class.items() if events)
 
 
 def epileptiform_sentence(facts: PageFacts, rng) -> str:
-    if not facts.detector_ran:
-        return ""
     if not facts.epileptiform:
-        return _pick(rng, ("No epileptiform discharges are seen.", "There are no spikes or sharp waves on this page.",
-                           "No epileptiform activity is identified."))  # fmt: skip
+        if facts.epileptiform_searched:
+            return _pick(rng, ("No epileptiform discharges are seen.", "There are no spikes or sharp waves on this page.",
+                               "No epileptiform activity is identified."))  # fmt: skip
+        if facts.detector_outside:
+            # named without a class: "spikes were not assessed" would read as a finding of spikes
+            return _pick(rng, (
+                "Epileptiform discharges were not assessed: this page layout is outside what the automated waveform search covers.",
+                "The automated waveform search does not cover this page layout, so epileptiform discharges were not assessed.",
+            ))  # fmt: skip
+        return ""
     sentences = []
     for event in facts.epileptiform:
         what = _name(event.label)
@@ -264,13 +277,12 @@ def _mcq_montage(facts: PageFacts, rng):
 
 
 def _mcq_present(facts: PageFacts, rng):
-    """One finding present, three absent ones (absent waveforms only when the detector ran)."""
+    """One finding present, three absent ones (absent waveforms only of the classes looked for)."""
     present = [OPTION_NAMES[c] for c in sorted(facts.classes)] + [OPTION_NAMES[a] for a in sorted(facts.artifact_types)]
     if not present:
         return None
     absent = [OPTION_NAMES[a] for a in ARTIFACT_TYPES if a not in facts.artifact_types]
-    if facts.detector_ran:
-        absent += [OPTION_NAMES[c] for c in WAVEFORM_CLASSES if c not in facts.classes]
+    absent += [OPTION_NAMES[c] for c in WAVEFORM_CLASSES if c in facts.searched and c not in facts.classes]
     return "Which of the following is present on this page?", present[int(rng.integers(len(present)))], absent
 
 
@@ -309,22 +321,22 @@ def multiple_choice(facts: PageFacts, count: int, seed: int = 0) -> list[tuple[s
 
 
 def _binary_waveform(facts: PageFacts, rng, want_yes: bool):
-    if not facts.detector_ran:
-        return None
-    if want_yes and facts.events:
+    absent = [c for c in WAVEFORM_CLASSES if c in facts.searched and c not in facts.classes]
+    if facts.events and (want_yes or not absent):
         event = facts.events[int(rng.integers(len(facts.events)))]
         return f"Is there {_some(event.label)} on this page?", "yes", f"It is at {event.start_s:.1f} s in {_list(list(event.channels))}."
-    absent = [c for c in WAVEFORM_CLASSES if c not in facts.classes]
+    if not absent:
+        return None
     label = absent[int(rng.integers(len(absent)))]
     return f"Is there {_some(label)} on this page?", "no", f"No {_name(label, 2)} are seen."
 
 
 def _binary_epileptiform(facts: PageFacts, rng, want_yes: bool):
-    if not facts.detector_ran:
-        return None
     if facts.epileptiform:
         first = facts.epileptiform[0]
         return "Does this page contain epileptiform discharges?", "yes", f"{_cap(_article(_name(first.label)))} is seen at {first.start_s:.1f} s."
+    if not facts.epileptiform_searched:
+        return None
     return "Does this page contain epileptiform discharges?", "no", "No spikes or sharp waves are seen."
 
 
@@ -335,7 +347,9 @@ def _binary_artifact(facts: PageFacts, rng, want_yes: bool):
                 f"It is seen in {_list(list(artifact.channels))} at {artifact.start_s:.1f}-{artifact.end_s:.1f} s.")  # fmt: skip
     absent = [a for a in ARTIFACT_TYPES if a not in facts.artifact_types]
     label = absent[int(rng.integers(len(absent)))]
-    return f"Is there {_some(label)} on this page?", "no", f"No {_name(label, 2)} {'is' if label in MASS_NOUNS else 'are'} seen."
+    # uncountable: "no electrode noise is seen", "no muscle (EMG) artifact is seen"
+    what = f"{_name(label)} is" if label in MASS_NOUNS else f"{_name(label, 2)} are"
+    return f"Is there {_some(label)} on this page?", "no", f"No {what} seen."
 
 
 def _binary_pdr(facts: PageFacts, rng, want_yes: bool):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from cerebragloss.labels import WAVEFORM_CLASSES
 from cerebragloss.llm import (
     GeminiAsker,
     GeminiSettings,
@@ -46,7 +47,8 @@ from cerebragloss.synthesis.samples import IMAGE_PLACEHOLDER, LETTERS, mcq_promp
 
 TEACHER_TASKS: tuple[str, ...] = ("description", "complex_mcq", "conversation")
 #: Bump when the prompt, the example or the schemas change: cached replies then no longer apply.
-PROMPT_VERSION = "1"
+#: 2: the input says which waveform classes were looked for (``waveforms_searched``)
+PROMPT_VERSION = "2"
 
 
 @dataclass
@@ -65,8 +67,8 @@ SYSTEM_INSTRUCTION = """You are a board-certified clinical neurophysiologist wri
 You do not see the page. You are given its caption and its structured annotation: the montage, the background (posterior dominant rhythm, prevailing band, voltage, symmetry), waveform detections that survived cleaning (class, channels, time in seconds, pixel box, region, electrode of maximal negativity) and artifacts (type, channels, time).
 Rules:
 - State only what the input contains. Never add a waveform, artifact, electrode, region, frequency or time that is not in the input.
-- If "waveform_detector_ran" is false, say nothing about the presence or absence of waveforms.
-- An empty list means that finding is absent; you may say so.
+- Say that a waveform class is absent only if it is listed in "waveforms_searched"; the other classes were not looked for on this page: never say they are absent (you may say they were not assessed). "waveform_detector_outside_coverage" gives the reasons when the waveform detector's search does not cover this page.
+- An empty list of artifacts means none were found; an empty list of discharges or transients means none of the searched classes were found.
 - Use standard clinical EEG vocabulary (e.g. "phase reversal", "posterior dominant rhythm", "K-complex").
 - Reply with JSON that follows the response schema, nothing else."""
 
@@ -112,6 +114,7 @@ EXAMPLE_INPUT = {
     "Fp2-F8 (7.1-7.6 s).",
     "annotation": {
         "montage": "longitudinal_bipolar", "channels_missing": [], "waveform_detector_ran": True,
+        "waveforms_searched": list(WAVEFORM_CLASSES), "waveform_detector_outside_coverage": [],
         "epileptiform_discharges": [{"class": "sharp_wave", "channels": ["F8-T8", "T8-P8"], "start_s": 4.2, "end_s": 4.35,
                                      "region": "right temporal", "box_px": [590, 140, 612, 196], "maximum_negativity_at": "T8"}],
         "sleep_transients": [],
@@ -267,6 +270,7 @@ def _facts_from_payload(payload: dict, key: str) -> PageFacts:
     return PageFacts(
         key=key, recording="", subject="", start_s=0.0, duration_s=10.0, montage=record["montage"], channels=(),
         missing=tuple(record["channels_missing"]), detector_ran=record["waveform_detector_ran"],
+        searched=frozenset(record["waveforms_searched"]), detector_outside=tuple(record["waveform_detector_outside_coverage"]),
         epileptiform=tuple(event(e) for e in record["epileptiform_discharges"]),
         sleep=tuple(event(e) for e in record["sleep_transients"]),
         artifacts=tuple(ArtifactFact(a["type"], tuple(a["channels"]), a["start_s"], a["end_s"]) for a in record["artifacts"]),
@@ -283,20 +287,23 @@ def offline_reply(task: str, payload: dict, key: str) -> dict:
     if task == "complex_mcq":
         return _offline_mcq(facts, rng)
     turns = [{"question": "Can you give me an overview of this page?", "answer": background_sentence(facts, rng) + " " + _impression(facts)}]
-    if facts.detector_ran:
-        turns.append({"question": "Are there any epileptiform discharges?", "answer": epileptiform_sentence(facts, rng)})
-        if facts.sleep:
-            turns.append({"question": "Which sleep transients do you see?", "answer": sleep_sentence(facts, rng)})
+    epileptiform = epileptiform_sentence(facts, rng)
+    if epileptiform:
+        turns.append({"question": "Are there any epileptiform discharges?", "answer": epileptiform})
+    if facts.sleep:
+        turns.append({"question": "Which sleep transients do you see?", "answer": sleep_sentence(facts, rng)})
     turns.append({"question": "Is anything on the page not cerebral?", "answer": artifact_sentence(facts, rng)})
     return {"turns": turns}
 
 
 def _impression(facts: PageFacts) -> str:
-    if not facts.detector_ran:
-        return "Impression: background only; waveform detection was not run on this page."
     if facts.epileptiform:
         regions = list(dict.fromkeys(e.region for e in facts.epileptiform))
         return f"Impression: epileptiform discharges, {_list(regions)}."
+    if not facts.epileptiform_searched:
+        why = ("this page layout is outside what the automated waveform search covers" if facts.detector_outside
+               else "waveform detection was not run on this page")  # fmt: skip
+        return f"Impression: {'normal sleep transients; ' if facts.sleep else 'background only; '}epileptiform discharges not assessed ({why})."
     if facts.sleep:
         return "Impression: normal sleep transients; no epileptiform discharges."
     return "Impression: no epileptiform discharges on this page."

@@ -3,14 +3,16 @@
 A teacher sample is rejected when it
 
 - names a waveform class or artifact type that is not among the page's facts (``facts.py``),
-- denies one that is (``"no spikes"`` on a page with a spike), or claims a waveform is absent on
-  a page where no detector ran,
+- denies one that is (``"no spikes"`` on a page with a spike), or claims a waveform is absent
+  where nothing looked for it (``PageFacts.searched``: no detector ran, or the page is outside the
+  image detector's training pages and only the signal's sleep detectors looked),
 - names an electrode or head region where nothing on the page is,
 - (multiple choice) has other than 4 options, repeated options, or an answer that is not one of
   the options' letters.
 
 Mentions inside a negated clause ("no spikes or sharp waves are seen") are absence claims, not
-findings. Only the assistant's side is checked: a user question may ask about anything, and the
+findings; a mention that is said not to have been assessed ("spikes could not be assessed") claims
+neither, and is accepted for a class the page does not state. Only the assistant's side is checked: a user question may ask about anything, and the
 distractors of a multiple-choice question are wrong on purpose.
 """
 
@@ -38,6 +40,14 @@ _NEGATION_BEFORE = re.compile(
     r"\b(?:no|not|without|absent|absence|neither|nor|free of|lack|lacks|lacking|rule out|ruled out|never|cannot|none)\b", re.IGNORECASE
 )
 _NEGATION_AFTER = re.compile(r"^[^.;:]{0,40}?\b(?:not (?:seen|present|identified|observed|detected)|absent|are none)\b", re.IGNORECASE)
+#: between a name and "... not assessed" only more names and "and/or" may stand ("spikes, sharp
+#: waves and POSTS were not assessed"), so "a spike is seen and POSTS were not assessed" still
+#: states a spike
+_NAMES_GAP = "(?:" + "|".join([*(s for sources in WAVEFORM_PATTERNS.values() for s in sources), r"\s", ",", r"\band\b", r"\bor\b", r"\(", r"\)"]) + ")*"
+_UNASSESSED_AFTER = re.compile(
+    rf"^{_NAMES_GAP}(?:(?:were|was|are|is|could|can)\s+)?(?:not|cannot)\s+(?:be\s+)?(?:assessed|evaluated|searched for|looked for)\b", re.IGNORECASE
+)
+_UNASSESSED_BEFORE = re.compile(r"\b(?:not|cannot)\s+(?:be\s+)?(?:assessed|evaluated|searched|looked)\s+for\s+(?:the\s+)?(?:any\s+)?$", re.IGNORECASE)
 _CONTRAST = re.compile(r"\b(?:but|however|although|though|whereas|while)\b", re.IGNORECASE)
 _REGION = re.compile(r"\b(?:(left|right|bilateral)\s+)?(front|tempor|centr|pariet|occipit)(?:al|o)\b", re.IGNORECASE)
 _STEM_REGION = {"front": "frontal", "tempor": "temporal", "centr": "central", "pariet": "parietal", "occipit": "occipital"}
@@ -51,6 +61,8 @@ class Mention:
     label: str
     text: str
     negated: bool
+    #: said not to have been looked for ("spikes were not assessed"): neither present nor absent
+    unassessed: bool = False
 
 
 def _clause_start(text: str, position: int) -> int:
@@ -67,6 +79,12 @@ def is_negated(text: str, start: int, end: int) -> bool:
     return bool(_NEGATION_AFTER.match(text[end:]))
 
 
+def is_unassessed(text: str, start: int, end: int) -> bool:
+    """Whether the mention at ``text[start:end]`` is said not to have been looked for ("spikes were
+    not assessed", "not searched for spikes"): neither a finding nor an absence claim."""
+    return bool(_UNASSESSED_AFTER.match(text[end:]) or _UNASSESSED_BEFORE.search(text[_clause_start(text, start) : start]))
+
+
 def mentions(text: str) -> list[Mention]:
     """Every waveform and artifact a text names, longest names first so that a
     "spike-and-slow-wave complex" is not also read as a "spike"."""
@@ -75,7 +93,9 @@ def mentions(text: str) -> list[Mention]:
     for kind, patterns in (("waveform", _WAVEFORMS), ("artifact", _ARTIFACTS)):
         for label, pattern in patterns:
             for match in pattern.finditer(masked):
-                found.append(Mention(kind, label, match.group(0), is_negated(masked, match.start(), match.end())))
+                unassessed = is_unassessed(masked, match.start(), match.end())
+                negated = not unassessed and is_negated(masked, match.start(), match.end())
+                found.append(Mention(kind, label, match.group(0), negated, unassessed))
                 masked = masked[: match.start()] + " " * (match.end() - match.start()) + masked[match.end() :]
     return found
 
@@ -112,11 +132,14 @@ def text_problems(text: str, facts: PageFacts) -> list[str]:
     present = {"waveform": facts.classes, "artifact": facts.artifact_types}
     for mention in mentions(text):
         name = NAMES[mention.label][0]
-        if mention.negated:
+        if mention.unassessed:
+            if mention.label in present[mention.kind]:
+                problems.append(f"says {name} was not assessed ({mention.text!r}): the annotation has it")
+        elif mention.negated:
             if mention.label in present[mention.kind]:
                 problems.append(f"denies {name} ({mention.text!r}): the annotation has it")
-            elif mention.kind == "waveform" and not facts.detector_ran:
-                problems.append(f"claims no {name} although no waveform detector ran on this page ({mention.text!r})")
+            elif mention.kind == "waveform" and mention.label not in facts.searched:
+                problems.append(f"claims no {name} although {facts.not_searched_because(mention.label)} ({mention.text!r})")
         elif mention.label not in present[mention.kind]:
             problems.append(f"invents {name} ({mention.text!r}): absent from the annotation")
     return list(dict.fromkeys(problems + location_problems(text, facts)))

@@ -7,7 +7,7 @@ import re
 from collections import Counter
 
 from cerebragloss.labels import WAVEFORM_CLASSES
-from cerebragloss.synthesis.facts import page_facts
+from cerebragloss.synthesis.facts import SIGNAL_SEARCHED_CLASSES, page_facts
 from cerebragloss.synthesis.rules import (
     RuleSettings,
     binary_questions,
@@ -55,15 +55,24 @@ def test_masked_and_dropped_detections_are_not_stated(annotations):
     assert re.search(r"no (epileptiform|spikes)", text, re.IGNORECASE)
 
 
-def test_without_a_detector_nothing_is_said_about_waveforms(undetected):
+def test_without_a_detector_only_the_signals_sleep_transients_are_spoken_of(undetected):
+    # No image detector: epileptiform discharges, vertex waves and POSTS are neither stated nor
+    # denied; spindles and K-complexes were looked for on the signal (YASA), so both may be said.
+    signal_classes = set(SIGNAL_SEARCHED_CLASSES)
+    stated = 0
     for annotation in undetected:
         facts = page_facts(annotation)
-        assert not facts.detector_ran
+        assert not facts.detector_ran and facts.searched == signal_classes
         text = caption(facts)
-        assert not [m for m in mentions(text) if m.kind == "waveform"], text
+        waveforms = [m for m in mentions(text) if m.kind == "waveform"]
+        assert {m.label for m in waveforms} <= signal_classes, text
+        assert {m.label for m in waveforms if not m.negated} == facts.classes, text
+        stated += bool(facts.classes)
         assert "epileptiform" not in text and "sleep transient" not in text
         for question, _answer, _reason in binary_questions(facts, 5):
-            assert "epileptiform" not in question and not any(NAMES[c][0] in question for c in WAVEFORM_CLASSES)
+            assert "epileptiform" not in question
+            assert not any(NAMES[c][0] in question for c in WAVEFORM_CLASSES if c not in signal_classes), question
+    assert stated  # the signal's spindles are stated on some page
 
 
 def test_phrasing_is_seeded_and_varied(annotations):
