@@ -77,17 +77,27 @@ def subject_split(annotations_dir: str | Path, subjects: Iterable[str], settings
 
 
 def detector_split(subjects: Iterable[str], val_fraction: float, seed: int, vlm: SplitSettings | None = None) -> dict[str, str]:
-    """Subject -> ``train``/``val`` for the waveform detector, coordinated with the VLM's split
-    (``vlm``, default ``SplitSettings(seed=seed)``): the same seeded permutation, with the VLM's
-    bench subjects always on the detector's ``val`` side, so the detector scored on the benchmark
-    never trained on its subjects. ``val_fraction`` covers the bench share (at least it);
-    ``val_fraction=1`` holds everything out."""
+    """Subject -> ``train``/``val`` for the waveform detector, derived from the VLM's split
+    (``split_subjects`` with ``vlm``, default ``SplitSettings(seed=seed)``) over the same subjects:
+    the VLM's bench subjects are always on the detector's ``val`` side, so the detector scored on
+    the benchmark never trained on its subjects. ``val`` holds ``val_fraction`` of the subjects
+    (at least the bench, at least one while ``train`` keeps one), taken from the VLM's bench, then
+    its val, then its train, each in the split's seeded order; ``val_fraction=1`` holds everything
+    out. Only the same subject list gives the same bench: split the recordings the VLM's
+    annotations came from."""
     vlm = vlm or SplitSettings(seed=seed)
+    ordered = sorted(set(subjects))
     if val_fraction >= 1:
-        return {s: "val" for s in sorted(set(subjects))}
-    bench = vlm.bench
-    split = split_subjects(subjects, {"val": max(0.0, val_fraction - bench), "bench": bench}, vlm.seed)
-    return {s: "train" if side == "train" else "val" for s, side in split.items()}
+        return dict.fromkeys(ordered, "val")
+    vlm_side = split_subjects(ordered, vlm.fractions(), vlm.seed)
+    shuffled = [ordered[i] for i in np.random.default_rng(vlm.seed).permutation(len(ordered))]
+    held_out_first = sorted(shuffled, key=lambda s: ("bench", "val", "train").index(vlm_side[s]))
+    bench = sum(side == "bench" for side in vlm_side.values())
+    count = int(round(val_fraction * len(ordered)))
+    if val_fraction > 0 and len(ordered) > 1:
+        count = min(max(count, 1), len(ordered) - 1)
+    val = set(held_out_first[: max(count, bench)])
+    return {s: "val" if s in val else "train" for s in ordered}
 
 
 def split_subjects(subjects: Iterable[str], fractions: dict[str, float], seed: int) -> dict[str, str]:

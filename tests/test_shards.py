@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from cerebragloss.shards import (
+    SplitSettings,
     check_shard_set,
     iter_shard_set,
     read_manifest,
@@ -131,3 +132,19 @@ def test_the_detector_split_keeps_the_vlm_bench_subjects_out_of_detector_trainin
     assert {s for s, side in vlm.items() if side == "bench"} <= {s for s, side in detector.items() if side == "val"}
     assert detector == {s: "train" if side == "train" else "val" for s, side in vlm.items()}  # 0.2 = the VLM's val + bench
     assert set(detector_split(subjects, 1.0, seed=4).values()) == {"val"}
+
+
+@pytest.mark.parametrize("val_fraction", [0.0, 0.1, 0.15, 0.3, 0.5])
+@pytest.mark.parametrize("vlm", [SplitSettings(seed=4), SplitSettings(val=0.25, bench=0.25, seed=4)])
+def test_the_detector_split_holds_out_the_bench_at_any_val_fraction(val_fraction, vlm):
+    # A detector val share below, between or above the VLM's val + bench still keeps every bench
+    # subject out of detector training, and holds out val_fraction of the subjects where it can.
+    from cerebragloss.shards import detector_split
+
+    subjects = [f"s{i:02d}" for i in range(30)]
+    bench = {s for s, side in split_subjects(subjects, vlm.fractions(), vlm.seed).items() if side == "bench"}
+    detector = detector_split(subjects, val_fraction, seed=vlm.seed, vlm=vlm)
+    held_out = {s for s, side in detector.items() if side == "val"}
+    assert bench and bench <= held_out
+    assert len(held_out) == max(len(bench), round(val_fraction * 30))
+    assert detector == detector_split(list(reversed(subjects)), val_fraction, seed=vlm.seed, vlm=vlm)

@@ -128,11 +128,12 @@ def labels_from_annotations(annotations) -> list[dict]:
 
 
 def split_subjects(subjects: list[str], val_fraction: float, seed: int) -> dict[str, str]:
-    """Subject -> ``train``/``val`` (``cerebragloss.shards.split_subjects``: a seeded shuffle, no
-    subject on both sides). ``val_fraction=1`` makes a held-out test set (everything in ``val``)."""
-    from cerebragloss.shards import split_subjects as split
+    """Subject -> ``train``/``val`` (``cerebragloss.shards.detector_split``: derived from the VLM's
+    seeded subject split with default ``SplitSettings(seed=seed)``, no subject on both sides, the
+    VLM's bench subjects always in ``val``). ``val_fraction=1`` makes a held-out test set."""
+    from cerebragloss.shards import detector_split
 
-    return split(subjects, {"val": val_fraction}, seed)
+    return detector_split(subjects, val_fraction, seed)
 
 
 @dataclass

@@ -175,3 +175,17 @@ def test_hybrid_recording_keeps_the_expert_labels_of_its_real_background(tmp_pat
     assert report.label_source == {"scored_hybrid": "simulator truth + csv"}
     (page,) = [json.loads(line) for line in (tmp_path / "data" / "boxes.jsonl").read_text().splitlines()]
     assert [(b["label"], b["channels"], b["start_s"]) for b in page["boxes"]] == [("sleep_spindle", ["C3"], 2.94)]
+
+
+def test_the_vlm_bench_subjects_are_never_in_detector_training(simulated, tmp_path):
+    # The detector is scored on the VLM's benchmark pages: its split comes from the VLM's one split
+    # function (shards.detector_split), so a small val share cannot put a bench subject in train.
+    from cerebragloss.shards import SplitSettings
+    from cerebragloss.shards import split_subjects as vlm_split
+
+    write_yolo_dataset(simulated, tmp_path, val_fraction=0.2, seed=0, progress=False)
+    subjects = json.loads((tmp_path / "dataset.json").read_text())["subjects"]
+    bench = {s for s, side in vlm_split(subjects, SplitSettings(seed=0).fractions(), 0).items() if side == "bench"}
+    trained_on = {p.stem.split("_")[0] for p in (tmp_path / "images" / "train").glob("*.png")}
+    assert bench and trained_on and not bench & trained_on
+    assert {s for s, side in subjects.items() if side == "val"} == bench  # 0.2 of 5 subjects: the bench one
