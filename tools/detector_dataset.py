@@ -3,6 +3,8 @@
     python tools/detector_dataset.py RECORDING... --out DIR [--labels LABELS.csv] [--montage NAME]
                                      [--val-fraction F] [--seed S] [--config PAGE_SETTINGS.yaml] [--set ...]
                                      [--vary [--variants N] [--variants-per-page M] [--electrode-counts 1,4,8,19] [--grid]]
+    python tools/detector_dataset.py RECORDINGS_DIR --audit DATASET_DIR [--imgsz 640]
+                                     # label audit: box sizes at the network size, invisible boxes
 
 Labels: a simulator truth file beside each recording (<stem>.events.json), else rows of
 --labels (CSV: recording, channels, start_s, end_s, class), else the recording's EDF+
@@ -26,7 +28,9 @@ from cerebragloss.settings import PageSettings, add_settings_options, settings_f
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("recordings", nargs="+", help="files, folders or glob patterns")
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out", help="dataset folder to write")
+    parser.add_argument("--audit", metavar="DATASET_DIR", help="audit this dataset's boxes against the truth of RECORDINGS_DIR instead")
+    parser.add_argument("--imgsz", type=int, default=640, help="network input size the audit measures boxes at")
     parser.add_argument("--labels", default=None, help="expert labels CSV: recording, channels, start_s, end_s, class")
     parser.add_argument("--montage", default="longitudinal_bipolar")
     parser.add_argument("--val-fraction", type=float, default=0.2, help="share of subjects held out for validation")
@@ -40,6 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     use_local_caches()
+    if args.audit:
+        from cerebragloss.detection.audit import audit_labels
+
+        print(audit_labels(args.audit, args.recordings[0], imgsz=args.imgsz).table())
+        return 0
+    if not args.out:
+        parser.error("give --out (or --audit DATASET_DIR)")
     settings = settings_from_options(parser, PageSettings, args)
     variety = None
     if args.vary or args.grid:

@@ -21,7 +21,7 @@ import json
 import sys
 from dataclasses import replace
 
-from cerebragloss.detection.detector import DetectorSettings
+from cerebragloss.detection.detector import DetectorSettings, WaveformDetector
 from cerebragloss.detection.evaluate import (
     evaluate_events,
     event_table,
@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--by-montage", action="store_true",
                         help="mAP@0.5 per montage x electrode count of the pages (a dataset from detector_dataset.py --vary/--grid)")
     parser.add_argument("--baseline", metavar="WEIGHTS", help="with --by-montage: score these weights too, same pages, same run")
+    parser.add_argument("--pages-per-cell", type=int, metavar="K",
+                        help="with --by-montage: score only the first K pages of each cell (a fixed subset for quick comparisons)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     add_settings_options(parser, "DetectorTrainSettings", "batch=32 lr0=0.001")
     args = parser.parse_args(argv)
@@ -70,12 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     chosen = {k: v for k, v in {"epochs": args.epochs, "imgsz": args.imgsz, "model": args.model, "device": args.device}.items() if v is not None}
     settings = replace(settings, **chosen)
     if args.evaluate and args.by_montage:
-        detector = DetectorSettings(imgsz=settings.imgsz, batch=settings.batch, device=settings.device)
+        # each weights at the size it was trained at (its coverage file), unless --imgsz says otherwise
+        detector = DetectorSettings(imgsz=args.imgsz, batch=settings.batch, device=settings.device)
         for name, weights in [("", args.evaluate)] + ([("baseline ", args.baseline)] if args.baseline else []):
-            kinds = map50_by_page_kind(weights, args.data, settings=detector)
+            kinds = map50_by_page_kind(weights, args.data, settings=detector, pages_per_cell=args.pages_per_cell)
             per_class = dict.fromkeys(WAVEFORM_CLASSES) | kinds[("all", "all")]["ap50"]
-            print(f"\n{name}{weights}: AP@0.5 per class over all pages")
-            print(ap50_table(per_class, _box_counts(args.data)))
+            scored = kinds[("all", "all")]["pages"]
+            print(f"\n{name}{weights}: AP@0.5 per class over {scored} pages (imgsz {WaveformDetector(weights, detector).imgsz})")
+            print(ap50_table(per_class, None if args.pages_per_cell else _box_counts(args.data)))
             print(f"\n{name}{weights}: mAP@0.5 (pages) by montage and electrodes recorded")
             print(page_kind_table(kinds))
         return 0

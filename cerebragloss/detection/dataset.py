@@ -27,6 +27,7 @@ from cerebragloss.detection.truth import (
     BoxSettings,
     electrodes_to_channels,
     label_boxes,
+    page_background,
     truth_boxes,
 )
 from cerebragloss.labels import WAVEFORM_CLASSES
@@ -353,7 +354,8 @@ def write_yolo_dataset(
                 page = render_segment(segment, render)
                 first_layout = first_layout or page.layout
                 if source == "simulator truth":
-                    boxes = truth_boxes(events, page.layout, segment.start_s, box_settings)
+                    background = page_background(segment.data, segment.sfreq, segment.channels)
+                    boxes = truth_boxes(events, page.layout, segment.start_s, box_settings, background)
                     boxes += label_boxes(extra, page.layout, segment.start_s, box_settings)
                 else:
                     boxes = label_boxes(events, page.layout, segment.start_s, box_settings)

@@ -43,6 +43,8 @@ class DetectorCoverage:
     #: relative slack on px_per_s: the network sees pages scaled to imgsz, so a page a few
     #: percent wider is the same page to it; a time base 20 % off turns spikes into sharp waves
     px_per_s_tolerance: float = 0.1
+    #: the network input size the weights were trained at (None: not recorded)
+    imgsz: int | None = None
 
     @classmethod
     def read(cls, weights: str | Path) -> DetectorCoverage | None:
@@ -55,6 +57,7 @@ class DetectorCoverage:
             rows=tuple(data["rows"]),
             sensitivity_uv_per_mm=tuple(data["sensitivity_uv_per_mm"]),
             px_per_s=tuple(data["px_per_s"]) if data.get("px_per_s") else None,
+            imgsz=data.get("imgsz"),
         )
 
     def outside(self, layout: Layout, montage: str | None, sensitivity_uv_per_mm: float | None) -> list[str]:
@@ -99,7 +102,10 @@ class DetectorSettings:
     #: engine's cleaning step (which can drop low-confidence isolated boxes) something to work on
     confidence: float = 0.25
     iou: float = 0.5  #: non-maximum suppression overlap
-    imgsz: int = 640  #: must match training (pages are scaled so the long side is imgsz)
+    #: network input size (pages are scaled so the long side is imgsz); None: the size the
+    #: weights were trained at (their coverage file's ``imgsz``; 640 for weights without one).
+    #: Another size rescales every waveform the network learnt.
+    imgsz: int | None = None
     batch: int = 16
     device: str = "cpu"
 
@@ -139,6 +145,9 @@ class WaveformDetector:
         #: None: weights without a coverage file (trained before coverage was recorded), whose
         #: pages are unknown; every page then says so
         self.coverage = DetectorCoverage.read(weights)
+        trained_at = self.coverage.imgsz if self.coverage is not None else None
+        #: the input size pages are scaled to: as set, else as trained
+        self.imgsz = self.settings.imgsz or trained_at or 640
 
     def page_coverage(self, layout: Layout, montage: str | None, sensitivity_uv_per_mm: float | None) -> dict:
         """``{"within_training": bool, "outside": [reasons]}`` for one page."""
@@ -173,7 +182,7 @@ class WaveformDetector:
             chunk = images[first : first + s.batch]
             # PIL images: ultralytics converts them from RGB itself (numpy arrays would be read as BGR).
             predictions = self.model.predict(
-                [image.convert("RGB") for image in chunk], imgsz=s.imgsz, conf=s.confidence,
+                [image.convert("RGB") for image in chunk], imgsz=self.imgsz, conf=s.confidence,
                 iou=s.iou, device=s.device, verbose=False,
             )  # fmt: skip
             for offset, prediction in enumerate(predictions):

@@ -110,10 +110,24 @@ def evaluate_events(weights, data_dir, *, split: str = "val", min_iou: float = 0
     return score_events(truth, predicted, min_iou)
 
 
-def map50_by_page_kind(weights, data_dir, *, split: str = "val", settings=None) -> dict:
+def balanced_pages(pages: list[dict], per_cell: int) -> list[dict]:
+    """The first ``per_cell`` pages of each montage x electrode count cell, in file order: a fixed
+    subset, the same for every weights scored on it, for quick comparisons."""
+    taken: dict[tuple, int] = {}
+    kept = []
+    for page in pages:
+        key = (page["montage"], page["electrodes"])
+        if taken.get(key, 0) < per_cell:
+            taken[key] = taken.get(key, 0) + 1
+            kept.append(page)
+    return kept
+
+
+def map50_by_page_kind(weights, data_dir, *, split: str = "val", settings=None, pages_per_cell: int | None = None) -> dict:
     """mAP@0.5 of ``weights`` per montage x electrode count of the pages (``boxes.jsonl``: a
     dataset drawn with a :class:`~cerebragloss.detection.dataset.PageVariety`), per montage, per
-    electrode count and over all pages, with the page count of each cell.
+    electrode count and over all pages, with the page count of each cell. ``pages_per_cell``
+    scores the fixed subset :func:`balanced_pages` instead of every page.
 
     Scored with the project's ``detection_map50`` (torchmetrics, COCO evaluator), detections kept
     down to confidence 0.001 as mAP needs the whole precision-recall curve. Returns
@@ -134,6 +148,8 @@ def map50_by_page_kind(weights, data_dir, *, split: str = "val", settings=None) 
     missing = [p["page"] for p in pages if "montage" not in p]
     if missing:
         raise ValueError(f"{data_dir}: pages without montage/electrodes in boxes.jsonl (drawn without --vary): {missing[:3]}")
+    if pages_per_cell is not None:
+        pages = balanced_pages(pages, pages_per_cell)
     detector = WaveformDetector(weights, replace(settings or DetectorSettings(), confidence=0.001, iou=0.6))
     predicted = []
     for first in range(0, len(pages), 64):  # a few pages at a time: thousands of open images is memory

@@ -7,6 +7,7 @@ for EEG pages rather than photographs; each choice is explained on :class:`Detec
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from dataclasses import asdict, dataclass
@@ -112,6 +113,17 @@ def _trainer_class():
     from ultralytics.models.yolo.detect import DetectionTrainer
 
     class PageTrainer(DetectionTrainer):
+        def read_results_csv(self):
+            """``results.csv`` as ``{column: [values]}`` for the checkpoint, read with the csv module:
+            ultralytics reads it with polars, a 54 MB wheel that GPU images lack and that this one
+            call would need (``tools/gpu_checks.sh --detector`` carries ultralytics without it)."""
+            try:
+                with open(self.csv, newline="") as handle:
+                    rows = list(csv.DictReader(handle))
+            except OSError:
+                return {}
+            return {key.strip(): [float(row[key]) for row in rows] for key in (rows[0] if rows else {})}
+
         def get_dataloader(self, dataset_path, batch_size=16, rank=0, mode="train"):
             loader = super().get_dataloader(dataset_path, batch_size, rank, mode)
             dataset = loader.dataset
@@ -171,10 +183,12 @@ def evaluate_detector(weights: str | Path, data: str | Path, *, imgsz: int = 640
     return {"map50": sum(present) / max(1, len(present)), "ap50": per_class, "split": split}
 
 
-def write_coverage(data_dir: Path, weights: Path) -> Path | None:
-    """Carry the training set's coverage (montages, rows, sensitivities: ``dataset.json``) next to
-    the weights, where :class:`~cerebragloss.detection.detector.WaveformDetector` reads it.
-    A dataset drawn without variety covers its one montage, row count and sensitivity."""
+def write_coverage(data_dir: Path, weights: Path, imgsz: int | None = None) -> Path | None:
+    """Carry the training set's coverage (montages, rows, sensitivities: ``dataset.json``) and the
+    network input size ``imgsz`` next to the weights, where
+    :class:`~cerebragloss.detection.detector.WaveformDetector` reads them (it infers at the size
+    it was trained at). A dataset drawn without variety covers its one montage, row count and
+    sensitivity."""
     report = data_dir / "dataset.json"
     coverage = json.loads(report.read_text()).get("coverage") if report.exists() else None
     if not coverage:
@@ -182,7 +196,7 @@ def write_coverage(data_dir: Path, weights: Path) -> Path | None:
     from cerebragloss.detection.detector import coverage_path
 
     path = coverage_path(weights)
-    path.write_text(json.dumps({**coverage, "dataset": data_dir.name}, indent=1))
+    path.write_text(json.dumps({**coverage, "dataset": data_dir.name, "imgsz": imgsz}, indent=1))
     return path
 
 
@@ -230,7 +244,7 @@ def train_detector(data_dir: str | Path, out_dir: str | Path, settings: Detector
     shutil.copyfile(best, partial)
     strip_optimizer(partial)  # weights only, half precision: what inference needs (~1.3 MB)
     partial.replace(detector)
-    write_coverage(Path(data_dir), detector)
+    write_coverage(Path(data_dir), detector, settings.imgsz)
     result = evaluate_detector(detector, data_yaml, imgsz=settings.imgsz, batch=settings.batch, device=settings.device, rect=settings.rect)
     result["weights"] = detector.name
     result["settings"] = asdict(settings)

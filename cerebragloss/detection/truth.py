@@ -31,8 +31,14 @@ class BoxSettings:
     #: fixed number of microvolts would label invisible events at 15 uV/mm, or miss visible ones
     #: at 5 uV/mm)...
     min_visible_px: float = 3.0
-    #: ...and by at least this fraction of the event's largest deflection on the page
+    #: ...and by at least this fraction of the event's largest deflection on the page...
     min_relative: float = 0.3
+    #: ...and, where the page's background is known (:func:`page_background`), its peak-to-peak
+    #: deflection is at least this fraction of the channel's background peak-to-peak (median of
+    #: the page's 1 s windows; for spindles in the sigma band, where a reader sees them). The
+    #: label audit (``tools/detector_dataset.py --audit``) found 5-28 % of transient boxes under
+    #: half their background: a 20 uV spike in 60 uV of alpha is in the truth file, not on the paper.
+    min_background_ratio: float = 0.5
     #: seconds added before and after the waveform: a reader boxes a spike with some margin, and
     #: 5 px boxes would make IoU hostage to one pixel
     margin_s: float = 0.06
@@ -103,8 +109,36 @@ def _clip_span(onset_s: float, offset_s: float, page_start_s: float, duration_s:
     return max(0.0, start - settings.margin_s), min(duration_s, end + settings.margin_s)
 
 
-def truth_boxes(events: list[dict], layout: Layout, page_start_s: float, settings: BoxSettings | None = None) -> list[PageBox]:
-    """Boxes for simulator truth events (``events.json`` records) that show on this page."""
+#: where a class is seen against its background: spindles as a sigma-band burst (11-16 Hz, AASM),
+#: everything else against the whole trace
+BACKGROUND_BANDS: dict[str, tuple[float, float]] = {"sleep_spindle": (11.0, 16.0)}
+
+
+def page_background(data, sfreq: float, channels: list[str]) -> dict[str, dict[str, float]]:
+    """Background peak-to-peak per band (``"broadband"`` and each of :data:`BACKGROUND_BANDS`'
+    classes) per channel of one page: the median over its 1 s windows, so a 1 s event on the page
+    barely moves it. ``data`` is the page's ``[channels, samples]`` in microvolts."""
+    import numpy as np
+    from scipy.signal import butter, sosfiltfilt
+
+    data = np.asarray(data, dtype=float)
+    window = int(round(sfreq))
+
+    def median_pp(signal) -> float:
+        pieces = [signal[i : i + window] for i in range(0, len(signal) - window + 1, window)]
+        return float(np.median([p.max() - p.min() for p in pieces])) if pieces else 0.0
+
+    result = {"broadband": {c: median_pp(data[i]) for i, c in enumerate(channels)}}
+    for label, (low, high) in BACKGROUND_BANDS.items():
+        banded = sosfiltfilt(butter(4, [low, high], btype="band", fs=sfreq, output="sos"), data, axis=-1)
+        result[label] = {c: median_pp(banded[i]) for i, c in enumerate(channels)}
+    return result
+
+
+def truth_boxes(events: list[dict], layout: Layout, page_start_s: float, settings: BoxSettings | None = None,
+                background: dict[str, dict[str, float]] | None = None) -> list[PageBox]:  # fmt: skip
+    """Boxes for simulator truth events (``events.json`` records) that show on this page.
+    ``background`` (:func:`page_background` of the page) adds the ``min_background_ratio`` rule."""
     settings = settings or BoxSettings()
     boxes = []
     for event in events:
@@ -119,6 +153,9 @@ def truth_boxes(events: list[dict], layout: Layout, page_start_s: float, setting
         largest = max(max(abs(a), abs(b)) for a, b in deflection.values())
         threshold = max(settings.min_visible_px * layout.uv_per_px, settings.min_relative * largest)
         channels = [c for c, (a, b) in deflection.items() if max(abs(a), abs(b)) >= threshold]
+        if background is not None:
+            against = background.get(event["class"], background["broadband"])
+            channels = [c for c in channels if deflection[c][1] - deflection[c][0] >= settings.min_background_ratio * against.get(c, 0.0)]
         # (an empty list: this montage cancels the event's field, there is nothing to see)
         # One box per run of nearby rows: a focal spike at F8 shows in Fp2-F8 and F8-T8, and a
         # box from there to a faint F4-C4 would cover eight rows with nothing on them.

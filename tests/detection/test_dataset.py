@@ -189,3 +189,23 @@ def test_the_vlm_bench_subjects_are_never_in_detector_training(simulated, tmp_pa
     trained_on = {p.stem.split("_")[0] for p in (tmp_path / "images" / "train").glob("*.png")}
     assert bench and trained_on and not bench & trained_on
     assert {s for s, side in subjects.items() if side == "val"} == bench  # 0.2 of 5 subjects: the bench one
+
+
+def test_the_label_audit_finds_buried_boxes_only_where_the_background_rule_is_off(simulated, tmp_path):
+    """`tools/detector_dataset.py --audit`: every box is traced to its truth event and measured;
+    the labelling rule (half the background's peak-to-peak) leaves no box the audit calls buried."""
+    from cerebragloss.detection.audit import audit_labels
+    from cerebragloss.detection.truth import BoxSettings
+
+    folder = simulated[0].parent
+    audits = {}
+    for ratio in (0.0, 0.5):
+        write_yolo_dataset(simulated, tmp_path / str(ratio), val_fraction=0.4, box_settings=BoxSettings(min_background_ratio=ratio), progress=False)
+        audits[ratio] = audit_labels(tmp_path / str(ratio), folder, imgsz=640)
+    for audit in audits.values():
+        assert audit.boxes and audit.unmatched == 0
+        assert all(0 < b.width_px < 640 and 0 < b.height_px < 640 for b in audit.boxes)
+    assert any(b.signal_to_background < 0.5 for b in audits[0.0].boxes)
+    assert all(b.signal_to_background >= 0.5 for b in audits[0.5].boxes)
+    assert len(audits[0.5].boxes) < len(audits[0.0].boxes)
+    assert "sleep_spindle" in audits[0.0].table() or "spike" in audits[0.0].table()

@@ -53,3 +53,12 @@ def test_one_truth_event_matches_one_detection_only():
                   {"class": "spike", "start_s": 1.3, "end_s": 1.5, "confidence": 0.8}]]  # fmt: skip
     score = score_events(truth, predicted)["spike"]
     assert (score.true_positives, score.false_positives, score.false_negatives) == (1, 1, 0)
+
+
+def test_the_quick_subset_takes_the_first_pages_of_every_cell_in_file_order():
+    from cerebragloss.detection.evaluate import balanced_pages
+
+    pages = [{"page": i, "montage": m, "electrodes": k} for i, (m, k) in
+             enumerate([("average", 4)] * 5 + [("as_recorded", 1)] * 2 + [("average", 8)] * 3 + [("average", 4)])]  # fmt: skip
+    assert [p["page"] for p in balanced_pages(pages, 2)] == [0, 1, 5, 6, 7, 8]
+    assert balanced_pages(pages, 10) == pages

@@ -1,6 +1,7 @@
 """A written dataset trains in ultralytics (one tiny epoch), and the weights run in the engine."""
 
 import json
+import sys
 
 import pytest
 
@@ -20,7 +21,10 @@ def trained(tmp_path_factory):
     recordings = simulate_recordings(root / "sim", subjects=2, minutes=0.5, seed=9, settings=SimulationSettings(events_per_page=3))
     write_yolo_dataset(recordings, root / "data", val_fraction=0.5, progress=False)
     settings = DetectorTrainSettings(epochs=1, imgsz=320, batch=4, workers=0)
-    result = train_detector(root / "data", root / "run", settings)
+    # as on the GPU image, which has no polars (tools/gpu_checks.sh --detector carries none)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(sys.modules, "polars", None)
+        result = train_detector(root / "data", root / "run", settings)
     return root, recordings, result
 
 
@@ -31,6 +35,17 @@ def test_one_tiny_epoch_trains_and_reports_per_class_ap(trained):
     assert saved["weights"] == "detector.pt" and set(saved["ap50"]) == set(WAVEFORM_CLASSES)
     assert 0.0 <= saved["map50"] <= 1.0 and saved["settings"]["fliplr"] == 0.0
     assert (root / "run" / "train_settings.yaml").exists()
+
+
+def test_training_needs_no_polars_and_the_weights_infer_at_the_size_they_were_trained_at(trained):
+    import torch
+
+    root, _, _ = trained
+    checkpoint = torch.load(root / "run" / "train" / "weights" / "last.pt", weights_only=False)
+    assert checkpoint["train_results"]["epoch"] == [1.0]  # results.csv read without polars
+    assert json.loads(coverage_path(root / "run" / "detector.pt").read_text())["imgsz"] == 320
+    assert WaveformDetector(root / "run" / "detector.pt").imgsz == 320  # not the 640 default
+    assert WaveformDetector(root / "run" / "detector.pt", DetectorSettings(imgsz=640)).imgsz == 640  # unless set
 
 
 def test_trained_weights_detect_pages_and_events_carry_layout_regions(trained):

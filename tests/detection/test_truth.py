@@ -10,6 +10,7 @@ from cerebragloss.detection.truth import (
     channel_gain,
     contiguous_runs,
     label_boxes,
+    page_background,
     truth_boxes,
 )
 from cerebragloss.labels import WAVEFORM_CLASSES
@@ -133,3 +134,29 @@ def test_expert_labels_name_electrodes_or_channels_and_split_into_row_runs():
 def test_yolo_lines_are_normalised_centre_and_size():
     box = PageBox("posts", (100.0, 50.0, 300.0, 150.0), ["O1"], 1.0, 2.0)
     assert box.yolo_line(1000, 500) == "8 0.200000 0.200000 0.200000 0.200000"
+
+
+def test_an_event_buried_in_its_background_is_not_labelled_and_a_spindle_is_seen_in_its_band():
+    """The label audit's rule: a channel is part of an event only where the event's peak-to-peak
+    reaches half the channel's background peak-to-peak on that page; a spindle is compared with
+    the sigma band, where a reader sees it over slow waves of several times its size."""
+    t = np.arange(2000) / SFREQ
+    layout = _page(np.zeros((19, 2000)), "as_recorded").layout
+    spike = {"class": "spike", "onset_s": 4.0, "offset_s": 4.05, "channels": ["C3"],
+             "gains": {"C3": 1.0}, "extremes_uv": [-20.0, 2.0]}  # fmt: skip
+    alpha = np.zeros((19, 2000))
+    alpha[ELECTRODES.index("C3")] = 30 * np.sin(2 * np.pi * 10 * t)  # 60 uV peak-to-peak
+    background = page_background(alpha, SFREQ, list(layout.channels))
+    assert background["broadband"]["C3"] == pytest.approx(60, rel=0.02) and background["broadband"]["C4"] == 0
+    assert [b.channels for b in truth_boxes([spike], layout, 0.0)] == [["C3"]]  # visible on a flat page...
+    assert truth_boxes([spike], layout, 0.0, background=background) == []  # ...22 uV in 60 uV of alpha is not
+    loud = {**spike, "extremes_uv": [-40.0, 2.0]}  # 42 uV: 0.7 of the background, kept
+    assert [b.channels for b in truth_boxes([loud], layout, 0.0, background=background)] == [["C3"]]
+
+    spindle = {"class": "sleep_spindle", "onset_s": 4.0, "offset_s": 5.0, "channels": ["C3"],
+               "gains": {"C3": 1.0}, "extremes_uv": [-12.0, 12.0]}  # fmt: skip
+    slow = np.zeros((19, 2000))
+    slow[ELECTRODES.index("C3")] = 50 * np.sin(2 * np.pi * 1.0 * t) + 3 * np.sin(2 * np.pi * 13 * t)
+    background = page_background(slow, SFREQ, list(layout.channels))
+    assert background["broadband"]["C3"] > 90 and background["sleep_spindle"]["C3"] == pytest.approx(6, rel=0.1)
+    assert [b.channels for b in truth_boxes([spindle], layout, 0.0, background=background)] == [["C3"]]
