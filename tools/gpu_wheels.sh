@@ -15,6 +15,13 @@ done
 for name in pydantic pydantic_core annotated_types typing_inspection; do  # only installed where the image lacks pydantic
   python3 -m pip download -q $PLATFORM -d .whl/optional "$name==$(version "$name")"
 done
+# the detector (tools/gpu_checks.sh --detector, issue 12): ultralytics and the pure-Python pieces the
+# image lacks (it has torch, torchvision, opencv, matplotlib, scipy, httpx); pycocotools is a cp312
+# abi3 wheel for torchmetrics' mAP. No polars (54 MB): cerebragloss reads results.csv itself.
+mkdir -p .whl/detector
+for name in ultralytics ultralytics-thop ultralytics-platform omegaconf pycocotools; do
+  python3 -m pip download -q $PLATFORM -d .whl/detector "$name==$(version "$name")"
+done
 # deepspeed is published as a source distribution: build a wheel without its CUDA ops
 DS_BUILD_OPS=0 "$VENV/bin/pip" wheel -q --no-deps --no-build-isolation -w .whl "deepspeed==$(version deepspeed)"
 du -sh .whl

@@ -4,9 +4,11 @@
                                    [--device cpu|0] [--resume] [--config TRAIN.yaml] [--set KEY=VALUE ...]
     python tools/train_detector.py --evaluate WEIGHTS --data DIR [--events]
                                    # AP@0.5 of existing weights; --events adds event-level P/R/F1
-    python tools/train_detector.py --evaluate WEIGHTS --data DIR --by-montage [--baseline OTHER.pt]
+    python tools/train_detector.py --evaluate WEIGHTS --data DIR --by-montage [--baseline OTHER.pt [--promote]]
                                    # one table: mAP@0.5 per montage x electrode count (a --vary/--grid
-                                   # dataset), and the same table for --baseline weights in the same run
+                                   # dataset), and the same table for --baseline weights in the same run;
+                                   # --promote copies WEIGHTS (and coverage) over the baseline only if
+                                   # they score higher overall and not lower on the double banana, 19 el.
 
 DIR is a dataset folder from tools/detector_dataset.py (or any folder with an ultralytics
 data.yaml). Writes OUT/detector.pt (best weights on the validation split), OUT/metrics.json,
@@ -23,6 +25,7 @@ from dataclasses import replace
 
 from cerebragloss.detection.detector import DetectorSettings, WaveformDetector
 from cerebragloss.detection.evaluate import (
+    better_than,
     evaluate_events,
     event_table,
     map50_by_page_kind,
@@ -46,6 +49,19 @@ def _box_counts(data_dir: str) -> dict[str, int] | None:
     return json.loads(report.read_text())["boxes"]["val"] if report.exists() else None
 
 
+def _replace_weights(weights: str, destination: str) -> None:
+    """Copy weights and their coverage file over ``destination`` (each written whole, then renamed)."""
+    import shutil
+    from pathlib import Path
+
+    from cerebragloss.detection.detector import coverage_path
+
+    for source, target in ((Path(weights), Path(destination)), (coverage_path(weights), coverage_path(destination))):
+        partial = target.with_name(target.name + ".partial")
+        shutil.copyfile(source, partial)
+        partial.replace(target)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="dataset folder holding data.yaml")
@@ -61,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--by-montage", action="store_true",
                         help="mAP@0.5 per montage x electrode count of the pages (a dataset from detector_dataset.py --vary/--grid)")
     parser.add_argument("--baseline", metavar="WEIGHTS", help="with --by-montage: score these weights too, same pages, same run")
+    parser.add_argument("--promote", action="store_true",
+                        help="with --baseline: replace the baseline weights by WEIGHTS if they score better (see better_than)")
     parser.add_argument("--pages-per-cell", type=int, metavar="K",
                         help="with --by-montage: score only the first K pages of each cell (a fixed subset for quick comparisons)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
@@ -74,17 +92,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.evaluate and args.by_montage:
         # each weights at the size it was trained at (its coverage file), unless --imgsz says otherwise
         detector = DetectorSettings(imgsz=args.imgsz, batch=settings.batch, device=settings.device)
+        scores = []
         for name, weights in [("", args.evaluate)] + ([("baseline ", args.baseline)] if args.baseline else []):
             kinds = map50_by_page_kind(weights, args.data, settings=detector, pages_per_cell=args.pages_per_cell)
+            scores.append(kinds)
             per_class = dict.fromkeys(WAVEFORM_CLASSES) | kinds[("all", "all")]["ap50"]
             scored = kinds[("all", "all")]["pages"]
             print(f"\n{name}{weights}: AP@0.5 per class over {scored} pages (imgsz {WaveformDetector(weights, detector).imgsz})")
             print(ap50_table(per_class, None if args.pages_per_cell else _box_counts(args.data)))
             print(f"\n{name}{weights}: mAP@0.5 (pages) by montage and electrodes recorded")
             print(page_kind_table(kinds))
+        if args.promote and args.baseline:
+            promote, reason = better_than(*scores)
+            print(f"\n{'promoted' if promote else 'kept the baseline'}: {reason}")
+            if promote:
+                _replace_weights(args.evaluate, args.baseline)
         return 0
     if args.evaluate:
-        result = evaluate_detector(args.evaluate, args.data, imgsz=settings.imgsz, batch=settings.batch, device=settings.device, rect=settings.rect)
+        result = evaluate_detector(args.evaluate, args.data, imgsz=args.imgsz, batch=settings.batch, device=settings.device, rect=settings.rect)
     elif args.out:
         result = train_detector(args.data, args.out, settings, resume=args.resume)
     else:
@@ -92,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     print(ap50_table(result["ap50"], _box_counts(args.data)))
     if args.events:
         weights = args.evaluate or f"{args.out}/detector.pt"
-        detector = DetectorSettings(imgsz=settings.imgsz, batch=settings.batch, device=settings.device)
+        detector = DetectorSettings(imgsz=args.imgsz, batch=settings.batch, device=settings.device)
         scores = evaluate_events(weights, args.data, min_iou=args.min_iou, settings=detector)
         print(f"\nevents (boxes of one class overlapping in time merged; matched at time IoU >= {args.min_iou}):")
         print(event_table(scores))

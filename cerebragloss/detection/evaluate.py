@@ -191,3 +191,20 @@ def page_kind_table(result: dict, title: str = "mAP@0.5") -> str:
             cells.append(f"{cell['map50']:.3f} ({cell['pages']:>4})" if cell else "-")
         lines.append(f"{montage:<22}" + "".join(f"{c:>14}" for c in cells))
     return "\n".join(lines)
+
+
+#: the engine's default page: double banana from a full 10-20 cap
+DEFAULT_PAGE_CELL = ("longitudinal_bipolar", 19)
+
+
+def better_than(new: dict, old: dict, guard: tuple = DEFAULT_PAGE_CELL) -> tuple[bool, str]:
+    """Whether weights scored ``new`` (:func:`map50_by_page_kind`) should replace weights scored
+    ``old`` on the same pages: higher mAP@0.5 over all pages, and no loss on the engine's default
+    page (``guard``), so a better average cannot hide a regression where most pages are drawn.
+    Returns the verdict and the reason in words."""
+    gained = new[("all", "all")]["map50"] - old[("all", "all")]["map50"]
+    if gained <= 0:
+        return False, f"mAP@0.5 over all pages {new[('all', 'all')]['map50']:.3f} is not above {old[('all', 'all')]['map50']:.3f}"
+    if guard in new and guard in old and new[guard]["map50"] < old[guard]["map50"]:
+        return False, f"{guard[0]} {guard[1]} el. regressed {old[guard]['map50']:.3f} -> {new[guard]['map50']:.3f}"
+    return True, f"mAP@0.5 {old[('all', 'all')]['map50']:.3f} -> {new[('all', 'all')]['map50']:.3f}, {guard[0]} {guard[1]} el. not lower"

@@ -162,15 +162,20 @@ def ap50_table(per_class: dict[str, float | None], counts: dict[str, int] | None
     return "\n".join(lines)
 
 
-def evaluate_detector(weights: str | Path, data: str | Path, *, imgsz: int = 640, batch: int = 16, device: str = "cpu", split: str = "val", rect: bool = True) -> dict:
-    """AP@0.5 per class and mAP@0.5 of ``weights`` on a split of a dataset (folder or data.yaml).
+def evaluate_detector(weights: str | Path, data: str | Path, *, imgsz: int | None = None, batch: int = 16, device: str = "cpu", split: str = "val", rect: bool = True) -> dict:
+    """AP@0.5 per class and mAP@0.5 of ``weights`` on a split of a dataset (folder or data.yaml),
+    at ``imgsz`` (default: the size the weights were trained at).
 
     The mean is over the classes present in the split, as ultralytics computes mAP."""
     from ultralytics import YOLO
 
+    from cerebragloss.detection.detector import DetectorCoverage
     from cerebragloss.runtime import use_local_caches
 
     use_local_caches()
+    if imgsz is None:
+        coverage = DetectorCoverage.read(weights)
+        imgsz = (coverage.imgsz if coverage is not None else None) or 640
     data = Path(data).resolve()
     if data.is_dir():
         data = data / "data.yaml"

@@ -85,14 +85,18 @@ def test_coverage_names_each_way_a_page_is_outside_the_training_pages():
 
 @pytest.mark.slow
 def test_default_detector_reaches_map50_of_0_7_on_held_out_simulated_subjects(tmp_path):
-    """The claim of the closing note, re-measured: 12 subjects the detector never saw (own seed
-    and id prefix), scored as `make detector` scores them. About a minute on 2 cores."""
-    from cerebragloss.detection.dataset import write_yolo_dataset
-    from cerebragloss.detection.train import evaluate_detector
+    """Issue 12's target, re-measured as `make detector` scores it: 12 subjects the detector
+    never saw (own seed and id prefix), every page drawn in each montage with 1, 4, 8 and 19
+    electrodes, mAP@0.5 >= 0.7 in each montage and at each electrode count. Several minutes on
+    one core (720 pages)."""
+    from cerebragloss.detection.dataset import PageVariety, write_yolo_dataset
+    from cerebragloss.detection.evaluate import map50_by_page_kind, page_kind_table
     from cerebragloss.signals.simulate import SimulationSettings, simulate_recordings
 
     recordings = simulate_recordings(tmp_path / "sim", subjects=12, minutes=2.5, seed=99, prefix="heldout",
                                      settings=SimulationSettings(events_per_page=2.5))  # fmt: skip
-    write_yolo_dataset(recordings, tmp_path / "data", val_fraction=1.0, progress=False)
-    result = evaluate_detector(DEFAULT_WEIGHTS, tmp_path / "data")
-    assert result["map50"] >= 0.7, result["ap50"]
+    grid = PageVariety(electrode_counts=[1, 4, 8, 19], variants_per_page=4, grid=True)
+    write_yolo_dataset(recordings, tmp_path / "data", val_fraction=1.0, variety=grid, progress=False)
+    kinds = map50_by_page_kind(DEFAULT_WEIGHTS, tmp_path / "data")
+    short = {key: cell["map50"] for key, cell in kinds.items() if "all" in key and cell["map50"] < 0.7}
+    assert not short, page_kind_table(kinds)

@@ -62,3 +62,15 @@ def test_the_quick_subset_takes_the_first_pages_of_every_cell_in_file_order():
              enumerate([("average", 4)] * 5 + [("as_recorded", 1)] * 2 + [("average", 8)] * 3 + [("average", 4)])]  # fmt: skip
     assert [p["page"] for p in balanced_pages(pages, 2)] == [0, 1, 5, 6, 7, 8]
     assert balanced_pages(pages, 10) == pages
+
+
+def test_new_weights_replace_the_default_only_if_better_overall_and_not_worse_on_the_double_banana():
+    from cerebragloss.detection.evaluate import better_than
+
+    def scores(overall, banana):
+        return {("all", "all"): {"map50": overall}, ("longitudinal_bipolar", 19): {"map50": banana}}
+
+    assert better_than(scores(0.30, 0.43), scores(0.14, 0.43))[0]
+    assert not better_than(scores(0.14, 0.50), scores(0.14, 0.43))[0]  # not higher overall
+    verdict, reason = better_than(scores(0.30, 0.23), scores(0.14, 0.43))  # the last session's case
+    assert not verdict and "regressed 0.430 -> 0.230" in reason
