@@ -15,8 +15,9 @@ from lit_modules.vlm import VLMModule, planned_optimizer_steps
 
 
 class VisionPretrainModule(VLMModule):
-    """Stage 0: the vision encoder and a throw-away head learn to predict the page's labels (binary
-    cross-entropy over ``PAGE_LABELS``); the projector and the language model stay as built. Export
+    """Stage 0: the vision encoder, the projector and a throw-away head on the projector's output
+    (the visual tokens the language model will read) learn to predict the page's labels (binary
+    cross-entropy over ``PAGE_LABELS``); the language model stays as built. Export
     with ``callbacks.ExportWithoutHead``: stage 1 starts from that checkpoint (``init_from``).
 
     Args:
@@ -42,14 +43,14 @@ class VisionPretrainModule(VLMModule):
         self.processor = load_processor(source, hp.pixels or PixelRange())
         self.model.train()
         self.trainable_counts = freeze_for_vision_pretraining(self.model)
-        self.head = PageLabelHead(self.model.config.vision_config.hidden_size)
+        self.head = PageLabelHead(self.model.config.vision_config.out_hidden_size)
         self.trainable_counts["head (not exported)"] = sum(p.numel() for p in self.head.parameters())
 
     def forward(self, batch: dict) -> torch.Tensor:
-        from cerebragloss.vision_pretraining import encoder_patch_features
+        from cerebragloss.vision_pretraining import visual_tokens
 
-        patches, per_page = encoder_patch_features(self.model, batch["pixel_values"], batch["image_grid_thw"])
-        return self.head(patches.float(), per_page)
+        tokens, per_page = visual_tokens(self.model, batch["pixel_values"], batch["image_grid_thw"])
+        return self.head(tokens.float(), per_page)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = torch.nn.functional.binary_cross_entropy_with_logits(self(batch), batch["targets"])
@@ -90,7 +91,7 @@ class VisionPretrainModule(VLMModule):
         from transformers import get_cosine_schedule_with_warmup
 
         hp = self.hparams
-        groups = [{"params": [p for p in self.model.parameters() if p.requires_grad], "lr": hp.lr, "name": "vision_encoder"},
+        groups = [{"params": [p for p in self.model.parameters() if p.requires_grad], "lr": hp.lr, "name": "visual"},
                   {"params": list(self.head.parameters()), "lr": hp.head_lr or hp.lr, "name": "head"}]  # fmt: skip
         optimizer = torch.optim.AdamW(groups, lr=hp.lr, weight_decay=hp.weight_decay)
         steps = planned_optimizer_steps(self.trainer)

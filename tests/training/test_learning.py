@@ -93,11 +93,13 @@ def test_the_blind_copy_keeps_every_sample_and_blanks_every_page(shard_root, tmp
         assert empty.size == page.size and empty.getextrema() == ((255, 255), (255, 255), (255, 255))
 
 
-def test_stage0_trains_the_vision_encoder_alone_and_exports_without_the_head(shard_root, tmp_path):
+def test_stage0_trains_the_visual_tower_alone_and_exports_without_the_head(shard_root, tmp_path):
+    """The vision encoder and the projector train (the head reads the projector's visual tokens);
+    the language model does not move."""
     module = VisionPretrainModule(preset="tiny", pixels=PIXELS, lr=1e-2)
     module.configure_model()
-    encoder = vision_encoder_parameters(module.model)
-    assert module.trainable_counts["vision_encoder"] == sum(p.numel() for p in encoder)
+    encoder = vision_encoder_parameters(module.model) + list(module.model.model.visual.merger.parameters())
+    assert module.trainable_counts["vision_encoder"] + module.trainable_counts["projector"] == sum(p.numel() for p in encoder)
     before = {n: p.detach().clone() for n, p in module.model.named_parameters()}
     data = PageLabelDataModule(root=str(shard_root), train=[ShardSource("rules/train")], batch_size=4, num_workers=0, pixels=PIXELS,
                                samples_per_epoch=8)  # fmt: skip
