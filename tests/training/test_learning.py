@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from callbacks.export_encoder import ExportWithoutHead
-from cerebragloss.learning import blank_shard_set, question_kind, question_scores
+from cerebragloss.learning import blank_shard_set, question_kind, question_scores, tie_close_scores
 from cerebragloss.model import PixelRange
 from cerebragloss.shards import iter_shard_set, read_manifest
 from cerebragloss.streaming import ShardSource
@@ -64,6 +64,22 @@ def test_rank_auc_matches_scikit_learn_with_ties():
     assert rank_auc(scores, positives) == pytest.approx(roc_auc_score(positives, scores))
     assert rank_auc([1.0] * 4, [True, False, True, False]) == 0.5  # a constant score ranks nothing
     assert rank_auc([0.2, 0.3], [True, True]) is None
+
+
+def test_margins_tie_within_float_noise_but_rank_a_seeing_models_small_differences():
+    """Blank pages in differently padded batches differ by ~2e-6 (a blind model must rank nothing:
+    AUC 0.5), while a seeing model's margins on one fixed question differed by ~1e-3 (it must rank
+    them; rounding to 1e-3 tied them all)."""
+    def pdr(i, answer):
+        return {"id": f"p{i}", "task": "binary", "question": "Is a posterior dominant rhythm present?", "answer": answer,
+                "prediction": "Yes."}  # fmt: skip
+
+    rows = [pdr(i, answer) for i, answer in enumerate(["yes", "no", "yes", "no", "yes", "no"])]
+    blind = {f"p{i}": 0.4 + noise for i, noise in enumerate([2e-6, 0.0, -1e-6, 1.5e-6, -2e-6, 1e-6])}
+    assert question_scores(rows, blind)["binary:pdr"]["auc"] == 0.5
+    seeing = {f"p{i}": 0.4121 + step for i, step in enumerate([2e-4, 0.0, 3e-4, 5e-5, 1.5e-4, 1e-4])}
+    assert question_scores(rows, seeing)["binary:pdr"]["auc"] == 1.0
+    assert tie_close_scores([0.3, 0.3 + 5e-6, 0.7]) == [0.3, 0.3, 0.7]
 
 
 def test_question_scores_accuracy_majority_and_auc():
