@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--by-montage", action="store_true",
                         help="mAP@0.5 per montage x electrode count of the pages (a dataset from detector_dataset.py --vary/--grid)")
     parser.add_argument("--baseline", metavar="WEIGHTS", help="with --by-montage: score these weights too, same pages, same run")
+    parser.add_argument("--agnostic", action="store_true",
+                        help="with --by-montage: also the table with every class scored as one (finding vs naming)")
     parser.add_argument("--promote", action="store_true",
                         help="with --baseline: replace the baseline weights by WEIGHTS if they score better (see better_than)")
     parser.add_argument("--pages-per-cell", type=int, metavar="K",
@@ -94,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         detector = DetectorSettings(imgsz=args.imgsz, batch=settings.batch, device=settings.device)
         scores = []
         for name, weights in [("", args.evaluate)] + ([("baseline ", args.baseline)] if args.baseline else []):
-            kinds = map50_by_page_kind(weights, args.data, settings=detector, pages_per_cell=args.pages_per_cell)
+            kinds = map50_by_page_kind(weights, args.data, settings=detector, pages_per_cell=args.pages_per_cell, agnostic=args.agnostic)
+            kinds, agnostic = kinds if args.agnostic else (kinds, None)
             scores.append(kinds)
             per_class = dict.fromkeys(WAVEFORM_CLASSES) | kinds[("all", "all")]["ap50"]
             scored = kinds[("all", "all")]["pages"]
@@ -102,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
             print(ap50_table(per_class, None if args.pages_per_cell else _box_counts(args.data)))
             print(f"\n{name}{weights}: mAP@0.5 (pages) by montage and electrodes recorded")
             print(page_kind_table(kinds))
+            if agnostic is not None:
+                print(f"\n{name}{weights}: mAP@0.5 with every class as one (boxes found, class ignored)")
+                print(page_kind_table(agnostic))
         if args.promote and args.baseline:
             promote, reason = better_than(*scores)
             print(f"\n{'promoted' if promote else 'kept the baseline'}: {reason}")

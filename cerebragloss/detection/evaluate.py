@@ -123,7 +123,8 @@ def balanced_pages(pages: list[dict], per_cell: int) -> list[dict]:
     return kept
 
 
-def map50_by_page_kind(weights, data_dir, *, split: str = "val", settings=None, pages_per_cell: int | None = None) -> dict:
+def map50_by_page_kind(weights, data_dir, *, split: str = "val", settings=None, pages_per_cell: int | None = None,
+                       agnostic: bool = False) -> dict:  # fmt: skip
     """mAP@0.5 of ``weights`` per montage x electrode count of the pages (``boxes.jsonl``: a
     dataset drawn with a :class:`~cerebragloss.detection.dataset.PageVariety`), per montage, per
     electrode count and over all pages, with the page count of each cell. ``pages_per_cell``
@@ -131,8 +132,17 @@ def map50_by_page_kind(weights, data_dir, *, split: str = "val", settings=None, 
 
     Scored with the project's ``detection_map50`` (torchmetrics, COCO evaluator), detections kept
     down to confidence 0.001 as mAP needs the whole precision-recall curve. Returns
-    ``{(montage | "all", electrodes | "all"): {"map50", "ap50", "pages"}}``.
+    ``{(montage | "all", electrodes | "all"): {"map50", "ap50", "pages"}}``; with ``agnostic``,
+    ``(cells, cells scored with every class as one)``.
     """
+    pages, predicted = detect_dataset_pages(weights, data_dir, split=split, settings=settings, pages_per_cell=pages_per_cell)
+    kinds = score_page_kinds(pages, predicted)
+    return (kinds, score_page_kinds(pages, predicted, agnostic=True)) if agnostic else kinds
+
+
+def detect_dataset_pages(weights, data_dir, *, split: str = "val", settings=None, pages_per_cell: int | None = None):
+    """The ``boxes.jsonl`` records of a dataset split and the detector's events on each page
+    (confidence down to 0.001: what mAP needs)."""
     import json
     from dataclasses import replace
     from pathlib import Path
@@ -156,24 +166,30 @@ def map50_by_page_kind(weights, data_dir, *, split: str = "val", settings=None, 
         chunk = pages[first : first + 64]
         images = [Image.open(data_dir / "images" / split / f"{p['page']}.png") for p in chunk]
         predicted += detector.detect_images(images, [Layout.from_dict(p["layout"]) for p in chunk])
-    return score_page_kinds(pages, predicted)
+    return pages, predicted
 
 
-def score_page_kinds(pages: list[dict], predicted: list[list[dict]]) -> dict:
+def score_page_kinds(pages: list[dict], predicted: list[list[dict]], agnostic: bool = False) -> dict:
     """The cells of :func:`map50_by_page_kind` from ``boxes.jsonl`` records and the detector's
-    events for each page (``box``, ``confidence``, ``class``)."""
+    events for each page (``box``, ``confidence``, ``class``). ``agnostic`` scores every class as
+    one ``waveform``: where it is much higher than the 9-class score, the boxes are found and
+    their class is what is wrong."""
     from cerebragloss.evaluation.metrics import detection_map50
 
+    def name(label: str) -> str:
+        return "waveform" if agnostic else label
+
+    classes = ["waveform"] if agnostic else list(WAVEFORM_CLASSES)
     predictions = [{"boxes": [e["box"] for e in found], "scores": [e["confidence"] for e in found],
-                    "labels": [e["class"] for e in found]} for found in predicted]  # fmt: skip
-    targets = [{"boxes": [b["box"] for b in p["boxes"]], "labels": [b["label"] for b in p["boxes"]]} for p in pages]
+                    "labels": [name(e["class"]) for e in found]} for found in predicted]  # fmt: skip
+    targets = [{"boxes": [b["box"] for b in p["boxes"]], "labels": [name(b["label"]) for b in p["boxes"]]} for p in pages]
     cells: dict[tuple, list[int]] = {}
     for index, page in enumerate(pages):
         for key in ((page["montage"], page["electrodes"]), (page["montage"], "all"), ("all", page["electrodes"]), ("all", "all")):
             cells.setdefault(key, []).append(index)
     result = {}
     for key, members in cells.items():
-        score = detection_map50([predictions[i] for i in members], [targets[i] for i in members], list(WAVEFORM_CLASSES))
+        score = detection_map50([predictions[i] for i in members], [targets[i] for i in members], classes)
         result[key] = {**score, "pages": len(members)}
     return result
 

@@ -74,3 +74,13 @@ def test_new_weights_replace_the_default_only_if_better_overall_and_not_worse_on
     assert not better_than(scores(0.14, 0.50), scores(0.14, 0.43))[0]  # not higher overall
     verdict, reason = better_than(scores(0.30, 0.23), scores(0.14, 0.43))  # the last session's case
     assert not verdict and "regressed 0.430 -> 0.230" in reason
+
+
+def test_class_agnostic_scoring_separates_finding_a_waveform_from_naming_it():
+    from cerebragloss.detection.evaluate import score_page_kinds
+
+    box = [10.0, 10.0, 50.0, 40.0]
+    pages = [{"montage": "average", "electrodes": 4, "boxes": [{"box": box, "label": "spike"}]}]
+    named_wrong = [[{"box": box, "confidence": 0.9, "class": "sharp_wave"}]]
+    assert score_page_kinds(pages, named_wrong)[("all", "all")]["map50"] == 0.0
+    assert score_page_kinds(pages, named_wrong, agnostic=True)[("all", "all")]["map50"] == 1.0
