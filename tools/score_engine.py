@@ -3,6 +3,7 @@
     python tools/score_engine.py --subjects N --minutes M --seed S [--montage NAME] [--out DIR]
     python tools/score_engine.py --recordings DIR                  # simulated recordings made earlier
     python tools/score_engine.py --real ../shared/data/eeg         # real recordings (see below)
+    python tools/score_engine.py --real ../shared/data/eeg --plant-steps 40   # electrode steps planted in an awake one
 
 Simulates recordings with events and artifacts (or uses --recordings), runs the engine on every
 page and prints: amplitude and dominant frequency against the same measures on the clean
@@ -43,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--staging", action="store_true", help="also score the sleep-staging classifier on the simulated recordings (>= 5 min each)")
     parser.add_argument("--real", help="folder of real recordings (e.g. ../shared/data/eeg)")
     parser.add_argument("--detector", help="detector weights for --real (default: the packaged ones; 'none': without)")
+    parser.add_argument("--plant-steps", type=float, metavar="UV", help="with --real: instead, plant UV electrode steps on each electrode of --plant-in")
+    parser.add_argument("--plant-in", default="eegmat/Subject00_1.edf", help="awake recording under --real for --plant-steps")
     args = parser.parse_args(argv)
 
     use_local_caches()
@@ -51,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         from cerebragloss.evaluation.engine_real import real_table, score_real
 
         detector = None if args.detector == "none" else WaveformDetector(args.detector or DEFAULT_WEIGHTS)
+        if args.plant_steps:
+            from cerebragloss.evaluation.engine_real import planted_steps, planted_steps_table
+
+            path = Path(args.real) / args.plant_in
+            print(planted_steps_table(planted_steps(path, args.plant_steps, detector), args.plant_steps, path.stem))
+            return 0
         print(real_table(score_real(args.real, detector)))
         return 0
     if args.recordings:
