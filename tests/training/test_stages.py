@@ -88,8 +88,10 @@ def test_a_seeded_few_step_loss_is_pinned(shard_root, tmp_path):
 
 # re-pinned when streams became exact epoch plans (issue 14: the batches' order changed) and after
 # the training changes of issue 13 (the losses of steps 3-4 moved by ~1e-3), and after issue 12's
-# retrained default detector (the shards' captions come from its annotations: step 3 moved by 9e-3)
-PINNED_LOSSES = [12.046622, 11.883081, 11.938962, 11.73094]
+# retrained default detector (the shards' captions come from its annotations: step 3 moved by 9e-3),
+# and again for the next detector weights (fe58318: step 3 moved by 8.8e-3; with the previous
+# weights put back the old values pass, checked)
+PINNED_LOSSES = [12.046622, 11.883081, 11.947809, 11.731062]
 
 
 def test_stop_at_fraction_stops_at_the_computed_optimizer_step_with_accumulation(shard_root, tmp_path):
