@@ -75,8 +75,8 @@ class LabelAudit:
         return "\n".join(lines)
 
 
-def _page_signals(recording, layout_channels: list[str], montage: str, start_s: float, page_settings) -> dict[str, np.ndarray]:
-    """The filtered montage signals of one page, as the dataset drew it (electrode subset = the
+def _page_signals(recording, layout_channels: list[str], montage: str, start_s: float, page_settings) -> tuple[dict[str, np.ndarray], float]:
+    """(channel -> filtered montage signal, sampling rate) of one page, as the dataset drew it (electrode subset = the
     electrodes its channels use)."""
     from cerebragloss.detection.truth import derivation_of
     from cerebragloss.signals import segments_from_recording

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from cerebragloss.detection.evaluate import EventScore, score_events
+from cerebragloss.labels import EPILEPTIFORM_CLASSES
 
 SCORED_CLASSES = ("sleep_spindle", "k_complex")
 #: healthy awake recordings under the --real folder (rest and mental arithmetic, motor task)
@@ -151,7 +152,7 @@ def score_real(folder: str | Path, detector=None, settings=None, progress: bool 
         for montage in MONTAGES:
             annotations = engine_annotations(recording, montage, detector, settings)
             minutes = len(annotations) * annotations[0]["duration_s"] / 60 if annotations else 0.0
-            epileptiform = findings_in_recording_time(annotations, ("spike", "sharp_wave", "spike_and_slow_wave", "sharp_and_slow_wave", "polyspike"))
+            epileptiform = findings_in_recording_time(annotations, EPILEPTIFORM_CLASSES)
             kcomplexes = findings_in_recording_time(annotations, ("k_complex",))
             awake_rows.append({"recording": path.stem, "montage": montage, "minutes": minutes, "epileptiform": len(epileptiform),
                                "per_minute": len(epileptiform) / minutes if minutes else 0.0, "k_complexes": len(kcomplexes)})  # fmt: skip
@@ -194,9 +195,6 @@ def real_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-EPILEPTIFORM = ("spike", "sharp_wave", "spike_and_slow_wave", "sharp_and_slow_wave", "polyspike")
-
-
 def planted_steps(path: str | Path, step_uv: float, detector=None, settings=None, montages=MONTAGES, electrodes=None,
                   progress: bool = True) -> list[dict]:  # fmt: skip
     """Epileptiform findings after cleaning on a healthy awake recording with electrode steps planted
@@ -222,7 +220,7 @@ def planted_steps(path: str | Path, step_uv: float, detector=None, settings=None
             planted[row, int(up * recording.sfreq) : int((up + 5.0) * recording.sfreq)] += step_uv
         for montage in montages:
             annotations = engine_annotations(replace(recording, data=planted), montage, detector, settings)
-            found = findings_in_recording_time(annotations, EPILEPTIFORM)
+            found = findings_in_recording_time(annotations, EPILEPTIFORM_CLASSES)
             near = [f for f in found if any(f["start_s"] - 0.6 <= s <= f["end_s"] + 0.6 for s in steps)]
             rows.append({"montage": montage, "electrode": electrode, "minutes": len(annotations) * 10.0 / 60,
                          "findings": len(found), "near_steps": len(near)})  # fmt: skip
