@@ -9,6 +9,10 @@
                                    # dataset), and the same table for --baseline weights in the same run;
                                    # --promote copies WEIGHTS (and coverage) over the baseline only if
                                    # they score higher overall and not lower on the double banana, 19 el.
+    python tools/train_detector.py --evaluate WEIGHTS --data HELDOUT --diagnose [--recordings DIR] [--pages-per-cell K]
+                                   # where boxes are lost: mAP at IoU 0.3/0.5/0.7, found/placed by box width,
+                                   # time vs row overlap; with the held-out recordings, found by how far
+                                   # each event stands out of its background
 
 DIR is a dataset folder from tools/detector_dataset.py (or any folder with an ultralytics
 data.yaml). Writes OUT/detector.pt (best weights on the validation split), OUT/metrics.json,
@@ -26,6 +30,7 @@ from dataclasses import replace
 from cerebragloss.detection.detector import DetectorSettings, WaveformDetector
 from cerebragloss.detection.evaluate import (
     better_than,
+    diagnose,
     evaluate_events,
     event_table,
     map50_by_page_kind,
@@ -83,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --baseline: replace the baseline weights by WEIGHTS if they score better (see better_than)")
     parser.add_argument("--pages-per-cell", type=int, metavar="K",
                         help="with --by-montage: score only the first K pages of each cell (a fixed subset for quick comparisons)")
+    parser.add_argument("--diagnose", action="store_true",
+                        help="with --evaluate: where boxes are lost (IoU thresholds, box widths, time vs rows; --recordings: visibility)")
+    parser.add_argument("--recordings", metavar="DIR", help="with --diagnose: the simulated recordings --data was drawn from")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     add_settings_options(parser, "DetectorTrainSettings", "batch=32 lr0=0.001")
     args = parser.parse_args(argv)
@@ -91,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings_from_options(parser, DetectorTrainSettings, args)
     chosen = {k: v for k, v in {"epochs": args.epochs, "imgsz": args.imgsz, "model": args.model, "device": args.device}.items() if v is not None}
     settings = replace(settings, **chosen)
+    if args.evaluate and args.diagnose:
+        print(diagnose(args.evaluate, args.data, args.recordings, DetectorSettings(imgsz=args.imgsz, batch=settings.batch, device=settings.device),
+                       args.pages_per_cell))  # fmt: skip
+        return 0
     if args.evaluate and args.by_montage:
         # each weights at the size it was trained at (its coverage file), unless --imgsz says otherwise
         detector = DetectorSettings(imgsz=args.imgsz, batch=settings.batch, device=settings.device)

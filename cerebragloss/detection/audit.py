@@ -33,6 +33,8 @@ class BoxAudit:
     #: median 1 s peak-to-peak of the page on that channel (sigma band for spindles:
     #: :func:`~cerebragloss.detection.truth.page_background`, as the labelling rule reads it)
     background_pp_uv: float
+    page: str = ""  #: the ``boxes.jsonl`` page the box is on...
+    box_index: int = -1  #: ...and its place in that page's boxes
 
     @property
     def signal_to_background(self) -> float:
@@ -91,16 +93,17 @@ def _page_signals(recording, layout_channels: list[str], montage: str, start_s: 
 
 
 def audit_labels(data_dir: str | Path, recordings_dir: str | Path, *, split: str | None = None, imgsz: int = 640,
-                 max_pages: int | None = None) -> LabelAudit:  # fmt: skip
-    """Audit the boxes of ``data_dir/boxes.jsonl`` against the simulator truth of the recordings
-    in ``recordings_dir`` (the folder the dataset was drawn from)."""
+                 max_pages: int | None = None, pages: list[dict] | None = None) -> LabelAudit:  # fmt: skip
+    """Audit the boxes of ``data_dir/boxes.jsonl`` (or of ``pages``, records of it) against the
+    simulator truth of the recordings in ``recordings_dir`` (the folder the dataset was drawn from)."""
     from cerebragloss.settings import PageSettings, load_settings
     from cerebragloss.signals import read_recording
 
     data_dir, recordings_dir = Path(data_dir), Path(recordings_dir)
     settings_file = data_dir / "page_settings.yaml"
     page_settings = load_settings(PageSettings, settings_file if settings_file.exists() else None)
-    pages = [json.loads(line) for line in (data_dir / "boxes.jsonl").read_text().splitlines()]
+    if pages is None:
+        pages = [json.loads(line) for line in (data_dir / "boxes.jsonl").read_text().splitlines()]
     pages = [p for p in pages if p["boxes"] and (split is None or p["split"] == split)]
     if max_pages is not None:
         pages = pages[:max_pages]
@@ -117,7 +120,7 @@ def audit_labels(data_dir: str | Path, recordings_dir: str | Path, *, split: str
         scale = imgsz / max(layout["width"], layout["height"])
         signals, sfreq = _page_signals(recording, layout["channels"], page["montage"], page["start_s"], page_settings)
         backgrounds = page_background(np.stack([signals[c] for c in layout["channels"]]), sfreq, layout["channels"])
-        for box in page["boxes"]:
+        for box_index, box in enumerate(page["boxes"]):
             # the truth event: same class, whose span (plus the box margin) overlaps the box most
             start, end = page["start_s"] + box["start_s"], page["start_s"] + box["end_s"]
             candidates = [e for e in events if e["class"] == box["label"] and e["onset_s"] < end and e["offset_s"] > start]
@@ -133,5 +136,6 @@ def audit_labels(data_dir: str | Path, recordings_dir: str | Path, *, split: str
                     best_pp, best_channel = pp, channel
             background = backgrounds.get(box["label"], backgrounds["broadband"])[best_channel]
             x0, y0, x1, y1 = box["box"]
-            audit.boxes.append(BoxAudit(box["label"], (x1 - x0) * scale, (y1 - y0) * scale, best_pp, best_pp / page["sensitivity_uv_per_mm"], background))
+            audit.boxes.append(BoxAudit(box["label"], (x1 - x0) * scale, (y1 - y0) * scale, best_pp,
+                                        best_pp / page["sensitivity_uv_per_mm"], background, page["page"], box_index))  # fmt: skip
     return audit

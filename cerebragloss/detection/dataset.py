@@ -394,3 +394,92 @@ def write_yolo_dataset(
         "variety": None if variety is None else variety.__dict__,
     }, indent=1))  # fmt: skip
     return report
+
+
+def relabel_dataset(sources: list[str | Path], recordings_dirs: list[str | Path], out_dir: str | Path, *,
+                    box_settings: BoxSettings | None = None, labels_csv: str | Path | None = None,
+                    progress: bool = True) -> dict:  # fmt: skip
+    """The same pages with boxes drawn again under ``box_settings``: a label rule changes without
+    re-rendering (and re-drawing the random page variety of) thousands of pages.
+
+    ``sources`` are datasets written by :func:`write_yolo_dataset` (several are merged into one);
+    each page's simulator truth is read from the recordings in ``recordings_dirs`` and its boxes
+    made by :func:`~cerebragloss.detection.truth.truth_boxes` from the page's own signals, exactly
+    as the writer made them (the default settings give the source's boxes back). Pages labelled
+    from a CSV or EDF+ annotations keep their boxes (no background rule applies to them); expert
+    CSV rows beside a hybrid recording's truth are added as the writer adds them. Images are
+    hard-linked (copied across file systems); pages, splits and coverage stay the source's.
+    Returns the new ``dataset.json`` content."""
+    import os
+    import shutil
+
+    from tqdm.auto import tqdm
+
+    from cerebragloss.detection.audit import _page_signals
+    from cerebragloss.render import Layout
+    from cerebragloss.settings import PageSettings, load_settings
+    from cerebragloss.signals import read_recording
+
+    box_settings = box_settings or BoxSettings()
+    out_dir = Path(out_dir)
+    expert = read_label_csv(labels_csv)[0] if labels_csv is not None else {}
+    found: dict[str, Path] = {}
+    for folder in map(Path, recordings_dirs):
+        for path in sorted(folder.glob("*.events.json")):
+            found[path.name.removesuffix(".events.json")] = path
+    first = json.loads((Path(sources[0]) / "dataset.json").read_text())
+    counts: dict[str, dict[str, int]] = {"train": {}, "val": {}}
+    pages_per_split = {"train": 0, "val": 0}
+    index_lines, loaded = [], {}
+    for name in ("train", "val"):
+        (out_dir / "images" / name).mkdir(parents=True, exist_ok=True)
+        (out_dir / "labels" / name).mkdir(parents=True, exist_ok=True)
+    for source in map(Path, sources):
+        settings_file = source / "page_settings.yaml"
+        page_settings = load_settings(PageSettings, settings_file if settings_file.exists() else None)
+        pages = [json.loads(line) for line in (source / "boxes.jsonl").read_text().splitlines()]
+        for page in tqdm(pages, desc=f"relabel {source.name}", unit="page", disable=not progress):
+            layout = Layout.from_dict(page["layout"])
+            truth_file = found.get(page["recording"])
+            if truth_file is None:
+                boxes = page["boxes"]
+            else:
+                if page["recording"] not in loaded:
+                    recording = next(p for p in sorted(truth_file.parent.glob(f"{page['recording']}.*")) if not p.name.endswith(".events.json"))
+                    loaded.clear()  # pages come recording by recording: keep one in memory
+                    loaded[page["recording"]] = (read_recording(recording), json.loads(truth_file.read_text())["events"])
+                recording, events = loaded[page["recording"]]
+                signals, sfreq = _page_signals(recording, list(layout.channels), page["montage"], page["start_s"], page_settings)
+                background = page_background(np.stack([signals[c] for c in layout.channels]), sfreq, list(layout.channels))
+                extra = expert.get(page["recording"].removesuffix("_hybrid"), [])
+                made = truth_boxes(events, layout, page["start_s"], box_settings, background)
+                made += label_boxes(extra, layout, page["start_s"], box_settings)
+                boxes = [b.to_dict() for b in made]
+            split = page["split"]
+            image = out_dir / "images" / split / f"{page['page']}.png"
+            if not image.exists():
+                try:
+                    os.link(source / "images" / split / f"{page['page']}.png", image)
+                except OSError:
+                    shutil.copyfile(source / "images" / split / f"{page['page']}.png", image)
+            lines = "".join(_yolo_line(b, layout) + "\n" for b in boxes)
+            (out_dir / "labels" / split / f"{page['page']}.txt").write_text(lines)
+            pages_per_split[split] += 1
+            for box in boxes:
+                counts[split][box["label"]] = counts[split].get(box["label"], 0) + 1
+            index_lines.append(json.dumps({**page, "boxes": boxes}))
+    (out_dir / "boxes.jsonl").write_text("".join(line + "\n" for line in index_lines))
+    shutil.copyfile(Path(sources[0]) / "data.yaml", out_dir / "data.yaml")
+    if (Path(sources[0]) / "page_settings.yaml").exists():
+        shutil.copyfile(Path(sources[0]) / "page_settings.yaml", out_dir / "page_settings.yaml")
+    report = {**first, "pages": pages_per_split, "boxes": counts, "box_settings": box_settings.__dict__,
+              "relabelled_from": [str(s) for s in sources]}  # fmt: skip
+    (out_dir / "dataset.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+def _yolo_line(box: dict, layout) -> str:
+    """A ``boxes.jsonl`` box as the YOLO label line :meth:`PageBox.yolo_line` writes."""
+    from cerebragloss.detection.truth import PageBox
+
+    return PageBox(box["label"], tuple(box["box"]), box["channels"], box["start_s"], box["end_s"]).yolo_line(layout.width, layout.height)

@@ -224,3 +224,200 @@ def better_than(new: dict, old: dict, guard: tuple = DEFAULT_PAGE_CELL) -> tuple
     if guard in new and guard in old and new[guard]["map50"] < old[guard]["map50"]:
         return False, f"{guard[0]} {guard[1]} el. regressed {old[guard]['map50']:.3f} -> {new[guard]['map50']:.3f}"
     return True, f"mAP@0.5 {old[('all', 'all')]['map50']:.3f} -> {new[('all', 'all')]['map50']:.3f}, {guard[0]} {guard[1]} el. not lower"
+
+
+# --- where the boxes are lost: localisation diagnosis ----------------------------------------------
+
+#: box width buckets, in pixels of the network input (a 1344 px page at 640: x 0.476); YOLO's finest
+#: stride is 8 px, a spike's box (event + 60 ms each side) ~10 px
+WIDTH_BUCKETS_PX = ((0, 8), (8, 16), (16, 32), (32, 64), (64, 10_000))
+
+
+def _iou_matrix(a, b):
+    """IoU of every box in ``a`` [n, 4] with every box in ``b`` [m, 4] (x1, y1, x2, y2)."""
+    import numpy as np
+
+    a, b = np.asarray(a, float).reshape(-1, 4), np.asarray(b, float).reshape(-1, 4)
+    x1, y1 = np.maximum(a[:, None, 0], b[None, :, 0]), np.maximum(a[:, None, 1], b[None, :, 1])
+    x2, y2 = np.minimum(a[:, None, 2], b[None, :, 2]), np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def _span_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
+    overlap = min(a[1], b[1]) - max(a[0], b[0])
+    return max(0.0, overlap) / max(max(a[1], b[1]) - min(a[0], b[0]), 1e-9)
+
+
+def average_precision(pages: list[dict], predicted: list[list[dict]], *, iou: float = 0.5, agnostic: bool = False,
+                      keep=None) -> float:  # fmt: skip
+    """mAP at an IoU threshold, COCO's way (greedy by confidence, each prediction to the unmatched
+    truth box it overlaps most, 101-point interpolated precision, mean over classes with truth).
+
+    ``keep(box) -> bool`` scores one kind of box only, as COCO's area ranges do: truth boxes it
+    rejects are ignored (a prediction matched to one is neither right nor wrong), and so are
+    unmatched predictions it rejects. ``pages``: ``boxes.jsonl`` records; ``predicted``: the
+    detector's events (``box``, ``confidence``, ``class``) per page."""
+    import numpy as np
+
+    def name(label: str) -> str:
+        return "waveform" if agnostic else label
+
+    truth_by_class: dict[str, int] = {}
+    detections: dict[str, list[tuple[float, int]]] = {}  # class -> (confidence, 1 tp / 0 fp)
+    for page, found in zip(pages, predicted, strict=True):
+        for label in {name(b["label"]) for b in page["boxes"]} | {name(e["class"]) for e in found}:
+            truth = [b["box"] for b in page["boxes"] if name(b["label"]) == label]
+            ignored = [keep is not None and not keep(box) for box in truth]
+            truth_by_class[label] = truth_by_class.get(label, 0) + ignored.count(False)
+            mine = sorted((e for e in found if name(e["class"]) == label), key=lambda e: -e["confidence"])
+            overlaps = _iou_matrix([e["box"] for e in mine], truth) if truth and mine else None
+            taken = [False] * len(truth)
+            for row, event in enumerate(mine):
+                best, best_iou = -1, iou
+                for column in range(len(truth)):  # a free truth box the scored kind first, as COCO
+                    if taken[column] or overlaps[row, column] < best_iou:
+                        continue
+                    if best >= 0 and ignored[column] and not ignored[best]:
+                        continue
+                    best, best_iou = column, overlaps[row, column]
+                if best >= 0:
+                    taken[best] = True
+                    if not ignored[best]:
+                        detections.setdefault(label, []).append((event["confidence"], 1))
+                elif keep is None or keep(event["box"]):
+                    detections.setdefault(label, []).append((event["confidence"], 0))
+    aps = []
+    for label, count in truth_by_class.items():
+        if count == 0:
+            continue
+        scored = sorted(detections.get(label, []), key=lambda d: -d[0])
+        hits = np.array([d[1] for d in scored], float)
+        true_pos, false_pos = np.cumsum(hits), np.cumsum(1 - hits)
+        recall = true_pos / count
+        precision = true_pos / np.maximum(true_pos + false_pos, 1e-9)
+        precision = np.maximum.accumulate(precision[::-1])[::-1] if len(precision) else precision
+        points = []
+        for level in np.linspace(0, 1, 101):
+            index = np.searchsorted(recall, level, side="left")
+            points.append(precision[index] if index < len(precision) else 0.0)
+        aps.append(float(np.mean(points)))
+    return sum(aps) / len(aps) if aps else 0.0
+
+
+def localisation_report(pages: list[dict], predicted: list[list[dict]], *, imgsz: int = 640, confidence: float = 0.05) -> str:
+    """Where the boxes are lost, as tables: mAP at IoU 0.3/0.5/0.7 (9 classes and class-agnostic);
+    truth boxes found at all (any overlap), at IoU 0.3 and 0.5 by a prediction of confidence >=
+    ``confidence``, per box width at the network input (``imgsz`` over the page's long side); and
+    for each truth box's best-overlapping prediction, its time (x) and row (y) overlap apart:
+    which of the two keeps it under IoU 0.5."""
+    import numpy as np
+
+    lines = [f"{'mAP at IoU':<26}{'0.3':>8}{'0.5':>8}{'0.7':>8}"]
+    for agnostic in (False, True):
+        cells = [average_precision(pages, predicted, iou=t, agnostic=agnostic) for t in (0.3, 0.5, 0.7)]
+        lines.append(f"{'class-agnostic' if agnostic else '9 classes':<26}" + "".join(f"{c:>8.3f}" for c in cells))
+
+    rows = []  # per truth box: width at imgsz, best IoU, its x and y overlap, height ratio
+    for page, found in zip(pages, predicted, strict=True):
+        scale = imgsz / max(page["layout"]["width"], page["layout"]["height"])
+        kept = [e["box"] for e in found if e["confidence"] >= confidence]
+        for box in (b["box"] for b in page["boxes"]):
+            width = (box[2] - box[0]) * scale
+            if not kept:
+                rows.append((width, 0.0, 0.0, 0.0, 0.0))
+                continue
+            overlaps = _iou_matrix([box], kept)[0]
+            best = kept[int(np.argmax(overlaps))]
+            x_iou = _span_iou((box[0], box[2]), (best[0], best[2]))
+            y_iou = _span_iou((box[1], box[3]), (best[1], best[3]))
+            height_ratio = (best[3] - best[1]) / max(box[3] - box[1], 1e-9)
+            rows.append((width, float(overlaps.max()), x_iou, y_iou, height_ratio))
+    table = np.array(rows, float).reshape(-1, 5)
+    lines += ["", f"truth boxes by width at {imgsz} px: found by a prediction of confidence >= {confidence} (class ignored), "
+              "and AP@0.5 of that width (9 classes / agnostic)"]  # fmt: skip
+    lines.append(f"{'width px':<12}{'boxes':>7}{'any':>7}{'IoU.3':>7}{'IoU.5':>7}{'x<.5':>7}{'y<.5':>7}{'AP.5':>7}{'agn.5':>7}")
+    for low, high in ((0, 10_000),) + WIDTH_BUCKETS_PX:
+        mine = table[(table[:, 0] >= low) & (table[:, 0] < high)]
+        if not len(mine):
+            continue
+
+        def keep(box, low=low, high=high, scale=imgsz / 1344):
+            return low <= (box[2] - box[0]) * scale < high
+
+        label = "all" if high == 10_000 and low == 0 else f"{low}-{high}" if high < 10_000 else f">={low}"
+        close = mine[mine[:, 1] > 0]  # of the boxes touched at all: what their best match misses
+        ap = average_precision(pages, predicted, iou=0.5, keep=None if label == "all" else keep)
+        agnostic_ap = average_precision(pages, predicted, iou=0.5, agnostic=True, keep=None if label == "all" else keep)
+        lines.append(
+            f"{label:<12}{len(mine):>7}{(mine[:, 1] > 0).mean():>7.2f}{(mine[:, 1] >= 0.3).mean():>7.2f}"
+            f"{(mine[:, 1] >= 0.5).mean():>7.2f}{(close[:, 2] < 0.5).mean() if len(close) else 0:>7.2f}"
+            f"{(close[:, 3] < 0.5).mean() if len(close) else 0:>7.2f}{ap:>7.3f}{agnostic_ap:>7.3f}"
+        )
+    touched = table[table[:, 1] > 0]
+    if len(touched):
+        lines += ["", f"best match of the {len(touched)} touched truth boxes: median time IoU {np.median(touched[:, 2]):.2f}, "
+                  f"median row IoU {np.median(touched[:, 3]):.2f}, median height predicted/truth {np.median(touched[:, 4]):.2f}; "
+                  f"under IoU 0.5 because of time only {((touched[:, 1] < 0.5) & (touched[:, 2] < 0.5) & (touched[:, 3] >= 0.5)).mean():.2f}, "
+                  f"rows only {((touched[:, 1] < 0.5) & (touched[:, 2] >= 0.5) & (touched[:, 3] < 0.5)).mean():.2f}, "
+                  f"both {((touched[:, 1] < 0.5) & (touched[:, 2] < 0.5) & (touched[:, 3] < 0.5)).mean():.2f}"]  # fmt: skip
+    return "\n".join(lines)
+
+
+#: event-to-background peak-to-peak ratio buckets (:class:`~cerebragloss.detection.audit.BoxAudit`)
+VISIBILITY_BUCKETS = ((0.0, 0.75), (0.75, 1.0), (1.0, 1.5), (1.5, 2.0), (2.0, 3.0), (3.0, float("inf")))
+
+
+def visibility_report(pages: list[dict], predicted: list[list[dict]], audit, *, confidence: float = 0.05) -> str:
+    """Truth boxes found (any overlap with a prediction of confidence >= ``confidence``, class
+    ignored) and found at IoU 0.5, by how far the event stands out of its background on the page
+    (``audit``: :func:`~cerebragloss.detection.audit.audit_labels` of the same pages), then per
+    class the share under the background's own peak-to-peak and the found rate on either side:
+    whether the boxes not found are waveforms a reader would not see either."""
+    import numpy as np
+
+    by_page = {page["page"]: (page, found) for page, found in zip(pages, predicted, strict=True)}
+    rows = []  # (label, ratio, touched, IoU >= 0.5)
+    for box in audit.boxes:
+        page, found = by_page[box.page]
+        truth = page["boxes"][box.box_index]["box"]
+        kept = [e["box"] for e in found if e["confidence"] >= confidence]
+        best = float(_iou_matrix([truth], kept).max()) if kept else 0.0
+        rows.append((box.label, box.signal_to_background, best > 0, best >= 0.5))
+    ratio = np.array([r[1] for r in rows])
+    touched, placed = np.array([r[2] for r in rows], bool), np.array([r[3] for r in rows], bool)
+    lines = [f"truth boxes by event / background peak-to-peak on their page: found (any overlap, confidence >= {confidence}) and at IoU 0.5",
+             f"{'event/background':<18}{'boxes':>7}{'found':>7}{'IoU.5':>7}"]  # fmt: skip
+    for low, high in VISIBILITY_BUCKETS:
+        mine = (ratio >= low) & (ratio < high)
+        if mine.any():
+            name = f"{low:g}-{high:g}" if high != float("inf") else f">={low:g}"
+            lines.append(f"{name:<18}{mine.sum():>7}{touched[mine].mean():>7.2f}{placed[mine].mean():>7.2f}")
+    lines += ["", f"{'class':<22}{'boxes':>7}{'< bg':>7}{'found < bg':>12}{'found >= bg':>12}"]
+    for label in WAVEFORM_CLASSES:
+        mine = np.array([r[0] == label for r in rows], bool)
+        if not mine.any():
+            continue
+        under, over = mine & (ratio < 1.0), mine & (ratio >= 1.0)
+        lines.append(f"{label:<22}{mine.sum():>7}{under.sum() / mine.sum():>7.2f}"
+                     f"{touched[under].mean() if under.any() else float('nan'):>12.2f}{touched[over].mean() if over.any() else float('nan'):>12.2f}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def diagnose(weights, data_dir, recordings_dir=None, settings=None, pages_per_cell: int | None = None) -> str:
+    """``tools/train_detector.py --diagnose``: :func:`localisation_report` of ``weights`` on a
+    held-out dataset's pages and, given the simulated recordings it was drawn from,
+    :func:`visibility_report`."""
+    pages, predicted = detect_dataset_pages(weights, data_dir, settings=settings, pages_per_cell=pages_per_cell)
+    from cerebragloss.detection.detector import WaveformDetector
+
+    imgsz = WaveformDetector(weights, settings).imgsz
+    text = f"{weights} on {len(pages)} pages of {data_dir} at imgsz {imgsz}\n" + localisation_report(pages, predicted, imgsz=imgsz)
+    if recordings_dir is not None:
+        from cerebragloss.detection.audit import audit_labels
+
+        audit = audit_labels(data_dir, recordings_dir, pages=pages, imgsz=imgsz)
+        text += "\n\n" + visibility_report(pages, predicted, audit)
+    return text

@@ -209,3 +209,33 @@ def test_the_label_audit_finds_buried_boxes_only_where_the_background_rule_is_of
     assert all(b.signal_to_background >= 0.5 for b in audits[0.5].boxes)
     assert len(audits[0.5].boxes) < len(audits[0.0].boxes)
     assert "sleep_spindle" in audits[0.0].table() or "spike" in audits[0.0].table()
+
+
+def test_relabelling_gives_the_writers_boxes_back_and_a_stricter_rule_keeps_only_what_stands_out(simulated, tmp_path):
+    """`relabel_dataset` redraws boxes on the same pages: under the writer's own settings it gives
+    its boxes (and label lines) back; under a stricter background rule every box left stands out
+    of its background, and the images are the same files."""
+    from cerebragloss.detection.audit import audit_labels
+    from cerebragloss.detection.dataset import relabel_dataset
+    from cerebragloss.detection.truth import BoxSettings
+
+    folder = simulated[0].parent
+    written = tmp_path / "written"
+    write_yolo_dataset(simulated, written, val_fraction=0.4, box_settings=BoxSettings(min_background_ratio=0.5), progress=False)
+    same = relabel_dataset([written], [folder], tmp_path / "same", box_settings=BoxSettings(min_background_ratio=0.5), progress=False)
+    assert (tmp_path / "same" / "boxes.jsonl").read_text() == (written / "boxes.jsonl").read_text()
+    for split in ("train", "val"):
+        before, after = _labels(written / "labels" / split), _labels(tmp_path / "same" / "labels" / split)
+        assert before.keys() == after.keys()
+        for page, lines in before.items():
+            old = np.array([line.split() for line in lines], float).reshape(-1, 5)
+            assert np.allclose(old, np.array([line.split() for line in after[page]], float).reshape(-1, 5), atol=1e-4)
+    assert same["pages"] == json.loads((written / "dataset.json").read_text())["pages"]
+
+    strict = relabel_dataset([written], [folder], tmp_path / "strict", box_settings=BoxSettings(min_background_ratio=1.0), progress=False)
+    audit = audit_labels(tmp_path / "strict", folder)
+    assert audit.boxes and audit.unmatched == 0 and all(b.signal_to_background >= 1.0 for b in audit.boxes)
+    assert sum(map(sum, (c.values() for c in strict["boxes"].values()))) < sum(map(sum, (c.values() for c in same["boxes"].values())))
+    assert strict["box_settings"]["min_background_ratio"] == 1.0 and strict["relabelled_from"] == [str(written)]
+    image = next((written / "images" / "train").glob("*.png"))
+    assert (tmp_path / "strict" / "images" / "train" / image.name).read_bytes() == image.read_bytes()

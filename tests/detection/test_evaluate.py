@@ -84,3 +84,71 @@ def test_class_agnostic_scoring_separates_finding_a_waveform_from_naming_it():
     named_wrong = [[{"box": box, "confidence": 0.9, "class": "sharp_wave"}]]
     assert score_page_kinds(pages, named_wrong)[("all", "all")]["map50"] == 0.0
     assert score_page_kinds(pages, named_wrong, agnostic=True)[("all", "all")]["map50"] == 1.0
+
+
+def _page(boxes, montage="average", electrodes=4):
+    layout = {"width": 1344, "height": 756, "channels": ["C3"]}
+    return {"page": f"p{len(boxes)}", "montage": montage, "electrodes": electrodes, "layout": layout,
+            "boxes": [{"label": label, "box": box} for label, box in boxes]}  # fmt: skip
+
+
+def test_average_precision_is_the_coco_evaluators_and_follows_the_iou_threshold():
+    """The diagnosis' AP (any IoU threshold, width filters) is the project's mAP@0.5 at 0.5."""
+    import numpy as np
+
+    from cerebragloss.detection.evaluate import average_precision
+    from cerebragloss.evaluation.metrics import detection_map50
+
+    rng = np.random.default_rng(0)
+    pages, predicted = [], []
+    for _ in range(30):
+        truth = []
+        for _ in range(rng.integers(0, 4)):
+            x, y = rng.uniform(0, 1200), rng.uniform(0, 600)
+            truth.append((["spike", "k_complex", "posts"][rng.integers(3)], [x, y, x + rng.uniform(10, 140), y + rng.uniform(20, 150)]))
+        pages.append(_page(truth))
+        found = [{"class": label if rng.random() < 0.8 else "spike", "confidence": float(rng.random()),
+                  "box": [v + rng.normal(0, 8) for v in box]} for label, box in truth if rng.random() < 0.8]  # fmt: skip
+        found += [{"class": "posts", "confidence": float(rng.random()) * 0.5, "box": [100.0, 100.0, 160.0, 200.0]}]
+        predicted.append(found)
+    reference = detection_map50(
+        [{"boxes": [e["box"] for e in f], "scores": [e["confidence"] for e in f], "labels": [e["class"] for e in f]} for f in predicted],
+        [{"boxes": [b["box"] for b in p["boxes"]], "labels": [b["label"] for b in p["boxes"]]} for p in pages],
+        ["spike", "k_complex", "posts"],
+    )["map50"]
+    assert average_precision(pages, predicted, iou=0.5) == pytest.approx(reference, abs=1e-3)
+    assert average_precision(pages, predicted, iou=0.3) >= average_precision(pages, predicted, iou=0.5) >= average_precision(pages, predicted, iou=0.7)
+
+    # one box found 40 px late on a 200 px span: IoU 0.67, a hit at 0.5 and a miss at 0.7
+    late = ([_page([("spike", [0, 0, 200, 100])])], [[{"class": "spike", "confidence": 0.9, "box": [40, 0, 240, 100]}]])
+    assert average_precision(*late, iou=0.5) == pytest.approx(1.0)
+    assert average_precision(*late, iou=0.7) == 0.0
+
+
+def test_a_width_bucket_scores_only_its_own_boxes():
+    """COCO's area-range rule by width: a wide truth box missed does not lower the narrow
+    boxes' AP, and a wide false alarm is not counted against them."""
+    from cerebragloss.detection.evaluate import average_precision
+
+    pages = [_page([("spike", [0, 0, 20, 100]), ("spike", [300, 0, 600, 100])])]
+    predicted = [[{"class": "spike", "confidence": 0.9, "box": [0, 0, 20, 100]},
+                  {"class": "spike", "confidence": 0.95, "box": [700, 0, 1000, 100]}]]  # fmt: skip
+    narrow = lambda box: box[2] - box[0] < 50  # noqa: E731
+    wide = lambda box: box[2] - box[0] >= 50  # noqa: E731
+    assert average_precision(pages, predicted, keep=narrow) == pytest.approx(1.0)
+    assert average_precision(pages, predicted, keep=wide) == 0.0
+    assert 0.0 < average_precision(pages, predicted) < 1.0
+
+
+def test_the_localisation_report_tells_rows_from_time():
+    """A detector that finds every event at the right time on the wrong rows is under IoU 0.5
+    because of its rows, not its time: what the diagnosis must say."""
+    from cerebragloss.detection.evaluate import localisation_report
+
+    pages = [_page([("spike", [100, 0, 130, 300])]), _page([("k_complex", [400, 0, 600, 300])])]
+    rows_off = [[{"class": b["label"], "confidence": 0.9, "box": [b["box"][0], 200, b["box"][2], 700]}] for p in pages for b in p["boxes"]]
+    text = localisation_report(pages, rows_off)
+    assert "median time IoU 1.00" in text and "rows only 1.00" in text and "time only 0.00" in text
+    time_off = [[{"class": b["label"], "confidence": 0.9, "box": [b["box"][0] + 0.8 * (b["box"][2] - b["box"][0]), 0, b["box"][2] * 2, 300]}]
+                for p in pages for b in p["boxes"]]  # fmt: skip
+    assert "time only 1.00" in localisation_report(pages, time_off)
