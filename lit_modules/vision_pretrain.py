@@ -22,10 +22,13 @@ class VisionPretrainModule(VLMModule):
 
     Args:
         head_lr: learning rate of the head (default: ``lr``).
+        center_tokens: the head reads the visual tokens minus their running mean, and the export
+            folds that mean into the projector (``PageLabelHead``): the page is then the whole of
+            what the language model receives, not ~5 % of it.
         **kwargs: as ``VLMModule`` (``stage`` is ignored: this is stage 0).
     """
 
-    def __init__(self, head_lr: float | None = None, **kwargs):
+    def __init__(self, head_lr: float | None = None, center_tokens: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.head = None
         self._val_scores: list[torch.Tensor] = []
@@ -43,7 +46,7 @@ class VisionPretrainModule(VLMModule):
         self.processor = load_processor(source, hp.pixels or PixelRange())
         self.model.train()
         self.trainable_counts = freeze_for_vision_pretraining(self.model)
-        self.head = PageLabelHead(self.model.config.vision_config.out_hidden_size)
+        self.head = PageLabelHead(self.model.config.vision_config.out_hidden_size, center=hp.center_tokens)
         self.trainable_counts["head (not exported)"] = sum(p.numel() for p in self.head.parameters())
 
     def forward(self, batch: dict) -> torch.Tensor:

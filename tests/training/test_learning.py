@@ -19,6 +19,7 @@ from cerebragloss.shards import iter_shard_set, read_manifest
 from cerebragloss.streaming import ShardSource
 from cerebragloss.vision_pretraining import (
     PAGE_LABELS,
+    PageLabelHead,
     page_labels,
     rank_auc,
     vision_encoder_parameters,
@@ -135,6 +136,31 @@ def test_stage0_trains_the_visual_tower_alone_and_exports_without_the_head(shard
         assert not [k for k in exported.keys() if "head" in k.split(".")[0]]
     reloaded = Qwen2_5_VLForConditionalGeneration.from_pretrained(tmp_path / "hf")
     torch.testing.assert_close(reloaded.model.visual.blocks[0].mlp.up_proj.weight, module.model.model.visual.blocks[0].mlp.up_proj.weight)
+    # the head read centred tokens; the export emits them (its running mean folded into the projector)
+    batch = next(iter(data.train_dataloader()))
+    with torch.no_grad():
+        live = module.model.model.visual(batch["pixel_values"], grid_thw=batch["image_grid_thw"]).pooler_output
+        exported = reloaded.model.visual(batch["pixel_values"], grid_thw=batch["image_grid_thw"]).pooler_output
+    assert module.head.mean_updates == 2 and module.head.token_mean.norm() > 0.01
+    torch.testing.assert_close(exported, live - module.head.token_mean)
+
+
+def test_the_page_label_head_reads_tokens_minus_their_running_mean():
+    torch.manual_seed(0)
+    head = PageLabelHead(8, labels=3, momentum=0.25)
+    first, second = torch.randn(6, 8) + 5.0, torch.randn(6, 8) - 3.0
+    head(first, [2, 4])
+    torch.testing.assert_close(head.token_mean, first.mean(0))  # the first batch sets it outright
+    head(second, [6])
+    torch.testing.assert_close(head.token_mean, 0.75 * first.mean(0) + 0.25 * second.mean(0))
+    head.eval()
+    frozen = head.token_mean.clone()
+    uncentred = PageLabelHead(8, labels=3, center=False)
+    uncentred.load_state_dict(head.state_dict())
+    uncentred.eval()
+    # the centred head reads a page as the uncentred one reads the page minus the mean
+    torch.testing.assert_close(head(first, [2, 4]), uncentred(first - frozen, [2, 4]))
+    assert torch.equal(head.token_mean, frozen)  # not updated outside training
 
 
 def test_the_from_scratch_stage2_can_keep_token_embeddings_frozen():
