@@ -5,6 +5,9 @@
                                      [--vary [--variants N] [--variants-per-page M] [--electrode-counts 1,4,8,19] [--grid]]
     python tools/detector_dataset.py RECORDINGS_DIR --audit DATASET_DIR [--imgsz 640]
                                      # label audit: box sizes at the network size, invisible boxes
+    python tools/detector_dataset.py RECORDINGS_DIR... --relabel DATASET_DIR... --out DIR [--min-background-ratio R]
+                                     # the same pages (images linked) with boxes drawn again under the
+                                     # label rule: no re-rendering; several datasets merge into one
 
 Labels: a simulator truth file beside each recording (<stem>.events.json), else rows of
 --labels (CSV: recording, channels, start_s, end_s, class), else the recording's EDF+
@@ -21,6 +24,7 @@ import argparse
 import sys
 
 from cerebragloss.detection.dataset import PageVariety, write_yolo_dataset
+from cerebragloss.detection.truth import BoxSettings
 from cerebragloss.runtime import use_local_caches
 from cerebragloss.settings import PageSettings, add_settings_options, settings_from_options
 
@@ -31,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="dataset folder to write")
     parser.add_argument("--audit", metavar="DATASET_DIR", help="audit this dataset's boxes against the truth of RECORDINGS_DIR instead")
     parser.add_argument("--imgsz", type=int, default=640, help="network input size the audit measures boxes at")
+    parser.add_argument("--relabel", nargs="+", metavar="DATASET_DIR",
+                        help="draw these datasets' boxes again from the truth in RECORDINGS (folders) into --out")
+    parser.add_argument("--min-background-ratio", type=float, default=BoxSettings.min_background_ratio,
+                        help="label an event's channel only where it reaches this share of the background's peak-to-peak "
+                        f"(default {BoxSettings.min_background_ratio:g}; BoxSettings)")  # fmt: skip
     parser.add_argument("--labels", default=None, help="expert labels CSV: recording, channels, start_s, end_s, class")
     parser.add_argument("--montage", default="longitudinal_bipolar")
     parser.add_argument("--val-fraction", type=float, default=0.2, help="share of subjects held out for validation")
@@ -51,6 +60,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.out:
         parser.error("give --out (or --audit DATASET_DIR)")
+    box_settings = BoxSettings(min_background_ratio=args.min_background_ratio)
+    if args.relabel:
+        from cerebragloss.detection.dataset import relabel_dataset
+
+        report = relabel_dataset(args.relabel, args.recordings, args.out, box_settings=box_settings, labels_csv=args.labels)
+        for split, counts in report["boxes"].items():
+            print(f"{split}: {report['pages'][split]} pages, {sum(counts.values())} boxes {dict(sorted(counts.items()))}")
+        return 0
     settings = settings_from_options(parser, PageSettings, args)
     variety = None
     if args.vary or args.grid:
@@ -59,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             variety.electrode_counts = [int(k) for k in args.electrode_counts.split(",")]
     report = write_yolo_dataset(
         args.recordings, args.out, labels_csv=args.labels, montage=args.montage,
-        val_fraction=args.val_fraction, seed=args.seed, page_settings=settings, variety=variety,
+        val_fraction=args.val_fraction, seed=args.seed, page_settings=settings, variety=variety, box_settings=box_settings,
     )  # fmt: skip
     print(report.table())
     for path, reason in report.skipped.items():

@@ -155,3 +155,18 @@ def test_a_pt_model_is_fine_tuned_from_its_weights_not_from_scratch(trained, tmp
     # With a learning rate of ~0 the weights stay where they started; ultralytics' default for
     # a .pt under pretrained=False was a fresh random network.
     torch.testing.assert_close(first_conv(tmp_path / "tuned" / "detector.pt"), first_conv(start), atol=2e-3, rtol=1e-2)
+
+
+def test_the_tool_diagnoses_where_boxes_are_lost(trained, capsys):
+    """`--diagnose --recordings`: the IoU-threshold, box-width and visibility tables, for weights on
+    a held-out grid drawn from simulated recordings."""
+    from cerebragloss.detection.dataset import PageVariety
+
+    root, recordings, _ = trained
+    grid = PageVariety(electrode_counts=[1, 4, 19], variants_per_page=3, grid=True)
+    write_yolo_dataset(recordings, root / "grid", val_fraction=1.0, variety=grid, progress=False)
+    weights = str(root / "run" / "detector.pt")
+    assert train_tool(["--evaluate", weights, "--data", str(root / "grid"), "--diagnose", "--recordings", str(recordings[0].parent)]) == 0
+    out = capsys.readouterr().out
+    assert "mAP at IoU" in out and "class-agnostic" in out and "width px" in out
+    assert "event/background" in out and "found >= bg" in out
