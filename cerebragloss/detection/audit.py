@@ -77,7 +77,7 @@ class LabelAudit:
         return "\n".join(lines)
 
 
-def _page_signals(recording, layout_channels: list[str], montage: str, start_s: float, page_settings) -> tuple[dict[str, np.ndarray], float]:
+def page_signals(recording, layout_channels: list[str], montage: str, start_s: float, page_settings) -> tuple[dict[str, np.ndarray], float]:
     """(channel -> filtered montage signal, sampling rate) of one page, as the dataset drew it (electrode subset = the
     electrodes its channels use)."""
     from cerebragloss.detection.truth import derivation_of
@@ -118,7 +118,7 @@ def audit_labels(data_dir: str | Path, recordings_dir: str | Path, *, split: str
         recording, events = recordings[name]
         layout = page["layout"]
         scale = imgsz / max(layout["width"], layout["height"])
-        signals, sfreq = _page_signals(recording, layout["channels"], page["montage"], page["start_s"], page_settings)
+        signals, sfreq = page_signals(recording, layout["channels"], page["montage"], page["start_s"], page_settings)
         backgrounds = page_background(np.stack([signals[c] for c in layout["channels"]]), sfreq, layout["channels"])
         for box_index, box in enumerate(page["boxes"]):
             # the truth event: same class, whose span (plus the box margin) overlaps the box most

@@ -354,9 +354,7 @@ def write_yolo_dataset(
                 page = render_segment(segment, render)
                 first_layout = first_layout or page.layout
                 if source == "simulator truth":
-                    background = page_background(segment.data, segment.sfreq, segment.channels)
-                    boxes = truth_boxes(events, page.layout, segment.start_s, box_settings, background)
-                    boxes += label_boxes(extra, page.layout, segment.start_s, box_settings)
+                    boxes = simulated_page_boxes(events, extra, page.layout, segment.start_s, segment.data, segment.sfreq, box_settings)
                 else:
                     boxes = label_boxes(events, page.layout, segment.start_s, box_settings)
                 name = segment.key if variety is None else f"{segment.key}_v{number}"
@@ -396,6 +394,16 @@ def write_yolo_dataset(
     return report
 
 
+def simulated_page_boxes(events: list[dict], expert: list[dict], layout, start_s: float, data: np.ndarray, sfreq: float,
+                         box_settings: BoxSettings) -> list:  # fmt: skip
+    """A page's boxes from simulator truth (``events``, each channel kept where it stands out of
+    the page's own background, ``data``: the page's montage signals in ``layout`` order) plus
+    expert rows of a hybrid recording's real background (``expert``, through the label rule):
+    the one place the writer and the relabeller make them, so both draw the same boxes."""
+    background = page_background(data, sfreq, list(layout.channels))
+    return truth_boxes(events, layout, start_s, box_settings, background) + label_boxes(expert, layout, start_s, box_settings)
+
+
 def relabel_dataset(sources: list[str | Path], recordings_dirs: list[str | Path], out_dir: str | Path, *,
                     box_settings: BoxSettings | None = None, labels_csv: str | Path | None = None,
                     progress: bool = True) -> dict:  # fmt: skip
@@ -415,7 +423,7 @@ def relabel_dataset(sources: list[str | Path], recordings_dirs: list[str | Path]
 
     from tqdm.auto import tqdm
 
-    from cerebragloss.detection.audit import _page_signals
+    from cerebragloss.detection.audit import page_signals
     from cerebragloss.render import Layout
     from cerebragloss.settings import PageSettings, load_settings
     from cerebragloss.signals import read_recording
@@ -449,11 +457,10 @@ def relabel_dataset(sources: list[str | Path], recordings_dirs: list[str | Path]
                     loaded.clear()  # pages come recording by recording: keep one in memory
                     loaded[page["recording"]] = (read_recording(recording), json.loads(truth_file.read_text())["events"])
                 recording, events = loaded[page["recording"]]
-                signals, sfreq = _page_signals(recording, list(layout.channels), page["montage"], page["start_s"], page_settings)
-                background = page_background(np.stack([signals[c] for c in layout.channels]), sfreq, list(layout.channels))
+                signals, sfreq = page_signals(recording, list(layout.channels), page["montage"], page["start_s"], page_settings)
                 extra = expert.get(page["recording"].removesuffix("_hybrid"), [])
-                made = truth_boxes(events, layout, page["start_s"], box_settings, background)
-                made += label_boxes(extra, layout, page["start_s"], box_settings)
+                data = np.stack([signals[c] for c in layout.channels])
+                made = simulated_page_boxes(events, extra, layout, page["start_s"], data, sfreq, box_settings)
                 boxes = [b.to_dict() for b in made]
             split = page["split"]
             image = out_dir / "images" / split / f"{page['page']}.png"

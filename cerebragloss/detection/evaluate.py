@@ -256,7 +256,7 @@ def average_precision(pages: list[dict], predicted: list[list[dict]], *, iou: fl
     """mAP at an IoU threshold, COCO's way (greedy by confidence, each prediction to the unmatched
     truth box it overlaps most, 101-point interpolated precision, mean over classes with truth).
 
-    ``keep(box) -> bool`` scores one kind of box only, as COCO's area ranges do: truth boxes it
+    ``keep(box, page) -> bool`` scores one kind of box only, as COCO's area ranges do: truth boxes it
     rejects are ignored (a prediction matched to one is neither right nor wrong), and so are
     unmatched predictions it rejects. ``pages``: ``boxes.jsonl`` records; ``predicted``: the
     detector's events (``box``, ``confidence``, ``class``) per page."""
@@ -270,7 +270,7 @@ def average_precision(pages: list[dict], predicted: list[list[dict]], *, iou: fl
     for page, found in zip(pages, predicted, strict=True):
         for label in {name(b["label"]) for b in page["boxes"]} | {name(e["class"]) for e in found}:
             truth = [b["box"] for b in page["boxes"] if name(b["label"]) == label]
-            ignored = [keep is not None and not keep(box) for box in truth]
+            ignored = [keep is not None and not keep(box, page) for box in truth]
             truth_by_class[label] = truth_by_class.get(label, 0) + ignored.count(False)
             mine = sorted((e for e in found if name(e["class"]) == label), key=lambda e: -e["confidence"])
             overlaps = _iou_matrix([e["box"] for e in mine], truth) if truth and mine else None
@@ -287,7 +287,7 @@ def average_precision(pages: list[dict], predicted: list[list[dict]], *, iou: fl
                     taken[best] = True
                     if not ignored[best]:
                         detections.setdefault(label, []).append((event["confidence"], 1))
-                elif keep is None or keep(event["box"]):
+                elif keep is None or keep(event["box"], page):
                     detections.setdefault(label, []).append((event["confidence"], 0))
     aps = []
     for label, count in truth_by_class.items():
@@ -320,9 +320,12 @@ def localisation_report(pages: list[dict], predicted: list[list[dict]], *, imgsz
         cells = [average_precision(pages, predicted, iou=t, agnostic=agnostic) for t in (0.3, 0.5, 0.7)]
         lines.append(f"{'class-agnostic' if agnostic else '9 classes':<26}" + "".join(f"{c:>8.3f}" for c in cells))
 
+    def network_scale(page: dict) -> float:  # page pixels -> network input pixels (letterboxed to imgsz)
+        return imgsz / max(page["layout"]["width"], page["layout"]["height"])
+
     rows = []  # per truth box: width at imgsz, best IoU, its x and y overlap, height ratio
     for page, found in zip(pages, predicted, strict=True):
-        scale = imgsz / max(page["layout"]["width"], page["layout"]["height"])
+        scale = network_scale(page)
         kept = [e["box"] for e in found if e["confidence"] >= confidence]
         for box in (b["box"] for b in page["boxes"]):
             width = (box[2] - box[0]) * scale
@@ -344,8 +347,8 @@ def localisation_report(pages: list[dict], predicted: list[list[dict]], *, imgsz
         if not len(mine):
             continue
 
-        def keep(box, low=low, high=high, scale=imgsz / 1344):
-            return low <= (box[2] - box[0]) * scale < high
+        def keep(box, page, low=low, high=high):
+            return low <= (box[2] - box[0]) * network_scale(page) < high
 
         label = "all" if high == 10_000 and low == 0 else f"{low}-{high}" if high < 10_000 else f">={low}"
         close = mine[mine[:, 1] > 0]  # of the boxes touched at all: what their best match misses

@@ -133,8 +133,8 @@ def test_a_width_bucket_scores_only_its_own_boxes():
     pages = [_page([("spike", [0, 0, 20, 100]), ("spike", [300, 0, 600, 100])])]
     predicted = [[{"class": "spike", "confidence": 0.9, "box": [0, 0, 20, 100]},
                   {"class": "spike", "confidence": 0.95, "box": [700, 0, 1000, 100]}]]  # fmt: skip
-    narrow = lambda box: box[2] - box[0] < 50  # noqa: E731
-    wide = lambda box: box[2] - box[0] >= 50  # noqa: E731
+    narrow = lambda box, page: box[2] - box[0] < 50  # noqa: E731
+    wide = lambda box, page: box[2] - box[0] >= 50  # noqa: E731
     assert average_precision(pages, predicted, keep=narrow) == pytest.approx(1.0)
     assert average_precision(pages, predicted, keep=wide) == 0.0
     assert 0.0 < average_precision(pages, predicted) < 1.0
