@@ -8,7 +8,10 @@
                                    # one table: mAP@0.5 per montage x electrode count (a --vary/--grid
                                    # dataset), and the same table for --baseline weights in the same run;
                                    # --promote copies WEIGHTS (and coverage) over the baseline only if
-                                   # they score higher overall and not lower on the double banana, 19 el.
+                                   # they score higher overall and not lower on the double banana, 19 el.,
+                                   # and (--real-awake DIR, default ../shared/data/eeg beside the checkout)
+                                   # keep <= 0.1 false epileptiform findings/min after cleaning on every
+                                   # real healthy awake recording x montage, and no more than the baseline
     python tools/train_detector.py --evaluate WEIGHTS --data HELDOUT --diagnose [--recordings DIR] [--pages-per-cell K]
                                    # where boxes are lost: mAP at IoU 0.3/0.5/0.7, found/placed by box width,
                                    # time vs row overlap; with the held-out recordings, found by how far
@@ -29,12 +32,15 @@ from dataclasses import replace
 
 from cerebragloss.detection.detector import DetectorSettings, WaveformDetector
 from cerebragloss.detection.evaluate import (
+    MAX_AWAKE_FALSE_PER_MINUTE,
     better_than,
     diagnose,
     evaluate_events,
     event_table,
+    false_alarm_table,
     map50_by_page_kind,
     page_kind_table,
+    real_awake_false_alarms,
 )
 from cerebragloss.detection.train import (
     DetectorTrainSettings,
@@ -43,7 +49,7 @@ from cerebragloss.detection.train import (
     train_detector,
 )
 from cerebragloss.labels import WAVEFORM_CLASSES
-from cerebragloss.runtime import use_local_caches
+from cerebragloss.runtime import project_root, use_local_caches
 from cerebragloss.settings import add_settings_options, settings_from_options
 
 
@@ -67,6 +73,27 @@ def _replace_weights(weights: str, destination: str) -> None:
         partial.replace(target)
 
 
+def _real_awake_folder(option: str | None):
+    """The folder of real healthy awake recordings the promotion guard checks, or None (skipped,
+    with a warning): ``--real-awake`` as given ('none' skips), else ../shared/data/eeg beside the
+    checkout where it exists."""
+    from pathlib import Path
+
+    from cerebragloss.evaluation.engine_real import awake_recordings
+
+    if option == "none":
+        print("warning: --real-awake none: candidate weights are promoted without the real awake false-alarm check", file=sys.stderr)
+        return None
+    folder = Path(option) if option else project_root().parent / "shared" / "data" / "eeg"
+    if option and not folder.is_dir():
+        raise SystemExit(f"--real-awake {option}: no such folder (give the folder holding eegmat/ and eegbci/, or 'none')")
+    if not folder.is_dir() or not awake_recordings(folder):
+        print(f"warning: no real healthy awake recordings under {folder} (eegmat/*.edf, eegbci/*.edf): candidate weights are "
+              "promoted without the real awake false-alarm check (give --real-awake DIR)", file=sys.stderr)  # fmt: skip
+        return None
+    return folder
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="dataset folder holding data.yaml")
@@ -86,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --by-montage: also the table with every class scored as one (finding vs naming)")
     parser.add_argument("--promote", action="store_true",
                         help="with --baseline: replace the baseline weights by WEIGHTS if they score better (see better_than)")
+    parser.add_argument("--real-awake", metavar="DIR",
+                        help="with --promote: real recordings whose healthy awake ones (eegmat/, eegbci/) the candidate must keep "
+                             f"<= {MAX_AWAKE_FALSE_PER_MINUTE:g} false epileptiform findings/min on, in every montage, and no more than "
+                             "the baseline (default: ../shared/data/eeg beside the checkout, skipped with a warning where absent; 'none')")
     parser.add_argument("--pages-per-cell", type=int, metavar="K",
                         help="with --by-montage: score only the first K pages of each cell (a fixed subset for quick comparisons)")
     parser.add_argument("--diagnose", action="store_true",
@@ -121,7 +152,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\n{name}{weights}: mAP@0.5 with every class as one (boxes found, class ignored)")
                 print(page_kind_table(agnostic))
         if args.promote and args.baseline:
-            promote, reason = better_than(*scores)
+            real = {}
+            folder = _real_awake_folder(args.real_awake)
+            if folder is not None:
+                for name, weights in (("candidate", args.evaluate), ("baseline", args.baseline)):
+                    real[name] = real_awake_false_alarms(weights, folder, settings=detector, progress=True)
+                print(f"\nreal healthy awake EEG under {folder}: false epileptiform findings per minute after cleaning "
+                      f"(bar {MAX_AWAKE_FALSE_PER_MINUTE:g})")  # fmt: skip
+                print(false_alarm_table(real["candidate"], real["baseline"]))
+            promote, reason = better_than(*scores, real_new=real.get("candidate"), real_old=real.get("baseline"))
             print(f"\n{'promoted' if promote else 'kept the baseline'}: {reason}")
             if promote:
                 _replace_weights(args.evaluate, args.baseline)

@@ -124,6 +124,38 @@ def welch_pdr(recording) -> float | None:
     return float(f[index])
 
 
+def awake_recordings(folder: str | Path) -> list[Path]:
+    """The healthy awake recordings under ``folder`` (:data:`AWAKE_PATTERNS`)."""
+    return sorted(p for g in AWAKE_PATTERNS for p in Path(folder).glob(g))
+
+
+def awake_false_alarm_row(recording, montage: str, detector=None, settings=None) -> tuple[dict, list[dict]]:
+    """Epileptiform findings after cleaning on one healthy awake recording drawn in ``montage``
+    (every one is false): ``{"recording", "montage", "minutes", "epileptiform", "per_minute",
+    "k_complexes"}``, and the page annotations it counted them on."""
+    annotations = engine_annotations(recording, montage, detector, settings)
+    minutes = len(annotations) * annotations[0]["duration_s"] / 60 if annotations else 0.0
+    epileptiform = findings_in_recording_time(annotations, EPILEPTIFORM_CLASSES)
+    kcomplexes = findings_in_recording_time(annotations, ("k_complex",))
+    row = {"recording": recording.recording, "montage": montage, "minutes": minutes, "epileptiform": len(epileptiform),
+           "per_minute": len(epileptiform) / minutes if minutes else 0.0, "k_complexes": len(kcomplexes)}  # fmt: skip
+    return row, annotations
+
+
+def awake_false_alarms(paths: list[str | Path], detector=None, settings=None, montages=MONTAGES, progress: bool = True) -> list[dict]:
+    """:func:`awake_false_alarm_row` for every recording in ``paths`` and montage (the detector's
+    promotion guard runs this; ``score_real`` prints the same rows)."""
+    from tqdm.auto import tqdm
+
+    from cerebragloss.signals import read_recording
+
+    rows = []
+    for path in tqdm(paths, desc="awake recordings", disable=not progress):
+        recording = read_recording(path)
+        rows += [awake_false_alarm_row(recording, montage, detector, settings)[0] for montage in montages]
+    return rows
+
+
 def score_real(folder: str | Path, detector=None, settings=None, progress: bool = True) -> dict:
     """All three measures over the recordings under ``folder`` (see the module docstring)."""
     from tqdm.auto import tqdm
@@ -146,16 +178,11 @@ def score_real(folder: str | Path, detector=None, settings=None, progress: bool 
         reference = score_events([truth], [yasa_defaults(recording)], 0.2, SCORED_CLASSES)
         beta = sum(any(v["band"] == "beta" for v in a["background"]["channels"].values()) for a in annotations)
         sleep_rows.append({"recording": path.stem, "engine": engine, "yasa": reference, "pages": len(annotations), "beta_pages": beta})
-    awake = sorted(p for g in AWAKE_PATTERNS for p in folder.glob(g))
-    for path in tqdm(awake, desc="awake recordings", disable=not progress):
+    for path in tqdm(awake_recordings(folder), desc="awake recordings", disable=not progress):
         recording = read_recording(path)
         for montage in MONTAGES:
-            annotations = engine_annotations(recording, montage, detector, settings)
-            minutes = len(annotations) * annotations[0]["duration_s"] / 60 if annotations else 0.0
-            epileptiform = findings_in_recording_time(annotations, EPILEPTIFORM_CLASSES)
-            kcomplexes = findings_in_recording_time(annotations, ("k_complex",))
-            awake_rows.append({"recording": path.stem, "montage": montage, "minutes": minutes, "epileptiform": len(epileptiform),
-                               "per_minute": len(epileptiform) / minutes if minutes else 0.0, "k_complexes": len(kcomplexes)})  # fmt: skip
+            row, annotations = awake_false_alarm_row(recording, montage, detector, settings)
+            awake_rows.append(row)
             if montage == "longitudinal_bipolar":
                 pdrs = [a["background"]["posterior_dominant_rhythm"] for a in annotations]
                 present = [p["frequency_hz"] for p in pdrs if p.get("present")]

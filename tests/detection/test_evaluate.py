@@ -76,6 +76,46 @@ def test_new_weights_replace_the_default_only_if_better_overall_and_not_worse_on
     assert not verdict and "regressed 0.430 -> 0.230" in reason
 
 
+def _held_out(overall, banana):
+    return {("all", "all"): {"map50": overall}, ("longitudinal_bipolar", 19): {"map50": banana}}
+
+
+def test_the_promotion_guard_refuses_a_candidate_that_keeps_false_alarms_on_real_awake_eeg(shared_eeg):
+    """Real weights, real recording, the engine's own cleaning: the committed weights reporting boxes
+    down to confidence 0.1 keep a spike-and-slow-wave (0.24) after cleaning on eegmat Subject00_2
+    (1 minute of mental arithmetic, drawn as recorded: 1.00/min, last session's promoted weights
+    kept the same one at 0.27), the same weights at the default 0.25 keep none. Better on the
+    simulated held-out pages, the candidate is refused by the real check alone."""
+    from cerebragloss.detection.detector import DEFAULT_WEIGHTS, DetectorSettings
+    from cerebragloss.detection.evaluate import better_than, real_awake_false_alarms
+
+    awake = [shared_eeg / "eegmat" / "Subject00_2.edf"]
+    candidate = real_awake_false_alarms(DEFAULT_WEIGHTS, None, settings=DetectorSettings(confidence=0.1), recordings=awake, montages=["as_recorded"])
+    baseline = real_awake_false_alarms(DEFAULT_WEIGHTS, None, recordings=awake, montages=["as_recorded"])
+    assert [(r["recording"], r["montage"]) for r in candidate] == [("Subject00_2", "as_recorded")]
+    assert candidate[0]["per_minute"] == pytest.approx(1.0) and baseline[0]["per_minute"] == 0.0
+
+    simulated = _held_out(0.40, 0.45), _held_out(0.33, 0.40)
+    assert better_than(*simulated)[0]  # the simulated pages alone would promote it
+    verdict, reason = better_than(*simulated, real_new=candidate, real_old=baseline)
+    assert not verdict and "Subject00_2 as_recorded 1.00/min (baseline 0.00)" in reason
+    assert better_than(*simulated, real_new=baseline, real_old=baseline)[0]
+
+
+def test_the_real_check_refuses_more_false_alarms_than_the_baseline_even_under_the_bar():
+    from cerebragloss.detection.evaluate import better_than
+
+    def rows(per_minute):
+        return [{"recording": "Subject00_1", "montage": "average", "minutes": 3.0, "per_minute": per_minute}]
+
+    simulated = _held_out(0.40, 0.45), _held_out(0.33, 0.40)
+    assert better_than(*simulated, real_new=rows(0.0), real_old=rows(0.0))[0]
+    assert better_than(*simulated, real_new=rows(0.05), real_old=rows(0.05))[0]
+    verdict, reason = better_than(*simulated, real_new=rows(0.05), real_old=rows(0.0))  # under 0.1, above the baseline
+    assert not verdict and "Subject00_1 average 0.05/min (baseline 0.00)" in reason
+    assert not better_than(*simulated, real_new=rows(0.2), real_old=rows(0.33))[0]  # better than the baseline, above the bar
+
+
 def test_class_agnostic_scoring_separates_finding_a_waveform_from_naming_it():
     from cerebragloss.detection.evaluate import score_page_kinds
 
