@@ -28,7 +28,14 @@ from cerebragloss.signals.channels import TEN_TWENTY
 # the neutral home of electrode positions; re-exported here for the simulator's callers
 from cerebragloss.signals.positions import electrode_positions  # noqa: F401
 from cerebragloss.signals.positions import electrode_positions_mm as _electrode_positions
-from cerebragloss.signals.transients import Transient, make_artifact, make_event
+from cerebragloss.signals.transients import (
+    MUSCLE_BURST_S,
+    Transient,
+    make_alpha_run,
+    make_artifact,
+    make_event,
+    make_muscle_burst,
+)
 
 #: Version of the truth file format (``<recording>.events.json``).
 TRUTH_SCHEMA = 1
@@ -159,6 +166,11 @@ class SimulationSettings:
     classes: list[str] = field(default_factory=lambda: list(WAVEFORM_CLASSES))
     artifact_types: list[str] = field(default_factory=lambda: list(ARTIFACT_TYPES))
     crossfade_s: float = 2.0  #: overlap between two states' backgrounds
+    #: mean short (0.2-1 s) muscle bursts per 10 s, drawn besides ``artifacts_per_page`` as
+    #: ``emg`` artifacts (``transients.make_muscle_burst``); 0 draws none and leaves every other
+    #: draw as it was. Detector training pages use them as unlabelled background, so that the
+    #: network learns a muscle burst is not a polyspike.
+    muscle_bursts_per_page: float = 0.0
 
     def __post_init__(self) -> None:
         problems = [f"states: unknown {s!r} (choose from {', '.join(STATES)})" for s in self.states if s not in STATES]
@@ -244,7 +256,38 @@ def schedule_transients(
         artifact = make_artifact(label, onset, settings.sfreq, positions, rng, max_duration_s=duration_s - onset)
         if artifact.offset_s <= duration_s:
             transients.append(artifact)
+    if settings.muscle_bursts_per_page > 0:  # checked first, so that the default draws stay the same
+        transients += _muscle_bursts(duration_s, positions, settings, rng)
     return sorted(transients, key=lambda t: t.onset_s)
+
+
+def _muscle_bursts(duration_s: float, positions: dict, settings: SimulationSettings, rng: np.random.Generator,
+                   page_s: float = 10.0) -> list[Transient]:  # fmt: skip
+    """Short muscle bursts, 40 % ending flush with a page's right edge and 15 % starting at its
+    left edge (the detector's false polyspike on real awake EEG was the last 0.9 s of a page, where
+    the page cuts the burst and its context), the rest anywhere; 40 % over a run of posterior alpha."""
+    bursts: list[Transient] = []
+    pages = max(1, int(duration_s // page_s))
+    for _ in range(rng.poisson(settings.muscle_bursts_per_page * duration_s / page_s)):
+        duration = min(duration_s, rng.uniform(*MUSCLE_BURST_S))
+        page_start = page_s * int(rng.integers(pages))
+        where = rng.random()
+        if where < 0.4:
+            onset = page_start + page_s - duration - rng.uniform(0.0, 0.05)
+        elif where < 0.55:
+            onset = page_start + rng.uniform(0.0, 0.05)
+        else:
+            onset = rng.uniform(0.0, duration_s - duration)
+        onset = float(np.clip(onset, 0.0, duration_s - duration))
+        burst = make_muscle_burst(onset, settings.sfreq, positions, rng, max_duration_s=duration_s - onset, duration_s=duration)
+        bursts.append(burst)
+        if rng.random() < 0.4:
+            start = max(0.0, onset - rng.uniform(0.5, 2.0))
+            stop = min(duration_s, burst.offset_s + rng.uniform(0.5, 2.0))
+            alpha = make_alpha_run(start, stop - start, settings.sfreq, positions, rng)
+            if alpha is not None:
+                bursts.append(alpha)
+    return bursts
 
 
 def _on_electrodes(event: Transient, positions: dict) -> Transient:

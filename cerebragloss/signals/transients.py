@@ -26,6 +26,15 @@ Ranges the simulator draws from, and their sources (``_RANGES`` below holds the 
   drawn 150-250 ms at 50-150 uV.
 - POSTS: sharp transients maximal occipitally, positive relative to other areas, in sleep,
   amplitude "generally below 50 uV" (IFCN glossary); drawn 120-200 ms at 20-50 uV.
+- short muscle (EMG) bursts (``make_muscle_burst``, an artifact, type ``emg``; drawn only where
+  ``SimulationSettings.muscle_bursts_per_page`` asks): brief contractions of the frontalis and
+  temporalis (a jaw clench, a swallow, a frown) give 0.2-1 s bursts of fast activity, "very brief
+  potentials ... usually above 20 Hz", most prominent over the frontal and temporal electrodes
+  (IFCN glossary, "muscle artifact"; Tatum et al., "Artifact and recording concepts in EEG",
+  J Clin Neurophysiol 2011;28:252-263); drawn on 1-4 neighbouring electrodes, mostly
+  frontal/temporal, as broadband 20-100 Hz noise or a train of motor-unit potentials filtered
+  above 20 Hz, 15-60 uV RMS, sometimes flush with a page edge, sometimes over high-amplitude
+  posterior alpha. They are what the detector's false polyspikes on real awake EEG were.
 """
 
 from __future__ import annotations
@@ -320,3 +329,69 @@ def make_artifact(label: str, onset_s: float, sfreq: float, positions: dict[str,
         waveform = rng.uniform(15, 40) * _tukey(n, 0.05) * np.sin(2 * np.pi * mains * t)
         return _rank_one("artifact", "line_noise", onset_s, sfreq, waveform, {electrode: 1.0})
     raise ValueError(f"unknown artifact type {label!r}")
+
+
+#: Where brief muscle bursts arise: frontalis and temporalis lie under the frontopolar, frontal
+#: and temporal electrodes (sources in the module docstring); weights of the burst's centre.
+_MUSCLE_SITES = {"F7": 3, "T7": 3, "Fp1": 3, "F8": 3, "T8": 3, "Fp2": 3, "F3": 1.5, "F4": 1.5,
+                 "Fz": 1, "P7": 1, "P8": 1}  # fmt: skip
+#: Posterior alpha that may accompany a burst (an awake patient with eyes closed who clenches).
+_ALPHA_FIELD = {"O1": 1.0, "O2": 1.0, "P3": 0.7, "P4": 0.7, "Pz": 0.7, "P7": 0.6, "P8": 0.6,
+                "T7": 0.25, "T8": 0.25}  # fmt: skip
+
+#: (low, high) of a short muscle burst: duration in s, RMS in uV at its strongest electrode.
+MUSCLE_BURST_S = (0.2, 1.0)
+MUSCLE_BURST_RMS_UV = (15.0, 60.0)
+
+
+def _motor_unit_train(rng, n: int, sfreq: float) -> np.ndarray:
+    """Asynchronous motor-unit potentials (brief biphasic spikes at random times), unit RMS, > 20 Hz."""
+    train = np.zeros(n)
+    for _ in range(rng.poisson(rng.uniform(60, 200) * n / sfreq) + 1):
+        width = rng.uniform(0.0015, 0.004) * sfreq
+        centre = rng.uniform(0, n)
+        t = (np.arange(n) - centre) / max(width, 0.5)
+        train += rng.normal() * t * np.exp(-0.5 * t**2)
+    spectrum = np.fft.rfft(train)
+    spectrum[np.fft.rfftfreq(n, 1 / sfreq) < 20.0] = 0
+    train = np.fft.irfft(spectrum, n=n)
+    return train / (train.std() + 1e-12)
+
+
+def make_muscle_burst(onset_s: float, sfreq: float, positions: dict[str, np.ndarray], rng, max_duration_s: float,
+                      duration_s: float | None = None) -> Transient:  # fmt: skip
+    """A 0.2-1 s burst of scalp muscle on 1-4 neighbouring electrodes (an ``emg`` artifact).
+
+    Independent fast activity at each electrode (muscle is not a cerebral field), half the time
+    band-limited noise and half the time a motor-unit train, with an abrupt onset and offset."""
+    names = list(positions)
+    sites = [n for n in _MUSCLE_SITES if n in positions] or names
+    weights = np.array([_MUSCLE_SITES.get(n, 1.0) for n in sites])
+    centre = sites[rng.choice(len(sites), p=weights / weights.sum())]
+    count = min(len(names), int(rng.integers(1, 5)))
+    group = sorted(names, key=lambda n: float(np.sum((positions[n] - positions[centre]) ** 2)))[:count]
+    duration = duration_s if duration_s is not None else rng.uniform(*MUSCLE_BURST_S)
+    n = _samples(min(max_duration_s, duration), sfreq)
+    rms = rng.uniform(*MUSCLE_BURST_RMS_UV)
+    envelope = _tukey(n, 0.15)
+    signals = {}
+    for k, name in enumerate(group):
+        texture = _band_noise(rng, n, sfreq, 20, min(100, sfreq / 2 - 1)) if rng.random() < 0.5 else _motor_unit_train(rng, n, sfreq)
+        signals[name] = (rms if k == 0 else rms * rng.uniform(0.4, 1.0)) * envelope * texture
+    amplitude = float(max(np.abs(s).max() for s in signals.values()))
+    return Transient("artifact", "emg", onset_s, onset_s + n / sfreq, list(group), amplitude, signals=signals)
+
+
+def make_alpha_run(onset_s: float, duration_s: float, sfreq: float, positions: dict[str, np.ndarray], rng) -> Transient | None:
+    """A run of high-amplitude posterior alpha (40-80 uV peak at O1/O2), laid under a muscle burst.
+
+    It is background, not an event or artifact (``kind="background"``: the truth file does not
+    list it); None where the recording has no posterior electrode."""
+    gains = {name: gain for name, gain in _ALPHA_FIELD.items() if name in positions}
+    if not gains:
+        return None
+    n = _samples(duration_s, sfreq)
+    t = np.arange(n) / sfreq
+    waveform = rng.uniform(40, 80) * _tukey(n, 0.3) * np.sin(2 * np.pi * rng.uniform(8.5, 11.5) * t + rng.uniform(0, 2 * np.pi))
+    return Transient("background", "alpha", onset_s, onset_s + n / sfreq, list(gains), float(np.abs(waveform).max()),
+                     waveform=waveform, gains=gains)  # fmt: skip
