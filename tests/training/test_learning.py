@@ -48,11 +48,32 @@ def test_page_labels_agree_with_the_rule_questions_written_from_the_same_page(sh
     assert checked >= 5
 
 
+def test_the_background_question_follows_the_facts_and_leaves_fewer_questions_as_they_were(annotations):
+    """The learn run's sixth yes/no kind (tools/learn.py asks 6 per page): "does delta activity
+    dominate the background?", answered from the prevailing band stage 0's ``background:delta``
+    label is made of; runs that ask five or fewer per page get the questions they got before."""
+    from cerebragloss.synthesis.facts import page_facts
+    from cerebragloss.synthesis.rules import binary_questions
+
+    answers = []
+    for annotation in annotations:
+        facts = page_facts(annotation)
+        six = binary_questions(facts, 6)
+        assert six[:5] == binary_questions(facts, 5) and binary_questions(facts, 2) == six[:2]
+        asked = [(q, a) for q, a, _ in six if question_kind("binary", q) == "binary:background"]
+        assert len(asked) == 1, six
+        labels = dict(zip(PAGE_LABELS, page_labels(annotation), strict=True))
+        assert asked[0][1] == ("yes" if labels["background:delta"] else "no") == ("yes" if facts.background.prevailing_band == "delta" else "no")
+        answers.append(asked[0][1])
+    assert "yes" in answers and "no" in answers
+
+
 def test_question_kinds_follow_the_rules_wording():
     assert question_kind("binary", "<image>\nDoes this page contain epileptiform discharges? Answer yes or no.") == "binary:epileptiform"
     assert question_kind("binary", "Is there muscle (EMG) artifact on this page? Answer yes or no.") == "binary:artifact"
     assert question_kind("binary", "Is there a sleep spindle on this page? Answer yes or no.") == "binary:waveform"
     assert question_kind("binary", "Is a posterior dominant rhythm present? Answer yes or no.") == "binary:pdr"
+    assert question_kind("binary", "Does delta activity dominate the background? Answer yes or no.") == "binary:background"
     assert question_kind("mcq", "Which waveform is seen in C3-P3 at about 2.0 s?\nA. spike") == "mcq:waveform"
     assert question_kind("mcq", "In which frequency band is the posterior dominant rhythm?") == "mcq:pdr"
     assert question_kind("complex_mcq", "anything") == "complex_mcq"
@@ -108,6 +129,33 @@ def test_the_blind_copy_keeps_every_sample_and_blanks_every_page(shard_root, tmp
         assert copy == original
         page, empty = Image.open(io.BytesIO(png)), Image.open(io.BytesIO(blank)).convert("RGB")
         assert empty.size == page.size and empty.getextrema() == ((255, 255), (255, 255), (255, 255))
+
+
+def test_stage0_pages_are_decoded_once_and_read_back_the_same(shard_root):
+    """Stage 0 reads each page ~30 times: the processor runs once per page, and a cached page is
+    the tensors a fresh decode gives."""
+    from cerebragloss.model import build_processor
+    from datamodules.page_labels import PageDataset
+
+    processor = build_processor(PIXELS)
+    calls = []
+    original = processor.image_processor.__call__
+
+    class Counting:
+        def __call__(self, *args, **kwargs):
+            calls.append(1)
+            return original(*args, **kwargs)
+
+    cached = PageDataset([str(shard_root / "rules" / "train")], processor)
+    fresh = PageDataset([str(shard_root / "rules" / "train")], processor, cache=False)
+    processor.image_processor = Counting()
+    for _ in range(3):
+        items = [cached[i] for i in range(len(cached))]
+    assert len(calls) == len(cached)
+    for index, item in enumerate(items):
+        again = fresh[index]
+        torch.testing.assert_close(item["pixel_values"], again["pixel_values"])
+        assert torch.equal(item["image_grid_thw"], again["image_grid_thw"]) and torch.equal(item["targets"], again["targets"])
 
 
 def test_stage0_trains_the_visual_tower_alone_and_exports_without_the_head(shard_root, tmp_path):
