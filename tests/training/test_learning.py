@@ -193,6 +193,38 @@ def test_stage0_trains_the_visual_tower_alone_and_exports_without_the_head(shard
     torch.testing.assert_close(exported, live - module.head.token_mean)
 
 
+def test_stage0_exports_the_weights_of_its_best_validation_pass(shard_root, tmp_path):
+    """``ExportWithoutHead(monitor=...)``: the export holds the weights (and the centring) of the
+    validation pass where the monitored metric was best, not the last. Monitored here the wrong
+    way round on purpose (the largest validation loss), so that the best pass is not the last."""
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    class Record(L.Callback):
+        def __init__(self):
+            self.passes = []
+
+        def on_validation_end(self, trainer, module):
+            self.passes.append((float(trainer.callback_metrics["val/loss"]), trainer.global_step,
+                                module.model.model.visual.blocks[0].mlp.up_proj.weight.detach().clone(),
+                                module.model.model.visual.merger.mlp[2].bias.detach() - module.head.token_mean))  # fmt: skip
+
+    module = VisionPretrainModule(preset="tiny", pixels=PIXELS, lr=1e-2)
+    data = PageLabelDataModule(root=str(shard_root), train=[ShardSource("rules/train")], val=[ShardSource("rules/val")], batch_size=4,
+                               num_workers=0, pixels=PIXELS, samples_per_epoch=16)  # fmt: skip
+    record = Record()
+    trainer = L.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=str(tmp_path), val_check_interval=1, num_sanity_val_steps=0,
+                        callbacks=[record, ExportWithoutHead(monitor="val/loss", mode="max")])  # fmt: skip
+    trainer.fit(module, datamodule=data)
+    assert [step for _, step, _, _ in record.passes] == [1, 2, 3, 4]
+    _, step, weight, bias = max(record.passes, key=lambda p: p[0])
+    assert step != 4
+    reloaded = Qwen2_5_VLForConditionalGeneration.from_pretrained(tmp_path / "hf")
+    torch.testing.assert_close(reloaded.model.visual.blocks[0].mlp.up_proj.weight, weight)
+    torch.testing.assert_close(reloaded.model.visual.merger.mlp[2].bias, bias)
+    assert not torch.equal(reloaded.model.visual.blocks[0].mlp.up_proj.weight, module.model.model.visual.blocks[0].mlp.up_proj.weight)
+
+
 def test_the_page_label_head_reads_tokens_minus_their_running_mean():
     torch.manual_seed(0)
     head = PageLabelHead(8, labels=3, momentum=0.25)
