@@ -32,8 +32,9 @@ Ranges the simulator draws from, and their sources (``_RANGES`` below holds the 
   potentials ... usually above 20 Hz", most prominent over the frontal and temporal electrodes
   (IFCN glossary, "muscle artifact"; Tatum et al., "Artifact and recording concepts in EEG",
   J Clin Neurophysiol 2011;28:252-263); drawn on 1-4 neighbouring electrodes, mostly
-  frontal/temporal, as broadband 20-100 Hz noise or a train of motor-unit potentials filtered
-  above 20 Hz, 15-60 uV RMS, sometimes flush with a page edge, sometimes over high-amplitude
+  frontal/temporal, as broadband 20-100 Hz noise, a dense train of motor-unit potentials or a
+  few motor units firing at 8-30 Hz (single motor-unit potentials are spiky and can mimic spikes
+  and polyspikes: Tatum et al. 2011), all filtered above 20 Hz, 15-60 uV RMS, sometimes flush with a page edge, sometimes over high-amplitude
   posterior alpha. They are what the detector's false polyspikes on real awake EEG were.
 """
 
@@ -358,12 +359,31 @@ def _motor_unit_train(rng, n: int, sfreq: float) -> np.ndarray:
     return train / (train.std() + 1e-12)
 
 
+def _few_motor_units(rng, n: int, sfreq: float) -> np.ndarray:
+    """One to three motor units firing at 8-30 Hz: a few large, sharp, irregular potentials (a
+    weak brief contraction), the burst that looks most like a polyspike on paper. Unit RMS, > 20 Hz."""
+    train = np.zeros(n)
+    for _ in range(int(rng.integers(1, 4))):
+        width = rng.uniform(0.0025, 0.005) * sfreq  # a 10-20 ms biphasic potential (+-2 widths)
+        shape_sign, scale = rng.choice([-1.0, 1.0]), rng.uniform(0.5, 1.0)
+        time = rng.uniform(0, 0.05)
+        while time * sfreq < n:
+            t = (np.arange(n) - time * sfreq) / max(width, 0.5)
+            train += shape_sign * scale * rng.uniform(0.7, 1.3) * t * np.exp(-0.5 * t**2)
+            time += 1.0 / rng.uniform(8, 30) * rng.uniform(0.8, 1.2)
+    spectrum = np.fft.rfft(train)
+    spectrum[np.fft.rfftfreq(n, 1 / sfreq) < 20.0] = 0
+    train = np.fft.irfft(spectrum, n=n)
+    return train / (train.std() + 1e-12)
+
+
 def make_muscle_burst(onset_s: float, sfreq: float, positions: dict[str, np.ndarray], rng, max_duration_s: float,
                       duration_s: float | None = None) -> Transient:  # fmt: skip
     """A 0.2-1 s burst of scalp muscle on 1-4 neighbouring electrodes (an ``emg`` artifact).
 
-    Independent fast activity at each electrode (muscle is not a cerebral field), half the time
-    band-limited noise and half the time a motor-unit train, with an abrupt onset and offset."""
+    Independent fast activity at each electrode (muscle is not a cerebral field), in one of three
+    textures - band-limited noise, a dense train of motor-unit potentials, or a few motor units
+    firing (large sharp potentials, as spiky as a polyspike) - with an abrupt onset and offset."""
     names = list(positions)
     sites = [n for n in _MUSCLE_SITES if n in positions] or names
     weights = np.array([_MUSCLE_SITES.get(n, 1.0) for n in sites])
@@ -376,7 +396,13 @@ def make_muscle_burst(onset_s: float, sfreq: float, positions: dict[str, np.ndar
     envelope = _tukey(n, 0.15)
     signals = {}
     for k, name in enumerate(group):
-        texture = _band_noise(rng, n, sfreq, 20, min(100, sfreq / 2 - 1)) if rng.random() < 0.5 else _motor_unit_train(rng, n, sfreq)
+        kind = rng.random()
+        if kind < 1 / 3:
+            texture = _band_noise(rng, n, sfreq, 20, min(100, sfreq / 2 - 1))
+        elif kind < 2 / 3:
+            texture = _motor_unit_train(rng, n, sfreq)
+        else:
+            texture = _few_motor_units(rng, n, sfreq)
         signals[name] = (rms if k == 0 else rms * rng.uniform(0.4, 1.0)) * envelope * texture
     amplitude = float(max(np.abs(s).max() for s in signals.values()))
     return Transient("artifact", "emg", onset_s, onset_s + n / sfreq, list(group), amplitude, signals=signals)

@@ -37,7 +37,7 @@ def test_a_muscle_burst_is_fast_short_and_on_a_few_frontotemporal_electrodes():
         assert 1 <= len(burst.channels) <= 4 and set(burst.signals) == set(burst.channels)
         for name, signal in burst.signals.items():
             assert _fast_share(signal, SFREQ) >= 0.85, name  # > 20 Hz: no cerebral rhythm
-            assert _fast_share(signal, SFREQ, 40.0) >= 0.3, name  # broadband, not one fast rhythm
+            assert _fast_share(signal, SFREQ, 40.0) >= 0.2, name  # broadband, not one 20-40 Hz rhythm
         strongest = max(np.sqrt(np.mean(s**2)) for s in burst.signals.values())
         assert 10.0 <= strongest <= 60.0
         frontotemporal += bool(FRONTAL_TEMPORAL & set(burst.channels))
