@@ -226,6 +226,9 @@ class LearnSettings:
     #: 1800 steps of 8: stage 0 underfits at 500 (held-out head AUC on the 114 bench pages, plain
     #: loop: PDR 0.76 at 300 steps, 0.89 at 900; delta background 0.70 -> 0.95; epileptiform 0.61 -> 0.68)
     stage0_samples: int = 14400
+    #: stage 0 validates on every validation page this many times, evenly spaced, and exports the
+    #: weights of its best pass (``ExportWithoutHead(monitor="val/loss")``)
+    stage0_val_passes: int = 4
     stage1_samples: int = 4000
     #: 600 steps of 8 (~40 % yes/no questions): a binary-only plain loop from the 1200-step stage 0
     #: reached held-out PDR AUC 0.83 / 0.89 / 0.90 at 100 / 200 / 300 steps; the full run with these
@@ -329,8 +332,10 @@ def _stage_runs(runs: Path, root: Path, settings: LearnSettings, stage1_overlays
     scratch = ["small.yaml", "from_scratch.yaml"]
     plan = [
         # the pages stay decoded in memory (PageDataset): loaded in this process, not in a worker
+        # all validation pages stage0_val_passes times: the export keeps the best pass's weights
         ("stage0", "fit", ["stage0_vision.yaml", "small.yaml"],
-         ["--data.init_args.num_workers=0", *data, f"--data.init_args.samples_per_epoch={settings.stage0_samples}"]),
+         ["--data.init_args.num_workers=0", *data, f"--data.init_args.samples_per_epoch={settings.stage0_samples}",
+          "--trainer.limit_val_batches=1.0", f"--trainer.val_check_interval={1 / settings.stage0_val_passes:g}"]),
         ("stage1", "fit", ["stage1.yaml", *scratch, *stage1_overlays],
          [*data, f"--data.init_args.samples_per_epoch={settings.stage1_samples}", f"--model.init_args.init_from={runs / 'stage0' / 'hf'}",
           f"--model.init_args.lr={settings.stage1_lr}",

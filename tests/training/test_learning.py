@@ -225,6 +225,30 @@ def test_stage0_exports_the_weights_of_its_best_validation_pass(shard_root, tmp_
     assert not torch.equal(reloaded.model.visual.blocks[0].mlp.up_proj.weight, module.model.model.visual.blocks[0].mlp.up_proj.weight)
 
 
+def test_stage0_holds_the_visual_tokens_common_part_near_zero():
+    """The loss of stage 0 is the labels' loss plus ``mean_penalty`` times the batch's mean token's
+    squared norm (per channel): the head reads centred tokens, so without it the common part
+    drifts freely and the running mean the head subtracts lags behind the page."""
+    from cerebragloss.vision_pretraining import PAGE_LABELS as labels
+
+    def first_loss(penalty):
+        module = VisionPretrainModule(preset="tiny", pixels=PIXELS, lr=1e-2, mean_penalty=penalty)
+        module.configure_model()
+        module.log = lambda *args, **kwargs: None
+        torch.manual_seed(0)
+        batch = {"pixel_values": torch.rand(2 * 64, 1176), "image_grid_thw": torch.tensor([[1, 8, 8], [1, 8, 8]]),
+                 "targets": torch.zeros(2, len(labels))}  # fmt: skip
+        tokens, scores = module.tokens_and_scores(batch)
+        labels_loss = torch.nn.functional.binary_cross_entropy_with_logits(scores, batch["targets"])
+        return module.training_step(batch, 0), labels_loss, tokens.mean(0).square().mean()
+
+    with_penalty, labels_loss, drift = first_loss(0.5)
+    assert drift > 1e-4
+    torch.testing.assert_close(with_penalty, labels_loss + 0.5 * drift)
+    without, labels_loss, _ = first_loss(0.0)
+    torch.testing.assert_close(without, labels_loss)
+
+
 def test_the_page_label_head_reads_tokens_minus_their_running_mean():
     torch.manual_seed(0)
     head = PageLabelHead(8, labels=3, momentum=0.25)
