@@ -325,6 +325,13 @@ def stage2_binary_source(samples: int) -> str:
     return '--data.init_args.train+={"path": "rules/train", "tasks": ["binary"], "samples": %d}' % samples
 
 
+#: stages 1 and 2 of these runs draw batches as a plain shuffle: the shards hold a page's samples
+#: together and subjects in order, and length grouping sorts a window of batches by length, which
+#: puts the short "No." answers in batches of their own (measured: a batch of 8 from 6 neighbouring
+#: subjects; the learn run's stage 2 then answered "No" to 72 % yes-questions and its yes-minus-no
+#: margin ranked no kind, while a plain loop with random batches from the same stage 0 read PDR).
+#: The buffer holds every training sample of these runs (~4,000 rule and teacher samples).
+PLAIN_SHUFFLE = ["--data.init_args.length_grouping=false", "--data.init_args.shuffle_buffer=8192"]
 #: the test pass also writes each answer's logit margin (for the AUC)
 ANSWER_SCORES = "--trainer.callbacks+=callbacks.answer_scores.AnswerScores"
 
@@ -341,13 +348,13 @@ def _stage_runs(runs: Path, root: Path, settings: LearnSettings, stage1_overlays
          ["--data.init_args.num_workers=0", *data, f"--data.init_args.samples_per_epoch={settings.stage0_samples}",
           "--trainer.limit_val_batches=1.0", f"--trainer.val_check_interval={1 / settings.stage0_val_passes:g}"]),
         ("stage1", "fit", ["stage1.yaml", *scratch, *stage1_overlays],
-         [*data, f"--data.init_args.samples_per_epoch={settings.stage1_samples}", f"--model.init_args.init_from={runs / 'stage0' / 'hf'}",
+         [*data, *PLAIN_SHUFFLE, f"--data.init_args.samples_per_epoch={settings.stage1_samples}", f"--model.init_args.init_from={runs / 'stage0' / 'hf'}",
           f"--model.init_args.lr={settings.stage1_lr}",
           *([f"--stop_at_fraction.fraction={stage1_fraction}"] if stage1_fraction else [])]),
     ]  # fmt: skip
     if not skip_stage2:
         plan.append(("stage2", "fit", ["stage2.yaml", *scratch, *stage2_overlays],
-                     [*data, stage2_binary_source(settings.stage2_binary_samples), f"--data.init_args.samples_per_epoch={settings.stage2_samples}",
+                     [*data, *PLAIN_SHUFFLE, stage2_binary_source(settings.stage2_binary_samples), f"--data.init_args.samples_per_epoch={settings.stage2_samples}",
                       f"--model.init_args.projector_lr={settings.stage2_projector_lr}",
                       f"--model.init_args.init_from={runs / 'stage1' / 'hf'}"]))  # fmt: skip
     last = runs / ("stage1" if skip_stage2 else "stage2") / "hf"
