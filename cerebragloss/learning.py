@@ -326,10 +326,12 @@ def stage2_binary_source(samples: int) -> str:
 
 
 #: stages 1 and 2 of these runs draw batches as a plain shuffle: the shards hold a page's samples
-#: together and subjects in order, and length grouping sorts a window of batches by length, which
-#: puts the short "No." answers in batches of their own (measured: a batch of 8 from 6 neighbouring
-#: subjects; the learn run's stage 2 then answered "No" to 72 % yes-questions and its yes-minus-no
-#: margin ranked no kind, while a plain loop with random batches from the same stage 0 read PDR).
+#: together and subjects in order, and length grouping sorts a window of batches by length, so
+#: batches gather neighbouring subjects and answers of one length (measured over 60 batches of the
+#: learn data: yes share per batch sd 0.31 and 18 % of batches all-yes or all-no, against 0.23 and
+#: 9 % shuffled; 6.0 against 7.5 subjects per batch of 8). With grouping the learn run's stage 2
+#: ranked no kind from a stage 0 that separates PDR at AUC 0.91 (and answered "No" to the PDR
+#: question, 72 % yes), where a plain loop with random batches read PDR from such a stage 0.
 #: The buffer holds every training sample of these runs (~4,000 rule and teacher samples).
 PLAIN_SHUFFLE = ["--data.init_args.length_grouping=false", "--data.init_args.shuffle_buffer=8192"]
 #: the test pass also writes each answer's logit margin (for the AUC)
