@@ -14,8 +14,8 @@ from datamodules.shards import ShardDataModule
 
 class PageDataset(torch.utils.data.Dataset):
     """Unique pages of some shard sets: ``(png bytes, label vector)``, decoded and resized by the
-    processor when first read and kept (``cache``): stage 0 reads each page ~30 times, and decoding
-    and resizing it every time cost a third of a CPU step (0.67 against 0.45 s per step of 8 on one
+    processor when first read and kept (``cache``): stage 0 reads each page ~24 times, and decoding
+    and resizing it every time cost a fifth of a CPU step (0.67 s per step of 8 before, 0.54 s after, on one
     core). Where workers load it, each worker keeps its own copy (~1.8 MB per page at 98 visual
     tokens), so run it with ``num_workers: 0`` on small hardware."""
 
