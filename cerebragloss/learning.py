@@ -121,7 +121,7 @@ def tie_close_scores(scores: list[float], tolerance: float = MARGIN_TOLERANCE) -
     run's first value (so they tie in a ranking)."""
     order = sorted(range(len(scores)), key=scores.__getitem__)
     out = list(scores)
-    for previous, index in zip(order, order[1:]):
+    for previous, index in zip(order, order[1:], strict=False):
         if scores[index] - scores[previous] < tolerance:
             out[index] = out[previous]
     return out
@@ -324,7 +324,7 @@ def stage2_binary_source(samples: int) -> str:
     as their share (the other sources of stage2.yaml hold 294,000 together). Stage 2 of every run
     here trains on them (the paper's rule path writes "multi-choice/binary QA"; its stage-2 config
     lists the MCQs), appended after any ablation overlay so that every row gets the same ones."""
-    return '--data.init_args.train+={"path": "rules/train", "tasks": ["binary"], "samples": %d}' % samples
+    return f'--data.init_args.train+={{"path": "rules/train", "tasks": ["binary"], "samples": {samples}}}'
 
 
 #: stages 1 and 2 of these runs draw batches as a plain shuffle: the shards hold a page's samples
