@@ -265,12 +265,41 @@ def _tool(name: str, *args: str) -> None:
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
 
 
+#: the settings that decide the data (recordings, annotations, shards); the rest only the training
+DATA_SETTINGS = ("subjects", "minutes", "seed", "val", "bench", "binary_per_page", "general")
+
+
+def check_data_settings(out: Path, settings: LearnSettings) -> None:
+    """Refuse to reuse data in ``out`` made with other data settings. Why: the done steps of
+    ``prepare_data`` are skipped on a rerun, so a changed setting (e.g. questions per page) would
+    otherwise train silently on the old shards. A fresh folder records its settings in
+    ``out/data_settings.json``; a folder with data but no record cannot be vouched for either."""
+    import json
+
+    wanted = {name: getattr(settings, name) for name in DATA_SETTINGS}
+    record = out / "data_settings.json"
+    made = [p.name for p in (out / "recordings", out / "annotations", out / "shards") if p.exists()]
+    if record.exists():
+        found = json.loads(record.read_text())
+        changed = {k: (found.get(k), v) for k, v in wanted.items() if found.get(k) != v}
+        if changed:
+            listed = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changed.items())
+            raise ValueError(f"{out} holds data made with other settings ({listed}): remove the folder or choose another --out")
+        return
+    if made:
+        raise ValueError(f"{out} holds data ({', '.join(made)}) with no record of the settings that made it "
+                         f"({record.name}): remove the folder or choose another --out")  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(wanted, indent=1) + "\n")
+
+
 def prepare_data(out: Path, settings: LearnSettings) -> Path:
     """Recordings -> annotations -> rule and teacher shards (and a small general set), through
     the tools' command lines; ``out/shards`` is the root the configs read. Done steps are skipped
     on a rerun (each tool writes its summary or manifest last)."""
     from cerebragloss.demo import general_demo_data
 
+    check_data_settings(out, settings)
     split = [f"split.val={settings.val}", f"split.bench={settings.bench}", f"split.seed={settings.seed}"]
     shards = out / "shards"
     if not (out / "recordings").exists():

@@ -368,3 +368,22 @@ def test_a_briefly_trained_model_reads_the_page_better_than_its_image_blind_cont
     scores = question_scores(seeing.rows, seeing.margins, training_questions(shards))[READ_KIND]
     blind_auc = 0.5
     assert scores["n"] >= 20 and scores["auc"] >= blind_auc + 0.2, json.dumps(scores)
+
+
+def test_learn_data_made_with_other_settings_is_refused_not_reused(tmp_path):
+    """``prepare_data`` skips its done steps on a rerun, so data made with other settings (here
+    questions per page) must stop the run with the settings named, not train on the old shards;
+    data with no record of its settings is refused too, and the same settings pass."""
+    from cerebragloss.learning import LearnSettings, check_data_settings
+
+    out = tmp_path / "learn"
+    check_data_settings(out, LearnSettings(binary_per_page=5))
+    (out / "shards").mkdir()
+    check_data_settings(out, LearnSettings(binary_per_page=5))  # the same settings: reused
+    with pytest.raises(ValueError, match="binary_per_page 5 -> 6"):
+        check_data_settings(out, LearnSettings(binary_per_page=6))
+
+    unrecorded = tmp_path / "older"
+    (unrecorded / "annotations").mkdir(parents=True)
+    with pytest.raises(ValueError, match="no record of the settings"):
+        check_data_settings(unrecorded, LearnSettings())
