@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import types
 from pathlib import Path
 
 import lightning as L
@@ -56,11 +55,11 @@ class ExportWithoutHead(ExportHuggingFace):
             return
         target: Path = self.target(trainer)
         target.mkdir(parents=True, exist_ok=True)
-        head = pl_module.head
         model_state = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+        token_mean = pl_module.head.token_mean
         if self.best is not None:
-            model_state = self.best["model"]
-            head = types.SimpleNamespace(center=pl_module.head.center, token_mean=self.best["token_mean"])
+            model_state, token_mean = self.best["model"], self.best["token_mean"]
             print(f"ExportWithoutHead: the weights of step {self.best['step']} ({self.monitor} {self.best['value']:.4f})")
-        pl_module.model.save_pretrained(target, state_dict=fold_token_mean(model_state, head))
+        centring = token_mean if pl_module.head.center else None
+        pl_module.model.save_pretrained(target, state_dict=fold_token_mean(model_state, centring))
         pl_module.processor.save_pretrained(target)

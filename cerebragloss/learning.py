@@ -278,14 +278,13 @@ def check_data_settings(out: Path, settings: LearnSettings) -> None:
 
     wanted = {name: getattr(settings, name) for name in DATA_SETTINGS}
     record = out / "data_settings.json"
-    made = [p.name for p in (out / "recordings", out / "annotations", out / "shards") if p.exists()]
     if record.exists():
         found = json.loads(record.read_text())
-        changed = {k: (found.get(k), v) for k, v in wanted.items() if found.get(k) != v}
+        changed = [f"{k} {found.get(k)} -> {v}" for k, v in wanted.items() if found.get(k) != v]
         if changed:
-            listed = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in changed.items())
-            raise ValueError(f"{out} holds data made with other settings ({listed}): remove the folder or choose another --out")
+            raise ValueError(f"{out} holds data made with other settings ({', '.join(changed)}): remove the folder or choose another --out")
         return
+    made = [p.name for p in (out / "recordings", out / "annotations", out / "shards") if p.exists()]
     if made:
         raise ValueError(f"{out} holds data ({', '.join(made)}) with no record of the settings that made it "
                          f"({record.name}): remove the folder or choose another --out")  # fmt: skip

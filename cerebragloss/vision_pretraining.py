@@ -102,13 +102,14 @@ class PageLabelHead(torch.nn.Module):
 PROJECTOR_OUTPUT_BIAS = "model.visual.merger.mlp.2.bias"
 
 
-def fold_token_mean(state: dict[str, torch.Tensor], head: PageLabelHead) -> dict[str, torch.Tensor]:
-    """The exported model's state with the head's centring folded into the projector's output bias,
-    so that the model emits the tokens the head read (the language model has no centring of its own)."""
-    if not head.center:
+def fold_token_mean(state: dict[str, torch.Tensor], token_mean: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """The exported model's state with the head's centring (the running ``token_mean`` it
+    subtracts; None = no centring) folded into the projector's output bias, so that the model emits
+    the tokens the head read (the language model has no centring of its own)."""
+    if token_mean is None:
         return state
     bias = state[PROJECTOR_OUTPUT_BIAS]
-    return {**state, PROJECTOR_OUTPUT_BIAS: bias - head.token_mean.to(device=bias.device, dtype=bias.dtype)}
+    return {**state, PROJECTOR_OUTPUT_BIAS: bias - token_mean.to(device=bias.device, dtype=bias.dtype)}
 
 
 def visual_tokens(model, pixel_values: torch.Tensor, image_grid_thw: torch.Tensor) -> tuple[torch.Tensor, list[int]]:

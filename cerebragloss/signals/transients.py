@@ -256,12 +256,17 @@ def _rank_one(kind: str, label: str, onset_s: float, sfreq: float, waveform: np.
 # --- artifacts --------------------------------------------------------------------------------
 
 
-def _band_noise(rng, n: int, sfreq: float, low: float, high: float) -> np.ndarray:
-    spectrum = np.fft.rfft(rng.normal(size=n))
-    freqs = np.fft.rfftfreq(n, 1 / sfreq)
+def _band_limited(signal: np.ndarray, sfreq: float, low: float, high: float = np.inf) -> np.ndarray:
+    """``signal`` with its spectrum outside ``low``-``high`` Hz removed, scaled to unit RMS."""
+    spectrum = np.fft.rfft(signal)
+    freqs = np.fft.rfftfreq(len(signal), 1 / sfreq)
     spectrum[(freqs < low) | (freqs > high)] = 0
-    noise = np.fft.irfft(spectrum, n=n)
-    return noise / (noise.std() + 1e-12)
+    limited = np.fft.irfft(spectrum, n=len(signal))
+    return limited / (limited.std() + 1e-12)
+
+
+def _band_noise(rng, n: int, sfreq: float, low: float, high: float) -> np.ndarray:
+    return _band_limited(rng.normal(size=n), sfreq, low, high)
 
 
 def _tukey(n: int, taper: float = 0.2) -> np.ndarray:
@@ -353,10 +358,7 @@ def _motor_unit_train(rng, n: int, sfreq: float) -> np.ndarray:
         centre = rng.uniform(0, n)
         t = (np.arange(n) - centre) / max(width, 0.5)
         train += rng.normal() * t * np.exp(-0.5 * t**2)
-    spectrum = np.fft.rfft(train)
-    spectrum[np.fft.rfftfreq(n, 1 / sfreq) < 20.0] = 0
-    train = np.fft.irfft(spectrum, n=n)
-    return train / (train.std() + 1e-12)
+    return _band_limited(train, sfreq, 20.0)
 
 
 def _few_motor_units(rng, n: int, sfreq: float) -> np.ndarray:
@@ -371,10 +373,7 @@ def _few_motor_units(rng, n: int, sfreq: float) -> np.ndarray:
             t = (np.arange(n) - time * sfreq) / max(width, 0.5)
             train += shape_sign * scale * rng.uniform(0.7, 1.3) * t * np.exp(-0.5 * t**2)
             time += 1.0 / rng.uniform(8, 30) * rng.uniform(0.8, 1.2)
-    spectrum = np.fft.rfft(train)
-    spectrum[np.fft.rfftfreq(n, 1 / sfreq) < 20.0] = 0
-    train = np.fft.irfft(spectrum, n=n)
-    return train / (train.std() + 1e-12)
+    return _band_limited(train, sfreq, 20.0)
 
 
 def make_muscle_burst(onset_s: float, sfreq: float, positions: dict[str, np.ndarray], rng, max_duration_s: float,
