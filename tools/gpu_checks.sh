@@ -8,33 +8,61 @@
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu_checks_out}
 mkdir -p "$OUT"
-# The detector (issue 12):  bash tools/gpu_checks.sh --detector [MINUTES]   (default 6)
-# Fine-tunes the default detector on device 0 for MINUTES on carried dataset folders, then prints
-# the held-out table (mAP@0.5 by montage x electrodes, new and default weights, same pages).
-# Carry .whl/detector (tools/gpu_wheels.sh), $DETECTOR_DATA and $DETECTOR_HELDOUT, built here by
-# `make detector-data DETECTOR_MORE_SUBJECTS=80` (~38 + 17 MB: what fits in the 64 MiB a call
-# carries; the default 240 makes ~85 MB). The weights, coverage and results.csv come back in $OUT.
-# DETECTOR_IMGSZ=1344 trains at the page's native scale (4-10x the compute of 640 on a CPU).
+# The detector (issue 12), in one or two calls (a call carries 64 MiB; PNG pages do not compress):
+#   here:   python tools/pack_detector_data.py .cache/detector/data_mb_mix2 --out .gpu --parts 2
+#   call 1: bash tools/gpu_checks.sh --detector-unpack .gpu/detector_part1.tar   (carry .gpu/detector_part1.tar)
+#   call 2: bash tools/gpu_checks.sh --detector MINUTES .gpu/detector_part2.tar  (carry it and .whl/detector)
+# within the machine's warm window (30 s), so /tmp/detector_data still holds part 1 (if not, call 2
+# trains on what it has and says so). Fine-tunes the default detector on device 0 for MINUTES at
+# each size in DETECTOR_IMGSZ (default "640"; "640 1344" trains both at once, sharing the GPU and
+# the CPU workers), with decoded pages cached in RAM. Back in $OUT: detector_SIZE.pt with its
+# coverage file, results_SIZE.csv, train_SIZE.log. Score and promote them here on the CPU:
+#   python tools/train_detector.py --evaluate detector_SIZE.pt --data .cache/detector/heldout_v --by-montage \
+#     --baseline cerebragloss/detection/weights/cerebragloss-yolo-sim.pt --promote --real-awake ../shared/data/eeg
+DATA_DIR=/tmp/detector_data
+unpack_parts() {
+  mkdir -p "$DATA_DIR"
+  for part in "$@"; do
+    tar xf "$part" -C "$DATA_DIR" && echo "unpacked $part: $(tar tf "$part" | grep -c '^images/') pages"
+  done
+  echo "$DATA_DIR: $(ls "$DATA_DIR/images/train" 2>/dev/null | wc -l) training and $(ls "$DATA_DIR/images/val" 2>/dev/null | wc -l) validation pages"
+}
+if [ "${1:-}" = "--detector-unpack" ]; then
+  shift; unpack_parts "$@"; exit 0
+fi
 if [ "${1:-}" = "--detector" ]; then
-  MINUTES=${2:-6}
-  DATA=${DETECTOR_DATA:-.cache/detector/data}
-  HELDOUT=${DETECTOR_HELDOUT:-.cache/detector/heldout}
-  IMGSZ=${DETECTOR_IMGSZ:-640}
+  MINUTES=${2:-6}; shift; shift
+  unpack_parts "$@"
   DEVICE=${DETECTOR_DEVICE:-0}  # cpu: a dry run of this step on a machine without a GPU
+  WORKERS=${DETECTOR_WORKERS:-6}
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/detector/*.whl 2>&1 | tail -3
   export PYTHONPATH=/tmp/site:$PWD
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>&1 | tee "$OUT/versions.txt"
+  python3 -c "
+from cerebragloss.labels import WAVEFORM_CLASSES
+import yaml; yaml.safe_dump({'path': '$DATA_DIR', 'train': 'images/train', 'val': 'images/val',
+    'names': dict(enumerate(WAVEFORM_CLASSES))}, open('$DATA_DIR/data.yaml', 'w'), sort_keys=False)" || exit 1
   HOURS=$(python3 -c "print($MINUTES / 60)")
-  python3 tools/train_detector.py --data "$DATA" --out /tmp/detector_run --device "$DEVICE" --imgsz "$IMGSZ" \
-    --model cerebragloss/detection/weights/cerebragloss-yolo-sim.pt --set time="$HOURS" batch=32 workers=8 lr0=0.001 \
-    > "$OUT/detector_train.log" 2>&1
-  trained=$?
-  tail -15 "$OUT/detector_train.log"
-  [ $trained -eq 0 ] || exit $trained
-  cp /tmp/detector_run/detector.pt /tmp/detector_run/detector.coverage.json /tmp/detector_run/train/results.csv "$OUT/"
-  python3 tools/train_detector.py --evaluate /tmp/detector_run/detector.pt --data "$HELDOUT" --by-montage --device "$DEVICE" \
-    --baseline cerebragloss/detection/weights/cerebragloss-yolo-sim.pt 2>&1 | tee "$OUT/detector_heldout.txt"
-  exit "${PIPESTATUS[0]}"
+  pids=()
+  for size in ${DETECTOR_IMGSZ:-640}; do
+    batch=$([ "$size" -gt 960 ] && echo 16 || echo 32)
+    python3 tools/train_detector.py --data "$DATA_DIR" --out "/tmp/detector_run_$size" --device "$DEVICE" --imgsz "$size" \
+      --model cerebragloss/detection/weights/cerebragloss-yolo-sim.pt \
+      --set time="$HOURS" batch="$batch" workers="$WORKERS" lr0=0.001 warmup_epochs=0.2 cache=true \
+      > "$OUT/train_$size.log" 2>&1 &
+    pids+=($!)
+  done
+  status=0
+  for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+  for size in ${DETECTOR_IMGSZ:-640}; do
+    echo "== imgsz $size"; tail -14 "$OUT/train_$size.log"
+    run=/tmp/detector_run_$size
+    [ -f "$run/detector.pt" ] || continue
+    cp "$run/detector.pt" "$OUT/detector_$size.pt"
+    cp "$run/detector.coverage.json" "$OUT/detector_$size.coverage.json"
+    cp "$run/train/results.csv" "$OUT/results_$size.csv"
+  done
+  exit $status
 fi
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl 2>&1 | tail -3
 python3 -c "import pydantic" 2>/dev/null || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/optional/*.whl 2>&1 | tail -3

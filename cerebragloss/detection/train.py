@@ -36,6 +36,9 @@ class DetectorTrainSettings:
     batch: int = 16
     device: str = "cpu"
     workers: int = 2
+    #: keep decoded pages in RAM (ultralytics ``cache='ram'``): on a GPU machine the workers'
+    #: PNG decoding, not the network, sets the pace of a model this small
+    cache: bool = False
     seed: int = 0
     patience: int = 100
     #: AdamW at 2e-3: ultralytics' "auto" would pick 7.7e-4 for 9 classes, which crawls when

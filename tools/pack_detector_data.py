@@ -1,0 +1,80 @@
+#!/usr/bin/env python
+"""Pack a detector training set into tar parts that a GPU machine's calls can carry.
+
+    python tools/pack_detector_data.py .cache/detector/data_mb_mix2 --out .gpu --parts 2
+
+DATA is a dataset folder or a data.yaml whose ``train``/``val`` may list several folders (as the
+mixes under .cache/detector do); its images are often links into other folders, which a call to
+the device carries as links only. Each part is a tar of real files (``images/{split}/NAME.png``
+and ``labels/{split}/NAME.txt``, names prefixed by their source folder so two folders never
+collide), pages shuffled across parts; the last part also holds DATA's ``dataset.json`` (the
+coverage written next to trained weights). A call carries 64 MiB in all: PNG pages do not
+compress, so a training set of ~100 MiB needs two parts, unpacked on the device by
+``bash tools/gpu_checks.sh --detector-unpack PART`` then ``--detector MINUTES``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tarfile
+from pathlib import Path
+
+import yaml
+
+
+def dataset_folders(data: Path) -> dict[str, list[Path]]:
+    """``{split: [image folders]}`` of a dataset folder or data.yaml (paths relative to it)."""
+    data_yaml = data / "data.yaml" if data.is_dir() else data
+    spec = yaml.safe_load(data_yaml.read_text())
+    base = Path(spec.get("path") or data_yaml.parent)
+    folders = {}
+    for split in ("train", "val"):
+        entries = spec.get(split) or []
+        entries = [entries] if isinstance(entries, str) else entries
+        folders[split] = [Path(entry) if Path(entry).is_absolute() else base / entry for entry in entries]
+    return folders
+
+
+def pack(data: Path, out: Path, parts: int, seed: int = 0) -> list[Path]:
+    folders = dataset_folders(data)
+    pages = []  # (split, unique name, image, label or None)
+    for split, image_dirs in folders.items():
+        for index, image_dir in enumerate(image_dirs):
+            label_dir = Path(str(image_dir).replace("/images/", "/labels/"))
+            for image in sorted(image_dir.iterdir()):
+                label = label_dir / f"{image.stem}.txt"
+                pages.append((split, f"d{index}_{image.stem}", image.resolve(), label if label.exists() else None))
+    if not pages:
+        raise SystemExit(f"{data}: no pages found")
+    random.Random(seed).shuffle(pages)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for part in range(parts):
+        path = out / f"detector_part{part + 1}.tar"
+        with tarfile.open(path, "w", format=tarfile.GNU_FORMAT) as tar:
+            for split, name, image, label in pages[part::parts]:
+                tar.add(image, f"images/{split}/{name}{image.suffix}")
+                if label is not None:
+                    tar.add(label, f"labels/{split}/{name}.txt")
+            report = (data if data.is_dir() else data.parent) / "dataset.json"
+            if part == parts - 1 and report.exists():
+                tar.add(report, "dataset.json")
+        written.append(path)
+        print(f"{path}: {len(pages[part::parts])} pages, {path.stat().st_size / 2**20:.1f} MiB")
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    parser.add_argument("data", type=Path, help="dataset folder or data.yaml")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the tar parts (keep it git-ignored)")
+    parser.add_argument("--parts", type=int, default=1, help="number of tar parts (each a call's carry)")
+    args = parser.parse_args(argv)
+    pack(args.data, args.out, args.parts)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
