@@ -57,7 +57,7 @@ def pack(data: Path, out: Path, parts: int, seed: int = 0) -> list[Path]:
             for split, name, image, label in pages[part::parts]:
                 tar.add(image, f"images/{split}/{name}{image.suffix}")
                 if label is not None:
-                    tar.add(label, f"labels/{split}/{name}.txt")
+                    tar.add(label.resolve(), f"labels/{split}/{name}.txt")  # a linked label would arrive as a dangling link
             report = (data if data.is_dir() else data.parent) / "dataset.json"
             if part == parts - 1 and report.exists():
                 tar.add(report, "dataset.json")

@@ -55,3 +55,41 @@ def test_detect_tool_writes_every_page_and_reports_bad_inputs(tmp_path):
     assert [p["start_s"] for p in pages] == [0.0, 10.0, 20.0]
     drawn = list((tmp_path / "found" / "pages").glob("*.png"))
     assert len(drawn) == sum(1 for p in pages if p["events"])
+
+
+def test_pack_detector_data_carries_linked_pages_and_labels_as_files(tmp_path):
+    """tools/pack_detector_data.py: a mix whose pages and labels are links into other folders
+    (as `make detector-data`'s mixes are) is packed as real files, every label beside its page,
+    pages split across the parts with no name clash between folders, dataset.json in the last."""
+    import tarfile
+
+    sources = []
+    for folder in ("a", "b"):
+        real = tmp_path / f"real_{folder}"
+        linked = tmp_path / f"data_{folder}"
+        for kind, suffix, text in (("images", ".png", "png bytes"), ("labels", ".txt", f"0 0.5 0.5 0.1 0.1 {folder}")):
+            (real / kind / "train").mkdir(parents=True)
+            (linked / kind / "train").mkdir(parents=True)
+            for page in ("p1", "p2"):
+                (real / kind / "train" / f"{page}{suffix}").write_text(text)
+                (linked / kind / "train" / f"{page}{suffix}").symlink_to(real / kind / "train" / f"{page}{suffix}")
+        sources.append(str(linked / "images" / "train"))
+    (tmp_path / "mix").mkdir()
+    (tmp_path / "mix" / "data.yaml").write_text(f"train: [{', '.join(sources)}]\nval: []\nnames: {{0: spike}}\n")
+    (tmp_path / "mix" / "dataset.json").write_text('{"coverage": {"montages": ["average"]}}')
+    result = _run(TOOLS / "pack_detector_data.py", tmp_path / "mix", "--out", tmp_path / "packed", "--parts", "2")
+    assert result.returncode == 0, result.stderr
+    members = {}
+    for part in ("detector_part1.tar", "detector_part2.tar"):
+        with tarfile.open(tmp_path / "packed" / part) as tar:
+            for member in tar.getmembers():
+                assert member.isfile(), f"{member.name} packed as a link: it would dangle on the device"
+                members[member.name] = (part, tar.extractfile(member).read().decode())
+    pages = sorted(name for name in members if name.startswith("images/"))
+    assert pages == [f"images/train/d{i}_{p}.png" for i in (0, 1) for p in ("p1", "p2")]
+    for page in pages:
+        label = page.replace("images/", "labels/").replace(".png", ".txt")
+        assert members[label][0] == members[page][0], "a label travels in its page's part"
+        assert members[label][1].endswith("a" if "/d0_" in page else "b")
+    assert members["dataset.json"][0] == "detector_part2.tar"
+    assert {part for part, _ in members.values()} == {"detector_part1.tar", "detector_part2.tar"}
