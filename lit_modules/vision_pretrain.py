@@ -13,6 +13,9 @@ import torch
 
 from lit_modules.vlm import VLMModule, planned_optimizer_steps
 
+LOSS_AVERAGES = ("tokens", "samples")
+LR_SCHEDULES = ("cosine", "constant")
+
 
 class VisionPretrainModule(VLMModule):
     """Stage 0: the vision encoder, the projector and a throw-away head on the projector's output
@@ -129,11 +132,38 @@ class FromScratchVLMModule(VLMModule):
 
     Args:
         freeze_embeddings: keep the (tied) token embeddings, and so the output layer, frozen.
+        loss_average: ``tokens`` = mean over the batch's labelled tokens (as ``VLMModule``);
+            ``samples`` = mean over samples of each sample's mean token loss
+            (``cerebragloss.training.sample_mean``), so that one-word answers mixed with long
+            descriptions keep their share of the gradient.
+        lr_schedule: ``cosine`` = warmup then cosine decay to 0 (as ``VLMModule``); ``constant`` =
+            warmup then the peak learning rate to the end.
         **kwargs: as ``VLMModule``.
     """
 
-    def __init__(self, freeze_embeddings: bool = False, **kwargs):
+    def __init__(self, freeze_embeddings: bool = False, loss_average: str = "tokens", lr_schedule: str = "cosine", **kwargs):
+        problems = [f"model.{name}={value!r}: choose one of {', '.join(choices)}"
+                    for name, value, choices in (("loss_average", loss_average, LOSS_AVERAGES), ("lr_schedule", lr_schedule, LR_SCHEDULES))
+                    if value not in choices]  # fmt: skip
+        if problems:
+            raise ValueError("; ".join(problems))
         super().__init__(**kwargs)
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        from cerebragloss.training import training_loss
+        from lit_modules.vlm import _NOT_INPUTS
+
+        inputs = {k: v for k, v in batch.items() if k not in _NOT_INPUTS}
+        return training_loss(self.model, inputs, self.speed, per_sample=self.hparams.loss_average == "samples")
+
+    def configure_optimizers(self):
+        configured = super().configure_optimizers()
+        if self.hparams.lr_schedule == "constant":
+            from transformers import get_constant_schedule_with_warmup
+
+            steps = planned_optimizer_steps(self.trainer)
+            configured["lr_scheduler"]["scheduler"] = get_constant_schedule_with_warmup(configured["optimizer"], int(self.hparams.warmup_ratio * steps))
+        return configured
 
     def configure_model(self) -> None:
         if self.model is not None:

@@ -277,6 +277,40 @@ def test_the_from_scratch_stage2_can_keep_token_embeddings_frozen():
     assert module.trainable_counts["frozen token embeddings"] == embeddings.numel()
 
 
+def test_the_per_sample_loss_weighs_a_short_answer_like_a_long_one():
+    """``loss_average: samples``: the mean over samples of each sample's mean token loss, so a
+    one-word answer in a batch with a long description keeps its share (the learn run's stage-2
+    batches: yes/no answers' deciding token 3.8 % of the labelled tokens under the token mean)."""
+    from cerebragloss.model import build_processor, freeze_for_stage, load_model
+    from cerebragloss.speed_bench import synthetic_batches
+    from cerebragloss.training import SpeedSettings, sample_mean, training_loss
+
+    batch = synthetic_batches(build_processor(PIXELS), batch_size=3, count=1, words=(2, 120))[0]
+    torch.manual_seed(0)
+    model = load_model(preset="tiny", seed=0)
+    freeze_for_stage(model, 2)
+    labels = batch["labels"][:, 1:]
+    counts = (labels != -100).sum(1)
+    assert counts.max() > 1.5 * counts.min()  # answers of different lengths
+    with torch.no_grad():
+        logits = model(**{k: v for k, v in batch.items() if k != "labels"}, use_cache=False).logits[:, :-1].float()
+        token_losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, ignore_index=-100, reduction="none")
+        expected = torch.stack([token_losses[row][labels[row] != -100].mean() for row in range(len(labels))]).mean()
+        per_sample = training_loss(model, batch, SpeedSettings(), per_sample=True)
+        per_token = training_loss(model, batch, SpeedSettings())
+    torch.testing.assert_close(per_sample, expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(per_token, token_losses[labels != -100].mean(), rtol=1e-5, atol=1e-6)
+    # a random model's token losses are all ~11.9, so the two averages differ there by ~1e-3 only;
+    # on hand-made losses: four tokens of one answer at 1, a one-token answer at 5
+    losses, rows = torch.tensor([1.0, 1.0, 1.0, 1.0, 5.0]), torch.tensor([0, 0, 0, 0, 2])
+    assert sample_mean(losses, rows, samples=3).item() == pytest.approx(3.0)  # row 1 has no label: not counted
+    module = FromScratchVLMModule(stage=2, preset="tiny", pixels=PIXELS, loss_average="samples")
+    module.model = model
+    torch.testing.assert_close(module(batch).detach(), expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="model.loss_average='sample'.*model.lr_schedule='flat'"):
+        FromScratchVLMModule(stage=2, preset="tiny", loss_average="sample", lr_schedule="flat")
+
+
 def _blank_or_page_items(directory, processor, prompt_only: bool) -> tuple[list[dict], list[bool]]:
     """One item per page of a shard set, every other page blanked, asked "Is this page blank?"."""
     from cerebragloss.batching import encode_prompt, encode_sample, load_image
