@@ -148,13 +148,7 @@ class FromScratchVLMModule(VLMModule):
         if problems:
             raise ValueError("; ".join(problems))
         super().__init__(**kwargs)
-
-    def forward(self, batch: dict) -> torch.Tensor:
-        from cerebragloss.training import training_loss
-        from lit_modules.vlm import _NOT_INPUTS
-
-        inputs = {k: v for k, v in batch.items() if k not in _NOT_INPUTS}
-        return training_loss(self.model, inputs, self.speed, per_sample=self.hparams.loss_average == "samples")
+        self.loss_per_sample = loss_average == "samples"
 
     def configure_optimizers(self):
         configured = super().configure_optimizers()

@@ -140,9 +140,13 @@ class VLMModule(L.LightningModule):
         config = deepspeed_config(self._trainer)
         return config is not None and config.get("zero_optimization", {}).get("stage") == 3 and self._trainer.world_size > 1
 
+    #: average the loss per sample before the batch (``training_loss(per_sample=)``); the paper's
+    #: token mean by default (``FromScratchVLMModule(loss_average="samples")`` sets it)
+    loss_per_sample: bool = False
+
     def forward(self, batch: dict) -> torch.Tensor:
         inputs = {k: v for k, v in batch.items() if k not in _NOT_INPUTS}
-        return training_loss(self.model, inputs, self.speed)
+        return training_loss(self.model, inputs, self.speed, per_sample=self.loss_per_sample)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self(batch)

@@ -23,7 +23,8 @@ DATA_DIR=/tmp/detector_data
 unpack_parts() {
   mkdir -p "$DATA_DIR"
   for part in "$@"; do
-    tar xf "$part" -C "$DATA_DIR" && echo "unpacked $part: $(tar tf "$part" | grep -c "^images/") pages, $(tar tf "$part" | grep -c "^labels/") label files"
+    members=$(tar xvf "$part" -C "$DATA_DIR") || exit 1  # the list of what was unpacked, read once
+    echo "unpacked $part: $(grep -c '^images/' <<<"$members") pages, $(grep -c '^labels/' <<<"$members") label files"
   done
   echo "$DATA_DIR: $(ls "$DATA_DIR/images/train" 2>/dev/null | wc -l) training and $(ls "$DATA_DIR/images/val" 2>/dev/null | wc -l) validation pages"
 }
