@@ -169,11 +169,14 @@ def padding_fraction(batch: dict) -> float:
     return float(1.0 - mask.sum() / mask.numel())
 
 
-def group_by_length(items: Iterable, sizes: list[int], buffer_batches: int, rng: np.random.Generator, length) -> Iterator[tuple[list, int]]:
+def group_by_length(items: Iterable, sizes: list[int], buffer_batches: int, rng: np.random.Generator, length,
+                    bucket: int = 1) -> Iterator[tuple[list, int]]:  # fmt: skip
     """Exactly ``len(sizes)`` batches, ``(items, repeated)``, of the planned ``sizes`` (a stream's
     share of an epoch): each window of ``buffer_batches`` batches' worth of items is sorted by
-    ``length(item)``, cut into the window's sizes, and those batches leave in a shuffled order
-    (``buffer_batches=1``: arrival order). When the stream runs short (skipped samples), what is
+    ``length(item) // bucket`` (items of one bucket keep their arrival order), cut into the
+    window's sizes, and those batches leave in a shuffled order (``buffer_batches=1``: arrival
+    order). An exact sort (``bucket=1``) lines up samples of one template, e.g. every "No, ..."
+    answer of one length; a bucket of a few tokens mixes them for a few pad tokens. When the stream runs short (skipped samples), what is
     left is spread over every batch still planned, so every rank keeps the same step count; only
     when fewer items than batches are left are items repeated (``repeated`` counts them)."""
     from itertools import islice
@@ -194,7 +197,7 @@ def group_by_length(items: Iterable, sizes: list[int], buffer_batches: int, rng:
                 chunk = chunk + [filler[i % len(filler)] for i in range(repeated)]
                 window = [1] * len(window)
         if buffer_batches > 1:
-            chunk.sort(key=length)
+            chunk.sort(key=lambda item: length(item) // max(1, bucket))
         starts = np.cumsum([0, *window])
         batches = [chunk[starts[i] : starts[i + 1]] for i in range(len(window))]
         order = rng.permutation(len(batches)) if buffer_batches > 1 else range(len(batches))

@@ -8,7 +8,9 @@ A shard set is one folder::
                                 images were drawn as (montage, filters, render) and the creation time
 
 Shards are written as ``.tar.partial`` and renamed when complete; the manifest is written last, so
-a folder without ``manifest.json`` is not a finished shard set. Epoch lengths, mixing ratios and
+a folder without ``manifest.json`` is not a finished shard set. Training sets are written in a
+seeded random order of the whole set (``shuffle_seed``): synthesis produces a page's samples
+together and subjects one after another, and a stream can only mix what its shards mix. Epoch lengths, mixing ratios and
 the stop-at-fraction callback read manifests, never the tars. Splits are by subject
 (``split_subjects``): no subject's pages are on two sides.
 """
@@ -135,17 +137,28 @@ class ShardSetWriter:
     shards and partial files of the same name in ``directory`` are removed when it opens, so a
     rerun never mixes two runs' shards. Leaving the ``with`` block by an exception removes the
     shard in progress and writes no manifest.
+
+    ``shuffle_seed`` (an int): the shards hold the samples in a seeded random order of the whole
+    set instead of the order they came in. Samples are appended to one spool file as they come
+    (memory holds only their offsets) and dealt into shards at ``close()``: one more sequential
+    write of the set, and the spool's disk space until then.
     """
 
     def __init__(self, directory: str | Path, *, name: str = "samples", samples_per_shard: int = 1000,
-                 generator: str = "cerebragloss", config: dict | None = None, page: dict | None = None):  # fmt: skip
+                 generator: str = "cerebragloss", config: dict | None = None, page: dict | None = None,
+                 shuffle_seed: int | None = None):  # fmt: skip
         self.directory = Path(directory)
         self.page = page
         self.name, self.samples_per_shard = name, samples_per_shard
         self.generator, self.config = generator, config or {}
         self.directory.mkdir(parents=True, exist_ok=True)
-        for stale in [*self.directory.glob(f"{name}-*.tar"), *self.directory.glob(f"{name}-*.tar.partial"), self.directory / MANIFEST]:
+        self.spool_path = self.directory / f"{name}.spool.partial"
+        for stale in [*self.directory.glob(f"{name}-*.tar"), *self.directory.glob(f"{name}-*.tar.partial"), self.directory / MANIFEST,
+                      self.spool_path]:  # fmt: skip
             stale.unlink(missing_ok=True)
+        self.shuffle_seed = shuffle_seed
+        self._spool = open(self.spool_path, "w+b") if shuffle_seed is not None else None  # noqa: SIM115 - closed in close()/abort()
+        self._spooled: list[tuple[str, int, int, int, str]] = []  # key, offset, png bytes, json bytes, task
         self.shards: list[dict] = []
         self.tasks: Counter = Counter()
         self.sources: Counter = Counter()
@@ -154,22 +167,31 @@ class ShardSetWriter:
         self._current: list | None = None  # [partial path, open file, TarWriter, samples in it]
 
     def write(self, sample: dict, png: bytes) -> None:
-        import webdataset as wds
-
         key = shard_key(sample["id"])
         if key in self._seen:
             raise ValueError(f"sample id {sample['id']!r} written twice into {self.directory}")
         self._seen.add(key)
+        self.tasks[sample["task"]] += 1
+        self.sources[sample["source"]] += 1
+        self.subjects.add(sample.get("subject") or "")
+        encoded = json.dumps(sample, ensure_ascii=False).encode()
+        if self._spool is None:
+            self._write_member(key, png, encoded, sample["task"])
+            return
+        self._spooled.append((key, self._spool.tell(), len(png), len(encoded), sample["task"]))
+        self._spool.write(png)
+        self._spool.write(encoded)
+
+    def _write_member(self, key: str, png: bytes, encoded: bytes, task: str) -> None:
+        import webdataset as wds
+
         if self._current is None:
             partial = self.directory / f"{self.name}-{len(self.shards):06d}.tar.partial"
             stream = open(partial, "wb")  # noqa: SIM115 - closed in _finish_shard() or abort()
             self._current = [partial, stream, wds.TarWriter(stream, encoder=False), 0, Counter()]
-        self._current[2].write({"__key__": key, "png": png, "json": json.dumps(sample, ensure_ascii=False).encode()})
+        self._current[2].write({"__key__": key, "png": png, "json": encoded})
         self._current[3] += 1
-        self._current[4][sample["task"]] += 1
-        self.tasks[sample["task"]] += 1
-        self.sources[sample["source"]] += 1
-        self.subjects.add(sample.get("subject") or "")
+        self._current[4][task] += 1
         if self._current[3] == self.samples_per_shard:
             self._finish_shard()
 
@@ -183,7 +205,24 @@ class ShardSetWriter:
         self.shards.append({"file": final.name, "samples": count, "tasks": dict(sorted(tasks.items()))})
         self._current = None
 
+    def _deal_spool(self) -> None:
+        """Write the spooled samples into shards in the seeded order, then drop the spool."""
+        self._spool.flush()
+        for index in np.random.default_rng(self.shuffle_seed).permutation(len(self._spooled)):
+            key, offset, png_size, json_size, task = self._spooled[index]
+            self._spool.seek(offset)
+            png = self._spool.read(png_size)
+            self._write_member(key, png, self._spool.read(json_size), task)
+        self._close_spool()
+
+    def _close_spool(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+        self.spool_path.unlink(missing_ok=True)
+
     def abort(self) -> None:
+        self._close_spool()
         if self._current is not None:
             self._current[2].close()
             self._current[1].close()
@@ -192,6 +231,8 @@ class ShardSetWriter:
 
     def close(self) -> dict:
         """Finish the last shard, write ``manifest.json`` (last, through a temporary name), return it."""
+        if self._spool is not None:
+            self._deal_spool()
         if self._current is not None:
             self._finish_shard()
         manifest = {
@@ -202,6 +243,8 @@ class ShardSetWriter:
             "sources": dict(sorted(self.sources.items())),
             "subjects": sorted(self.subjects - {""}),
             "generator": {"name": self.generator, "version": _version(), "config": self.config},
+            # the samples' order in the shards: null = as written, else the seed of a shuffle of the whole set
+            "shuffle_seed": self.shuffle_seed,
             # the page the samples' images were drawn as (settings.page_record); null for general images
             "page": self.page,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

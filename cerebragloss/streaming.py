@@ -21,6 +21,11 @@ repeats run to run, and every rank takes the same number of steps. A worker read
 ranges of its run (tar headers are skipped over, not read through); shards may be fewer than
 workers x ranks.
 
+**Mixed batches.** Shards keep a page's samples together and subjects in synthesis order, so a
+training worker reads the shard ranges of its run ``interleave_shards`` at a time, in a seeded
+random order of their samples (``interleave_runs``), before the shuffle buffer: the same samples,
+drawn from 8 shards' subjects at once instead of one shard's few pages.
+
 **Bounded memory.** The shuffle buffer and the length-grouping buffer hold raw samples (PNG bytes +
 JSON) and a token count computed before the processor runs (``batching.planned_length``); pixels
 are processed per batch, right before the batch leaves the worker.
@@ -295,6 +300,31 @@ def read_runs(runs: list[tuple[str, int, int]], tasks: set[str] | None, on_error
             on_error(ValueError(f"{path}: unreadable after sample {index} of the shard ({error})"))
 
 
+def interleave_runs(runs: list[tuple[str, int, int]], tasks: set[str] | None, on_error, width: int,
+                    rng: np.random.Generator | None) -> Iterator[tuple[dict, bytes, str]]:  # fmt: skip
+    """The samples of ``runs`` (as :func:`read_runs`), read from ``width`` runs at a time in a
+    seeded random order of their samples: the same samples, mixed across shards.
+
+    Shards hold a page's samples together and subjects in the order they were synthesized, so a
+    worker that reads one shard after another fills its shuffle buffer (and its batches) from a
+    few pages of a few subjects. ``width`` bounds the tars open at once; ``rng`` None or a width
+    of 1 reads the runs one after another."""
+    if rng is None or width <= 1:
+        yield from read_runs(runs, tasks, on_error)
+        return
+    for start in range(0, len(runs), width):
+        group = runs[start : start + width]
+        readers = [read_runs([run], tasks, on_error) for run in group]
+        try:
+            for index in rng.permutation(np.repeat(np.arange(len(group)), [stop - first for _, first, stop in group])):
+                item = next(readers[index], None)
+                if item is not None:
+                    yield item
+        finally:
+            for reader in readers:
+                reader.close()
+
+
 def _tar_samples(tar: tarfile.TarFile) -> Iterator[tuple[str, dict]]:
     """(key, {extension: member}) of consecutive members sharing a key."""
     key, members = None, {}
@@ -371,7 +401,11 @@ class StreamSettings:
     batch_size: int = 2
     max_length: int = 2048
     shuffle_buffer: int = 256
+    #: shard runs a training worker reads at once, mixed (:func:`interleave_runs`); 1 = one after another
+    interleave_shards: int = 8
     length_grouping: bool = True
+    #: lengths within this many tokens count as equal when grouping (see ``group_by_length``)
+    length_bucket: int = 16
     group_buffer_batches: int = 16
     seed: int = 0
     #: evaluation batches hold prompts (without the last answer) for generation, plus references
@@ -422,8 +456,10 @@ class BatchStream(torch.utils.data.IterableDataset):
                          num_workers=self.num_workers, batch_size=self.settings.batch_size, seed=self.settings.seed,
                          epoch=self.epoch, shuffle=self.train)  # fmt: skip
 
-    def _raw(self, slot: Slot, counter: SkipCounter) -> Iterator[tuple[dict | None, bytes | None, str]]:
-        readers = [read_runs(runs, set(s.tasks) if s.tasks else None, counter) for s, runs in zip(self.sources, slot.runs, strict=True)]
+    def _raw(self, slot: Slot, counter: SkipCounter, rng: np.random.Generator | None = None) -> Iterator[tuple[dict | None, bytes | None, str]]:
+        width = self.settings.interleave_shards if self.train else 1
+        readers = [interleave_runs(runs, set(s.tasks) if s.tasks else None, counter, width, rng)
+                   for s, runs in zip(self.sources, slot.runs, strict=True)]  # fmt: skip
         for ticket in slot.tickets:
             item = next(readers[ticket], None)
             if item is not None:
@@ -472,11 +508,13 @@ class BatchStream(torch.utils.data.IterableDataset):
         counter = SkipCounter()
         processor = self.processor_factory()
         rng = np.random.default_rng([self.settings.seed, self.epoch, self.rank, worker])
-        raw = self._raw(slot, counter)
+        # its own generator: the interleaving draws as many numbers as the slot has samples
+        raw = self._raw(slot, counter, np.random.default_rng([self.settings.seed, self.epoch, self.rank, worker, 1]))
         if self.train and self.settings.shuffle_buffer > 1:
             raw = shuffled(raw, self.settings.shuffle_buffer, rng)
         buffer_batches = self.settings.group_buffer_batches if self.settings.length_grouping else 1
-        batches = group_by_length(self._measured(raw, processor, counter), slot.batch_sizes, buffer_batches, rng, lambda item: item[0])
+        batches = group_by_length(self._measured(raw, processor, counter), slot.batch_sizes, buffer_batches, rng, lambda item: item[0],
+                                  self.settings.length_bucket)  # fmt: skip
         pad_id = processor.tokenizer.pad_token_id
         reported = 0
         last = None

@@ -84,8 +84,12 @@ class ShardDataModule(L.LightningDataModule):
         num_workers: DataLoader workers per device.
         max_length: longer samples are dropped (and counted), never truncated.
         shuffle_buffer: samples (PNG + JSON) in each worker's shuffle buffer.
+        interleave_shards: shard ranges a training worker reads at once, their samples mixed
+            before the shuffle buffer (1: one shard after another).
         length_grouping: batch samples of similar length together to cut padding.
         group_buffer_batches: how many batches' worth of samples are sorted together.
+        length_bucket: lengths within this many tokens sort as equal (an exact sort batches
+            answers of one template together).
         seed: seed of the epoch plan, shuffling and grouping (epoch, rank and worker are added).
         samples_per_epoch: epoch length in samples instead of the sum of the training sources'
             (each source's quota keeps its proportion; above what a source holds it is read in
@@ -106,8 +110,10 @@ class ShardDataModule(L.LightningDataModule):
         num_workers: int = 2,
         max_length: int = 2048,
         shuffle_buffer: int = 256,
+        interleave_shards: int = 8,
         length_grouping: bool = True,
         group_buffer_batches: int = 16,
+        length_bucket: int = 16,
         seed: int = 0,
         samples_per_epoch: int | None = None,
         generate: bool = False,
@@ -122,7 +128,8 @@ class ShardDataModule(L.LightningDataModule):
         self.processor_source = processor
         self.num_workers = num_workers
         self.settings = StreamSettings(batch_size=batch_size, max_length=max_length, shuffle_buffer=shuffle_buffer,
-                                       length_grouping=length_grouping, group_buffer_batches=group_buffer_batches, seed=seed)  # fmt: skip
+                                       interleave_shards=interleave_shards, length_grouping=length_grouping, group_buffer_batches=group_buffer_batches,
+                                       length_bucket=length_bucket, seed=seed)  # fmt: skip
         self.generate = generate
         self.streams: dict[str, BatchStream] = {}
         self.resume_point: tuple[int, int] | None = None  # (epoch, batches trained in it), from a checkpoint

@@ -53,6 +53,27 @@ def test_round_trip_and_manifest_counts_equal_the_tars(tmp_path):
     assert not list(tmp_path.glob("*.partial"))
 
 
+def test_a_shuffled_set_holds_every_sample_once_in_a_seeded_order_of_the_whole_set(tmp_path):
+    # Written as synthesis writes: subjects one after another (s0 x 10, then s1, s2)...
+    items = [(sample, png) for sample, png in _items(30, subjects=1)]
+    for i, (sample, _) in enumerate(items):
+        sample["subject"] = f"s{i // 10}"
+    manifest = write_shard_set(items, tmp_path / "a", samples_per_shard=10, shuffle_seed=3)
+    samples = list(iter_shard_set(tmp_path / "a"))
+    ids = [s["id"] for s, _ in samples]
+    assert sorted(ids) == sorted(f"rec.{i}" for i in range(30)) and ids != [f"rec.{i}" for i in range(30)]
+    # ...every shard now holds every subject (in write order each held one), and pages stay with their JSON
+    for start in (0, 10, 20):
+        assert {s["subject"] for s, _ in samples[start : start + 10]} == {"s0", "s1", "s2"}
+    assert all(Image.open(io.BytesIO(png)).getpixel((0, 0))[0] == int(s["id"].split(".")[1]) for s, png in samples)
+    assert check_shard_set(tmp_path / "a") == [] and manifest["shuffle_seed"] == 3
+    assert not list((tmp_path / "a").glob("*.partial"))  # the spool is gone
+    write_shard_set(items, tmp_path / "b", samples_per_shard=10, shuffle_seed=3)
+    assert [s["id"] for s, _ in iter_shard_set(tmp_path / "b")] == ids  # seeded: the same order again
+    write_shard_set(items, tmp_path / "c", samples_per_shard=10)
+    assert [s["id"] for s, _ in iter_shard_set(tmp_path / "c")] == [f"rec.{i}" for i in range(30)]  # no seed: as written
+
+
 def test_a_crash_midway_leaves_no_finished_looking_shard_set(tmp_path):
     def crashing():
         yield from _items(15)
@@ -69,6 +90,10 @@ def test_a_crash_midway_leaves_no_finished_looking_shard_set(tmp_path):
     write_shard_set(_items(4), tmp_path, name="rules", samples_per_shard=10)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "rules-000000.tar"]
     assert check_shard_set(tmp_path) == []
+    # a shuffled set deals its shards at the end: a crash leaves no shard, no spool, no manifest
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_shard_set(crashing(), tmp_path / "shuffled", name="rules", samples_per_shard=10, shuffle_seed=0)
+    assert list((tmp_path / "shuffled").iterdir()) == []
 
 
 def test_check_names_every_disagreement(tmp_path):

@@ -49,6 +49,9 @@ class SynthesisSettings:
     rules: RuleSettings = field(default_factory=RuleSettings)
     split: SplitSettings = field(default_factory=SplitSettings)
     samples_per_shard: int = 1000
+    #: seed of the training shards' sample order (null: the order synthesized, a page's samples
+    #: together and subjects one after another, which a stream cannot mix within a batch)
+    shuffle_seed: int | None = 0
 
 
 @dataclass
@@ -60,6 +63,8 @@ class AugmentSettings:
     samples_per_shard: int = 1000
     #: seed of which page gets which of the three tasks
     seed: int = 0
+    #: seed of the training shards' sample order (null: the order written; see SynthesisSettings)
+    shuffle_seed: int | None = 0
 
 
 def annotation_files(annotations_dir: str | Path) -> list[Path]:
@@ -98,15 +103,18 @@ class SplitWriters:
     straight to disk (an archive's samples never sit in memory together). ``close()`` writes
     each manifest and checks it against its tars."""
 
-    def __init__(self, out: Path, name: str, generator: str, config: dict, samples_per_shard: int, page: dict | None = None):
+    def __init__(self, out: Path, name: str, generator: str, config: dict, samples_per_shard: int, page: dict | None = None,
+                 shuffle_seed: int | None = None):  # fmt: skip
         self.out, self.name, self.generator, self.config, self.samples_per_shard = out, name, generator, config, samples_per_shard
         self.page = page
+        self.shuffle_seed = shuffle_seed  # for the training split; evaluation sets keep the order written
         self.writers: dict[str, ShardSetWriter] = {}
 
     def write(self, split: str, sample: dict, png: bytes) -> None:
         if split not in self.writers:
             self.writers[split] = ShardSetWriter(self.out / split, name=self.name, samples_per_shard=self.samples_per_shard,
-                                                 generator=self.generator, config=self.config | {"split": split}, page=self.page)  # fmt: skip
+                                                 generator=self.generator, config=self.config | {"split": split}, page=self.page,
+                                                 shuffle_seed=self.shuffle_seed if split == "train" else None)  # fmt: skip
         self.writers[split].write(sample, png)
 
     def close(self) -> dict[str, dict]:
@@ -149,7 +157,8 @@ def synthesize_rules(annotations_dir: str | Path, out: str | Path, settings: Syn
     skipped: dict[str, str] = {}
     config = asdict(settings)
     page = annotation_page(annotations_dir)
-    with SplitWriters(out, "rules", "cerebragloss.synthesis.rules", config, settings.samples_per_shard, page) as writers:
+    with SplitWriters(out, "rules", "cerebragloss.synthesis.rules", config, settings.samples_per_shard, page,
+                      settings.shuffle_seed) as writers:
         pages = sum(subjects.values())
         for annotation in tqdm(iter_annotations(annotations_dir), total=pages, desc="rules", unit="page", disable=not progress):
             png = _page_bytes(annotations_dir, annotation)
@@ -211,7 +220,8 @@ def augment_with_teacher(annotations_dir: str | Path, out: str | Path, settings:
     rejects = []
     config = asdict(settings)
     generator = f"cerebragloss.synthesis.teacher ({teacher.name})"
-    with SplitWriters(out, "teacher", generator, config, settings.samples_per_shard, annotation_page(annotations_dir)) as writers:
+    with SplitWriters(out, "teacher", generator, config, settings.samples_per_shard, annotation_page(annotations_dir),
+                      settings.shuffle_seed) as writers:
         for request in requests:
             record = replies.get(request.sample_id)
             if record is None:

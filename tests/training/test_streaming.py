@@ -7,6 +7,7 @@ import json
 import math
 from collections import Counter
 
+import numpy as np
 import pytest
 import torch
 
@@ -208,3 +209,50 @@ def test_lightning_gives_the_stream_each_new_epoch(shard_root, tmp_path):
     expected = _expected_ids([ShardSource(str(shard_root / s.path), s.tasks) for s in sources])
     assert sorted(recorder.ids[0]) == sorted(recorder.ids[1]) == expected  # each epoch exact
     assert recorder.ids[0] != recorder.ids[1]  # and in its own order
+
+
+def _shard_of(directory) -> dict[str, str]:
+    """sample id -> the shard file that holds it, read from the tars."""
+    import tarfile
+
+    from cerebragloss.shards import shard_urls
+
+    where = {}
+    for url in shard_urls(directory):
+        with tarfile.open(url) as tar:
+            for member in tar:
+                if member.name.endswith(".json"):
+                    where[json.loads(tar.extractfile(member).read())["id"]] = url
+    return where
+
+
+def test_a_training_worker_mixes_its_shards_before_the_shuffle_buffer(shard_root):
+    # no shuffle buffer, no length grouping: what the stream yields is the order it reads
+    source = ShardSource(str(shard_root / "rules" / "train"))
+    where = _shard_of(source.path)
+    plain = {"shuffle_buffer": 1, "length_grouping": False, "batch_size": 4}
+    one_by_one = [b["ids"] for b in _stream([source], interleave_shards=1, **plain)]
+    mixed = [b["ids"] for b in _stream([source], interleave_shards=8, **plain)]
+    # shard after shard: a batch of 4 from shards of 4 is one shard's samples (the last may be short)
+    assert all(len({where[i] for i in batch}) == 1 for batch in one_by_one[:-1])
+    assert sum(len({where[i] for i in batch}) > 1 for batch in mixed) >= len(mixed) // 2
+    # the same samples, each once, and the same order again from the same seed
+    assert sorted(i for b in mixed for i in b) == sorted(i for b in one_by_one for i in b) == sorted(where)
+    assert [b["ids"] for b in _stream([source], interleave_shards=8, **plain)] == mixed
+
+
+def test_length_buckets_mix_answers_that_differ_by_a_token():
+    from cerebragloss.batching import group_by_length
+
+    rng = np.random.default_rng(0)
+    # "Yes, ..." and "No, ..." of one template: 120 and 121 tokens, arriving shuffled
+    items = [(120 + (i % 2), i % 2) for i in rng.permutation(64)]
+    exact = [b for b, _ in group_by_length(items, [8] * 8, 8, np.random.default_rng(1), lambda item: item[0])]
+    bucketed = [b for b, _ in group_by_length(items, [8] * 8, 8, np.random.default_rng(1), lambda item: item[0], bucket=16)]
+    assert all(len({answer for _, answer in batch}) == 1 for batch in exact)  # every batch all-yes or all-no
+    assert sum(len({answer for _, answer in batch}) == 2 for batch in bucketed) >= 6
+    assert sorted(bucketed_item for b in bucketed for bucketed_item in b) == sorted(items)
+    # still grouped: a batch spans less than two buckets
+    spread = [(3, 0), (40, 0), (5, 0), (45, 0), (9, 0), (47, 0), (2, 0), (33, 0)]
+    grouped = [b for b, _ in group_by_length(spread, [4, 4], 2, np.random.default_rng(1), lambda item: item[0], bucket=16)]
+    assert all(max(n for n, _ in b) - min(n for n, _ in b) < 32 for b in grouped)
