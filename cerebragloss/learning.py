@@ -230,7 +230,8 @@ class LearnSettings:
     #: data order, 0.67 / 0.61 / 0.54 / - / 0.67 and no better at 1200)
     stage0_samples: int = 9600
     #: stage 0 validates on every validation page this many times, evenly spaced, and exports the
-    #: weights of its best pass (``ExportWithoutHead(monitor="val/loss")``)
+    #: weights of its best pass (``ExportWithoutHead(monitor="val/loss")``); 1 = once, at the end
+    #: (passed as the float 1.0: Lightning reads an int 1 as "after every batch")
     stage0_val_passes: int = 4
     stage1_samples: int = 4000
     #: 600 steps of 8, 85 % of them yes/no questions (``stage2_binary_samples``): a binary-only
@@ -265,6 +266,9 @@ class LearnSettings:
     stage2_lr_schedule: str = "cosine"
     #: extra ``--key=value`` arguments for every stage (e.g. ``--trainer.max_steps=2`` in tests)
     extra: list[str] = field(default_factory=list)
+    #: extra ``--key=value`` arguments for one run only, by name: ``stage0``, ``stage1``, ``stage2``
+    #: or ``test`` (e.g. a shorter test set), after ``extra`` and the run's own
+    run_extra: dict[str, list[str]] = field(default_factory=dict)
     #: train the blind arm in a second process beside the seeing arm, one CPU thread each (on a
     #: 2-core machine the two arms then take the time of one); false: one after the other
     parallel_arms: bool = True
@@ -390,7 +394,7 @@ def _stage_runs(runs: Path, root: Path, settings: LearnSettings, stage1_overlays
         # all validation pages stage0_val_passes times: the export keeps the best pass's weights
         ("stage0", "fit", ["stage0_vision.yaml", "small.yaml"],
          ["--data.init_args.num_workers=0", *data, f"--data.init_args.samples_per_epoch={settings.stage0_samples}",
-          "--trainer.limit_val_batches=1.0", f"--trainer.val_check_interval={1 / settings.stage0_val_passes:g}"]),
+          "--trainer.limit_val_batches=1.0", f"--trainer.val_check_interval={1 / settings.stage0_val_passes!r}"]),
         ("stage1", "fit", ["stage1.yaml", *scratch, *stage1_overlays],
          [*data, *PLAIN_SHUFFLE, f"--data.init_args.samples_per_epoch={settings.stage1_samples}", f"--model.init_args.init_from={runs / 'stage0' / 'hf'}",
           f"--model.init_args.lr={settings.stage1_lr}",
@@ -404,7 +408,10 @@ def _stage_runs(runs: Path, root: Path, settings: LearnSettings, stage1_overlays
                       f"--model.init_args.init_from={runs / 'stage1' / 'hf'}"]))  # fmt: skip
     last = runs / ("stage1" if skip_stage2 else "stage2") / "hf"
     plan.append(("test", "test", ["test.yaml", *scratch, *test_overlays], [*data, ANSWER_SCORES, f"--model.init_args.init_from={last}"]))
-    return plan
+    unknown = set(settings.run_extra) - {"stage0", "stage1", "stage2", "test"}
+    if unknown:
+        raise ValueError(f"run_extra: unknown run {', '.join(sorted(unknown))} (stage0, stage1, stage2 or test)")
+    return [(name, command, configs, [*overrides, *settings.run_extra.get(name, [])]) for name, command, configs, overrides in plan]
 
 
 def _finished_test(runs: Path) -> Path | None:

@@ -421,3 +421,19 @@ def test_learn_data_made_with_other_settings_is_refused_not_reused(tmp_path):
     (unrecorded / "annotations").mkdir(parents=True)
     with pytest.raises(ValueError, match="no record of the settings"):
         check_data_settings(unrecorded, LearnSettings())
+
+
+def test_stage_plan_validates_stage0_once_at_the_end_and_adds_each_runs_own_arguments(tmp_path):
+    """``stage0_val_passes=1`` must validate stage 0 once (the float 1.0: Lightning reads the int 1
+    as "after every batch", which validated 400 times in a 400-step run); ``run_extra`` adds
+    arguments to the named run only, and an unknown run name is refused."""
+    from cerebragloss.learning import LearnSettings, _stage_runs
+
+    settings = LearnSettings(stage0_val_passes=1, run_extra={"stage2": ["--trainer.max_steps=7"], "test": ["--model.init_args.max_new_tokens=4"]})
+    plan = {name: overrides for name, _, _, overrides in _stage_runs(tmp_path, tmp_path, settings)}
+    assert "--trainer.val_check_interval=1.0" in plan["stage0"]
+    assert "--trainer.val_check_interval=0.25" in {name: o for name, _, _, o in _stage_runs(tmp_path, tmp_path, LearnSettings())}["stage0"]
+    assert plan["stage2"][-1] == "--trainer.max_steps=7" and plan["test"][-1] == "--model.init_args.max_new_tokens=4"
+    assert not any("max_steps" in o for name in ("stage0", "stage1", "test") for o in plan[name])
+    with pytest.raises(ValueError, match="run_extra: unknown run stage3"):
+        _stage_runs(tmp_path, tmp_path, LearnSettings(run_extra={"stage3": []}))
