@@ -264,6 +264,12 @@ class LearnSettings:
     #: Measured with the per-sample loss at 600 steps: cosine - background AUC 0.94 / accuracy 86 %,
     #: PDR 0.88 / 82 % (majority 73 %); constant - 0.88 / 67 %, 0.88 / 75 %
     stage2_lr_schedule: str = "cosine"
+    #: the yes/no kinds stage 2 trains on (``question_kind`` without ``binary:``, e.g.
+    #: ``[background]``; a copy of the rule shards with those questions alone,
+    #: ``kind_shard_set``); empty = every kind
+    stage2_binary_kinds: list[str] = field(default_factory=list)
+    #: stage 2 trains on those yes/no questions alone (no other source of stage2.yaml's mix)
+    stage2_binary_only: bool = False
     #: extra ``--key=value`` arguments for every stage (e.g. ``--trainer.max_steps=2`` in tests)
     extra: list[str] = field(default_factory=list)
     #: extra ``--key=value`` arguments for one run only, by name: ``stage0``, ``stage1``, ``stage2``
@@ -363,12 +369,38 @@ class ArmResult:
     report: str | None = None
 
 
-def stage2_binary_source(samples: int) -> str:
+def stage2_binary_source(samples: int, path: str = "rules/train", alone: bool = False) -> str:
     """The override that appends the rule yes/no questions to stage 2's data mix, with ``samples``
     as their share (the other sources of stage2.yaml hold 294,000 together). Stage 2 of every run
     here trains on them (the paper's rule path writes "multi-choice/binary QA"; its stage-2 config
-    lists the MCQs), appended after any ablation overlay so that every row gets the same ones."""
-    return f'--data.init_args.train+={{"path": "rules/train", "tasks": ["binary"], "samples": {samples}}}'
+    lists the MCQs), appended after any ablation overlay so that every row gets the same ones.
+    ``alone``: they replace the mix instead."""
+    source = f'{{"path": "{path}", "tasks": ["binary"], "samples": {samples}}}'
+    return f"--data.init_args.train=[{source}]" if alone else f"--data.init_args.train+={source}"
+
+
+def binary_kinds_path(kinds: list[str]) -> str:
+    """Where (under a shard root) ``kind_shard_set`` puts the rule yes/no questions of ``kinds``."""
+    return f"rules_binary_{'_'.join(sorted(kinds))}/train"
+
+
+def kind_shard_set(source: str | Path, target: str | Path, kinds: list[str]) -> dict:
+    """A copy of a rule shard set with only its yes/no questions of ``kinds`` (``question_kind``
+    names without ``binary:``); an unknown kind or one with no question is an error."""
+    from cerebragloss.shards import iter_shard_set, write_shard_set
+
+    def of_kinds(sample: dict) -> str | None:
+        kind = question_kind(sample["task"], sample["messages"][0]["content"]) if sample["task"] == "binary" else None
+        return kind.removeprefix("binary:") if kind and kind.removeprefix("binary:") in kinds else None
+
+    # checked before writing: an empty copy would be reused as done by the next run
+    found = {of_kinds(sample) for sample, _ in iter_shard_set(source)}
+    missing = sorted(set(kinds) - found)
+    if missing:
+        raise ValueError(f"stage2_binary_kinds: no question of {', '.join(missing)} in {source}")
+    manifest = write_shard_set(((sample, png) for sample, png in iter_shard_set(source) if of_kinds(sample)), target, name="binary",
+                               generator="cerebragloss.learning.kind_shard_set", config={"kinds_of": str(source), "kinds": sorted(kinds)})  # fmt: skip
+    return manifest
 
 
 #: stages 1 and 2 of these runs draw batches as a plain shuffle: the shards hold a page's samples
@@ -389,6 +421,7 @@ def _stage_runs(runs: Path, root: Path, settings: LearnSettings, stage1_overlays
     """(name, command, configs, overrides) of each run: stage 0 -> 1 -> 2 -> test."""
     data = [f"--data.init_args.root={root}", *settings.extra]
     scratch = ["small.yaml", "from_scratch.yaml"]
+    binary_path = binary_kinds_path(settings.stage2_binary_kinds) if settings.stage2_binary_kinds else "rules/train"
     plan = [
         # the pages stay decoded in memory (PageDataset): loaded in this process, not in a worker
         # all validation pages stage0_val_passes times: the export keeps the best pass's weights
@@ -402,7 +435,8 @@ def _stage_runs(runs: Path, root: Path, settings: LearnSettings, stage1_overlays
     ]  # fmt: skip
     if not skip_stage2:
         plan.append(("stage2", "fit", ["stage2.yaml", *scratch, *stage2_overlays],
-                     [*data, *PLAIN_SHUFFLE, stage2_binary_source(settings.stage2_binary_samples), f"--data.init_args.samples_per_epoch={settings.stage2_samples}",
+                     [*data, *PLAIN_SHUFFLE, stage2_binary_source(settings.stage2_binary_samples, binary_path, settings.stage2_binary_only),
+                      f"--data.init_args.samples_per_epoch={settings.stage2_samples}",
                       f"--model.init_args.projector_lr={settings.stage2_projector_lr}",
                       f"--model.init_args.loss_average={settings.stage2_loss_average}", f"--model.init_args.lr_schedule={settings.stage2_lr_schedule}",
                       f"--model.init_args.init_from={runs / 'stage1' / 'hf'}"]))  # fmt: skip
@@ -425,6 +459,9 @@ def train_and_test(runs: Path, root: Path, settings: LearnSettings, **plan_optio
     """Stage 0 -> 1 -> 2 -> test under ``runs``, on the shard sets under ``root``; stages whose
     export (and a test whose report) exists are not run again."""
     seconds, report = {}, None
+    subset = root / binary_kinds_path(settings.stage2_binary_kinds) if settings.stage2_binary_kinds else None
+    if subset is not None and not (subset / "manifest.json").exists():
+        kind_shard_set(root / "rules" / "train", subset, settings.stage2_binary_kinds)
     for name, command, configs, overrides in _stage_runs(runs, root, settings, **plan_options):
         earlier = (runs / name / "hf" / "config.json").exists() if command == "fit" else _finished_test(runs)
         if earlier:
