@@ -76,10 +76,28 @@ def _correct(row: dict) -> bool:
     return parse_choice(row["prediction"], row.get("options")) == _answer_of(row)
 
 
+def option_named(row: dict) -> str | None:
+    """The option letter an MCQ reply's *text* names, its own letter ignored: "A. Delta" with
+    Delta as option C reads C. A second reading beside the letter (``_correct``), not instead of
+    it. Why: the learn run's seeing model writes one letter for every MCQ ("A. ...", the blind
+    one "D. ...") followed by the right option's text for the page (background band 95 %, PDR band
+    80 % of held-out questions) - it knows the answer and not which letter goes with it."""
+    import re
+
+    def words(text: str) -> str:
+        return " " + " ".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split()) + " "
+
+    body = words(re.sub(r"^\W{0,3}[A-H](?:[.):]|\s*\))", "", row["prediction"] or ""))
+    named = [(len(words(o)), "ABCDEFGH"[i]) for i, o in enumerate(row.get("options") or []) if words(o).strip() and words(o) in body]
+    # the longest option named wins ("spike-and-slow-wave complex" over "spike")
+    return max(named)[1] if named else None
+
+
 def question_scores(rows: list[dict], margins: dict[str, float] | None = None, majority_from: list[dict] | None = None) -> dict[str, dict]:
     """Per question type: ``accuracy``, ``chance`` (accuracy of always giving the majority answer
     of ``majority_from`` - the training questions of that type - or of ``rows`` themselves),
-    ``auc`` (binary: ranking AUC of the yes-minus-no logit margin against the answer) and ``n``."""
+    ``auc`` (binary: ranking AUC of the yes-minus-no logit margin against the answer), ``n`` and,
+    for MCQs, ``accuracy_by_text`` (the option the reply's text names: ``option_named``)."""
     from cerebragloss.vision_pretraining import rank_auc
 
     margins = margins or {}
@@ -106,6 +124,8 @@ def question_scores(rows: list[dict], margins: dict[str, float] | None = None, m
                      "chance": sum(_answer_of(r) == majority for r in group) / len(group),
                      "auc": rank_auc([s for s, _ in scored], [p for _, p in scored]) if kind.startswith("binary") and scored else None,
                      "n": len(group), "majority_answer": majority}  # fmt: skip
+        if not kind.startswith("binary"):
+            out[kind]["accuracy_by_text"] = sum(option_named(r) == _answer_of(r) for r in group) / len(group)
     return out
 
 
@@ -134,6 +154,8 @@ def learning_table(seeing: dict[str, dict], blind: dict[str, dict]) -> dict[str,
         other = blind.get(kind, {})
         table[kind] = {"accuracy": scores["accuracy"], "chance": scores["chance"], "auc": scores["auc"],
                        "image_blind": other.get("accuracy"), "image_blind_auc": other.get("auc"), "n": scores["n"]}  # fmt: skip
+        if "accuracy_by_text" in scores:
+            table[kind] |= {"accuracy_by_text": scores["accuracy_by_text"], "image_blind_by_text": other.get("accuracy_by_text")}
     return table
 
 
@@ -147,10 +169,13 @@ def _auc(value) -> str:
 
 def format_learning_table(table: dict[str, dict]) -> str:
     """The table ``make learn`` prints: accuracy and AUC of the seeing and the blind arm."""
-    lines = [f"{'question type':<24} {'n':>5} {'accuracy':>9} {'majority':>9} {'AUC':>7} {'blind acc':>10} {'blind AUC':>10}"]
+    lines = [f"{'question type':<24} {'n':>5} {'accuracy':>9} {'majority':>9} {'AUC':>7} {'blind acc':>10} {'blind AUC':>10}"
+             f" {'by text':>8} {'blind by text':>14}"]  # fmt: skip
     for kind, row in table.items():
         lines.append(f"{kind:<24} {row['n']:>5} {_pct(row['accuracy']):>9} {_pct(row['chance']):>9} {_auc(row['auc']):>7} "
-                     f"{_pct(row['image_blind']):>10} {_auc(row['image_blind_auc']):>10}")  # fmt: skip
+                     f"{_pct(row['image_blind']):>10} {_auc(row['image_blind_auc']):>10} "
+                     f"{_pct(row.get('accuracy_by_text')):>8} {_pct(row.get('image_blind_by_text')):>14}")  # fmt: skip
+    lines.append("by text: MCQs scored by the option the reply's text names, its letter ignored (cerebragloss.learning.option_named)")
     return "\n".join(lines)
 
 

@@ -427,3 +427,24 @@ def test_stage2_can_train_on_the_yes_no_questions_of_chosen_kinds_alone(shard_ro
     assert f'--data.init_args.train=[{{"path": "{binary_kinds_path([kind])}", "tasks": ["binary"], "samples": 1700000}}]' in plan["stage2"]
     default = {name: o for name, _, _, o in _stage_runs(tmp_path, tmp_path, LearnSettings())}
     assert '--data.init_args.train+={"path": "rules/train", "tasks": ["binary"], "samples": 1700000}' in default["stage2"]
+
+
+def test_mcqs_are_also_read_by_the_option_their_text_names_beside_their_letter():
+    """The learn run's models write one letter for every MCQ and then an option's text ("A. delta"
+    with delta as option C): the table keeps the letter's accuracy and adds the text's
+    (``accuracy_by_text``), for both arms; a reply that names no option, or only a letter, counts wrong."""
+    from cerebragloss.learning import format_learning_table, learning_table, option_named
+
+    def mcq(i, prediction, answer):
+        return {"id": f"m{i}", "task": "mcq", "question": "In which frequency band is the posterior dominant rhythm?",
+                "options": ["alpha", "beta", "delta", "theta"], "answer": answer, "prediction": prediction}  # fmt: skip
+
+    rows = [mcq(0, "A. delta", "C"), mcq(1, "B. beta", "B"), mcq(2, "A. gamma", "A"), mcq(3, "D", "D")]
+    assert [option_named(r) for r in rows] == ["C", "B", None, None]
+    scores = question_scores(rows)["mcq:pdr"]
+    assert scores["accuracy"] == 0.75 and scores["accuracy_by_text"] == 0.5  # by letter: "A. gamma" and "D" right
+    assert question_scores(rows[:3])["mcq:pdr"]["accuracy_by_text"] == pytest.approx(2 / 3)
+    blind = question_scores([mcq(0, "D. alpha", "C"), mcq(1, "D. alpha", "B")])
+    table = learning_table(question_scores(rows), blind)
+    assert table["mcq:pdr"]["accuracy_by_text"] == 0.5 and table["mcq:pdr"]["image_blind_by_text"] == 0.0
+    assert "by text" in format_learning_table(table)
