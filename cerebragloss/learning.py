@@ -436,6 +436,10 @@ def kind_shard_set(source: str | Path, target: str | Path, kinds: list[str]) -> 
 #: ranked no kind from a stage 0 that separates PDR at AUC 0.91 (and answered "No" to the PDR
 #: question, 72 % yes), where a plain loop with random batches read PDR from such a stage 0.
 #: The buffer holds every training sample of these runs (~4,000 rule and teacher samples).
+#: Since then the default stream mixes as well (training shards shuffled when written, 8 shards
+#: interleaved, 16-token length buckets: tools/bench_stream_mix.py, 7.6 subjects per batch, 3 %
+#: all-yes/all-no) at 7 % padding instead of this shuffle's 38 %; kept until a timed make learn
+#: without it shows the same table.
 PLAIN_SHUFFLE = ["--data.init_args.length_grouping=false", "--data.init_args.shuffle_buffer=8192"]
 #: the test pass also writes each answer's logit margin (for the AUC)
 ANSWER_SCORES = "--trainer.callbacks+=callbacks.answer_scores.AnswerScores"
