@@ -21,8 +21,9 @@ repeats run to run, and every rank takes the same number of steps. A worker read
 ranges of its run (tar headers are skipped over, not read through); shards may be fewer than
 workers x ranks.
 
-**Mixed batches.** Shards keep a page's samples together and subjects in synthesis order, so a
-training worker reads the shard ranges of its run ``interleave_shards`` at a time, in a seeded
+**Mixed batches.** Training shard sets are written shuffled (``shards.ShardSetWriter``'s
+``shuffle_seed``); for sets that are not (written earlier, or by other tools: a page's samples
+together, subjects in synthesis order), and to mix across shards in any case, a training worker reads the shard ranges of its run ``interleave_shards`` at a time, in a seeded
 random order of their samples (``interleave_runs``), before the shuffle buffer: the same samples,
 drawn from 8 shards' subjects at once instead of one shard's few pages.
 
@@ -456,7 +457,7 @@ class BatchStream(torch.utils.data.IterableDataset):
                          num_workers=self.num_workers, batch_size=self.settings.batch_size, seed=self.settings.seed,
                          epoch=self.epoch, shuffle=self.train)  # fmt: skip
 
-    def _raw(self, slot: Slot, counter: SkipCounter, rng: np.random.Generator | None = None) -> Iterator[tuple[dict | None, bytes | None, str]]:
+    def _raw(self, slot: Slot, counter: SkipCounter, rng: np.random.Generator) -> Iterator[tuple[dict | None, bytes | None, str]]:
         width = self.settings.interleave_shards if self.train else 1
         readers = [interleave_runs(runs, set(s.tasks) if s.tasks else None, counter, width, rng)
                    for s, runs in zip(self.sources, slot.runs, strict=True)]  # fmt: skip

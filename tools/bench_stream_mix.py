@@ -38,22 +38,13 @@ VARIANTS = [
 
 def sample_index(sources) -> dict[str, tuple[str, str, bool | None]]:
     """id -> (subject, page, yes/no answer or None) of every sample of the sources' shard sets."""
-    import json
-    import tarfile
-
-    from cerebragloss.shards import shard_urls
+    from cerebragloss.shards import iter_shard_set
 
     index = {}
     for source in sources:
-        for url in shard_urls(source.path):
-            with tarfile.open(url) as tar:
-                for member in tar:
-                    if member.name.endswith(".json"):
-                        sample = json.loads(tar.extractfile(member).read())
-                        answer = None
-                        if sample.get("task") == "binary":
-                            answer = sample["messages"][-1]["content"].strip().lower().startswith("yes")
-                        index[sample["id"]] = (sample.get("subject") or "", sample.get("page") or sample["id"], answer)
+        for sample, _ in iter_shard_set(source.path):
+            answer = sample["messages"][-1]["content"].strip().lower().startswith("yes") if sample.get("task") == "binary" else None
+            index[sample["id"]] = (sample.get("subject") or "", sample.get("page") or sample["id"], answer)
     return index
 
 
