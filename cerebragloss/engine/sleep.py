@@ -43,6 +43,11 @@ from cerebragloss.engine.background import electrodes_of
 
 #: Channels whose slow deflections are mostly the eyes' (see the module docstring).
 EYE_ELECTRODES = frozenset({"Fp1", "Fp2", "F7", "F8"})
+#: YASA's staging classifier refuses recordings sampled below 80 Hz. Upsampled to its 100 Hz, a
+#: 50 Hz recording has nothing above 25 Hz and the classifier called 3 of spinky_c3_test's N1
+#: pages W (questioning their spindles: F1 0.65 against 0.74 with the page rule at 50 Hz), so
+#: below this rate the page rule decides.
+STAGING_MIN_SFREQ = 80.0
 #: Staging electrodes, best first: YASA's classifier was trained on central EEG (C4-M1 / C3-M2).
 STAGING_ELECTRODES = ("C4", "C3", "Cz", "F4", "F3", "Fz", "P4", "P3", "Pz", "O2", "O1")
 
@@ -92,6 +97,13 @@ def _confidence(value: float, low: float, high: float) -> float:
     return round(float(0.5 + 0.5 * np.clip((value - low) / max(high - low, 1e-9), 0.0, 1.0)), 3)
 
 
+def broad_band(sfreq: float) -> tuple[float, float]:
+    """YASA's broadband (1-30 Hz, the spindle detector's reference signal), capped below Nyquist:
+    low-rate recordings exist (the DREAMS spindle excerpts include one sampled at 50 Hz) and the
+    30 Hz filter cannot be built there."""
+    return (1.0, min(30.0, 0.45 * sfreq))
+
+
 def detect_spindles(data: np.ndarray, sfreq: float, channels: list[str], settings: SleepSettings) -> list[dict]:
     """Spindles per channel (times in seconds from the start of ``data``)."""
     import yasa
@@ -99,8 +111,8 @@ def detect_spindles(data: np.ndarray, sfreq: float, channels: list[str], setting
     _quiet_yasa()
     found = yasa.spindles_detect(
         np.asarray(data, dtype=np.float64), sfreq, ch_names=list(channels), freq_sp=settings.spindle_band_hz,
-        duration=settings.spindle_duration_s, thresh={"rel_pow": None, "corr": settings.spindle_min_correlation,
-                                                      "rms": settings.spindle_rms_sd}, verbose="error",
+        freq_broad=broad_band(sfreq), duration=settings.spindle_duration_s,
+        thresh={"rel_pow": None, "corr": settings.spindle_min_correlation, "rms": settings.spindle_rms_sd}, verbose="error",
     )  # fmt: skip
     if found is None:
         return []
@@ -247,7 +259,7 @@ def stages_from_classifier(data_uv: np.ndarray, sfreq: float, electrodes: list[s
     """YASA's pretrained staging (LightGBM over 30 s epochs, one EEG channel) of the recording
     ``[electrodes, samples]`` (uV, its own reference): ``(stage per page, probability per page,
     channel used)``, or None when too short or no usable electrode."""
-    if data_uv.shape[-1] / sfreq < settings.staging_min_s:
+    if data_uv.shape[-1] / sfreq < settings.staging_min_s or sfreq < STAGING_MIN_SFREQ:
         return None
     electrode = next((e for e in STAGING_ELECTRODES if e in electrodes), None)
     if electrode is None:
@@ -292,7 +304,12 @@ def sleep_states(recording, page_starts: list[float], duration_s: float, setting
     if classified is not None:
         stages, probabilities, channel = classified
         return [{"stage": s, "source": "yasa_staging", "probability": p, "channel": channel} for s, p in zip(stages, probabilities, strict=True)]
-    why = f"recording shorter than {settings.staging_min_s:.0f} s" if recording.duration_s < settings.staging_min_s else "no central, frontal, parietal or occipital electrode"
+    if recording.duration_s < settings.staging_min_s:
+        why = f"recording shorter than {settings.staging_min_s:.0f} s"
+    elif recording.sfreq < STAGING_MIN_SFREQ:
+        why = f"sampled at {recording.sfreq:g} Hz, below the classifier's {STAGING_MIN_SFREQ:g} Hz"
+    else:
+        why = "no central, frontal, parietal or occipital electrode"
     return [{"stage": None, "source": "page_rule", "note": f"no hypnogram; no staging classifier ({why})"} for _ in page_starts]
 
 

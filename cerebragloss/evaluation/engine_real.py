@@ -88,10 +88,12 @@ def findings_in_recording_time(annotations: list[dict], classes: tuple[str, ...]
 
 
 def yasa_defaults(recording) -> list[dict]:
-    """YASA's spindles and slow waves with default settings on the recording's page signal."""
+    """YASA's spindles and slow waves with default settings on the recording's page signal (the
+    spindle detector's 1-30 Hz broadband capped below Nyquist on recordings sampled under 67 Hz,
+    where YASA's default cannot be built)."""
     import yasa
 
-    from cerebragloss.engine.sleep import _quiet_yasa
+    from cerebragloss.engine.sleep import _quiet_yasa, broad_band
     from cerebragloss.signals import segments_from_recording
 
     _quiet_yasa()
@@ -99,7 +101,7 @@ def yasa_defaults(recording) -> list[dict]:
     data = np.concatenate([s.data for s in segments], axis=1).astype(np.float64)
     sfreq, offset = segments[0].sfreq, segments[0].start_s
     found = []
-    for label, result in (("sleep_spindle", yasa.spindles_detect(data, sfreq, ch_names=segments[0].channels, verbose="error")),
+    for label, result in (("sleep_spindle", yasa.spindles_detect(data, sfreq, ch_names=segments[0].channels, freq_broad=broad_band(sfreq), verbose="error")),
                           ("k_complex", yasa.sw_detect(data, sfreq, ch_names=segments[0].channels, verbose="error"))):  # fmt: skip
         if result is not None:
             found += [{"class": label, "start_s": offset + float(r.Start), "end_s": offset + float(r.End), "confidence": 1.0}

@@ -105,7 +105,7 @@ def classify_channel(name: str, mne_type: str | None = None) -> ChannelInfo:
     """
     core = _strip_decoration(name)
     upper = core.upper().replace(" ", "")
-    parts = [p for p in re.split(r"[-/]", upper) if p]
+    parts = [p for p in re.split(r"[-/:]", upper) if p]  # "C3-A2", "C3/A2", "C3:A2"
 
     if len(parts) == 1 or (len(parts) == 2 and parts[1] in _REFERENCE_SUFFIXES):
         canonical = _CANONICAL_BY_UPPER.get(parts[0]) if parts else None

@@ -23,6 +23,9 @@ from cerebragloss.signals import TEN_TWENTY, canonical_electrode, classify_chann
         ("Fcz.", "FCz"),  # 10-10
         ("Af7.", "AF7"),
         ("EEG A1-REF", "A1"),
+        ("CZ-A1", "Cz"),  # DREAMS
+        ("EEG C3-M2", "C3"),  # HMC, AASM
+        ("C3:A2", "C3"),  # colon-separated reference
     ],
 )
 def test_spellings_map_to_one_canonical_label(recorded, canonical):
