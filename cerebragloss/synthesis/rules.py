@@ -26,11 +26,16 @@ from cerebragloss.synthesis.facts import EventFact, PageFacts, page_facts
 from cerebragloss.synthesis.samples import IMAGE_PLACEHOLDER, LETTERS, make_sample, mcq_prompt
 from cerebragloss.synthesis.vocabulary import (
     MASS_NOUNS,
+    ELECTRODES,
     MONTAGE_NAMES,
     NAMES,
+    OLD_TO_NEW,
     OPTION_NAMES,
     region_phrase,
 )
+
+
+MCQ_OPTION_ORDERS = ("shuffled", "clinical")
 
 
 @dataclass
@@ -41,6 +46,15 @@ class RuleSettings:
     mcq_per_page: int = 2
     binary_per_page: int = 2
     seed: int = 0
+    #: the order of an MCQ's options: ``shuffled`` (the paper's; the answer's letter is random) or
+    #: ``clinical`` (each label space's fixed order - bands by frequency, artifact and waveform
+    #: classes as listed in ``cerebragloss.labels``, electrodes as in 10-20 charts - so a letter
+    #: follows from what the options are: ``clinical_order``). Same distractors either way.
+    mcq_option_order: str = "shuffled"
+
+    def __post_init__(self):
+        if self.mcq_option_order not in MCQ_OPTION_ORDERS:
+            raise ValueError(f"rules.mcq_option_order: {self.mcq_option_order!r} is not one of {', '.join(MCQ_OPTION_ORDERS)}")
 
 
 def page_rng(key: str, seed: int, salt: str = "") -> np.random.Generator:
@@ -288,10 +302,25 @@ def _mcq_present(facts: PageFacts, rng):
 
 MCQ_MAKERS = (_mcq_waveform, _mcq_focus, _mcq_artifact, _mcq_pdr, _mcq_background, _mcq_montage, _mcq_present)
 
+#: every MCQ option text in its label space's clinical order (``clinical_order``)
+_CLINICAL_RANK = {text.lower(): rank for rank, text in enumerate(dict.fromkeys(
+    [name for name, _, _ in BANDS] + [OPTION_NAMES[c] for c in (*ARTIFACT_TYPES, *WAVEFORM_CLASSES)]
+    + list(MONTAGE_NAMES.values()) + [OLD_TO_NEW.get(e, e) for e in ELECTRODES]))}  # fmt: skip
 
-def multiple_choice(facts: PageFacts, count: int, seed: int = 0) -> list[tuple[str, list[str], str]]:
+
+def clinical_order(options: list[str]) -> list[str]:
+    """``options`` in their label space's fixed order (bands delta -> beta, artifact types then
+    waveform classes as ``cerebragloss.labels`` lists them, montages, 10-20 electrodes front to
+    back). With it the answer's letter is a function of the options and the answer (a background
+    band question always reads delta A, theta B, alpha C, beta D), as in a printed exam whose
+    choices are always listed in one order; an image-blind model sees the same order."""
+    return sorted(options, key=lambda option: _CLINICAL_RANK.get(option.lower(), len(_CLINICAL_RANK)))
+
+
+def multiple_choice(facts: PageFacts, count: int, seed: int = 0, option_order: str = "shuffled") -> list[tuple[str, list[str], str]]:
     """Up to ``count`` questions ``(question, 4 options, answer letter)``, each from a different
-    maker, favouring the page's findings; distractors are drawn from the same label space."""
+    maker, favouring the page's findings; distractors are drawn from the same label space. The
+    options are shuffled, or in ``clinical_order`` (``RuleSettings.mcq_option_order``)."""
     if count <= 0:
         return []
     rng = page_rng(facts.key, seed, "mcq")
@@ -309,7 +338,9 @@ def multiple_choice(facts: PageFacts, count: int, seed: int = 0) -> list[tuple[s
             continue
         distractors = [pool[i] for i in rng.choice(len(pool), size=3, replace=False)]
         options = distractors + [right]
-        options = [options[i] for i in rng.permutation(4)]
+        options = [options[i] for i in rng.permutation(4)]  # drawn either way: the same rng stream after
+        if option_order == "clinical":
+            options = clinical_order(options)
         questions.append((question, options, LETTERS[options.index(right)]))
         if len(questions) == count:
             break
@@ -417,7 +448,7 @@ def rule_samples(annotation: dict, settings: RuleSettings | None = None) -> list
         text = caption(facts, settings.seed, variant)
         messages = [{"role": "user", "content": f"{IMAGE_PLACEHOLDER}\n{_pick(rng, CAPTION_PROMPTS)}"}, {"role": "assistant", "content": text}]
         samples.append(make_sample(id=f"{facts.key}-caption-{variant}", task="caption", source="rule", messages=messages, **common))
-    for n, (question, options, letter) in enumerate(multiple_choice(facts, settings.mcq_per_page, settings.seed)):
+    for n, (question, options, letter) in enumerate(multiple_choice(facts, settings.mcq_per_page, settings.seed, settings.mcq_option_order)):
         messages = [
             {"role": "user", "content": f"{IMAGE_PLACEHOLDER}\n{mcq_prompt(question, options)}"},
             {"role": "assistant", "content": f"{letter}. {options[LETTERS.index(letter)]}"},

@@ -448,3 +448,36 @@ def test_mcqs_are_also_read_by_the_option_their_text_names_beside_their_letter()
     table = learning_table(question_scores(rows), blind)
     assert table["mcq:pdr"]["accuracy_by_text"] == 0.5 and table["mcq:pdr"]["image_blind_by_text"] == 0.0
     assert "by text" in format_learning_table(table)
+
+
+def test_mcq_options_in_clinical_order_keep_the_questions_and_move_the_letter_with_the_answer(annotations):
+    """``rules.mcq_option_order=clinical`` (the learn run's): the same questions and distractors as
+    the shuffled order, listed in each label space's fixed order, the letter still naming the right
+    option; a band question always reads delta A, theta B, alpha C, beta D. The other rule samples
+    of the page stay as they were."""
+    from cerebragloss.synthesis.facts import page_facts
+    from cerebragloss.synthesis.rules import RuleSettings, clinical_order, multiple_choice, rule_samples
+    from cerebragloss.synthesis.samples import LETTERS
+
+    bands, reordered = 0, 0
+    for annotation in annotations:
+        facts = page_facts(annotation)
+        shuffled, clinical = multiple_choice(facts, 7), multiple_choice(facts, 7, option_order="clinical")
+        assert [q for q, _, _ in shuffled] == [q for q, _, _ in clinical]
+        for (_, options, letter), (question, ordered, ordered_letter) in zip(shuffled, clinical, strict=True):
+            assert sorted(options) == sorted(ordered) and ordered == clinical_order(options)
+            assert ordered[LETTERS.index(ordered_letter)] == options[LETTERS.index(letter)]
+            reordered += ordered != options
+            if "frequency band" in question:
+                assert ordered == ["delta", "theta", "alpha", "beta"]
+                bands += 1
+        samples = {s["id"]: s for s in rule_samples(annotation, RuleSettings(binary_per_page=6))}
+        ordered_samples = rule_samples(annotation, RuleSettings(binary_per_page=6, mcq_option_order="clinical"))
+        for sample in ordered_samples:
+            if sample["task"] == "mcq":
+                assert sample["messages"][-1]["content"] == f"{sample['answer']}. {sample['options'][LETTERS.index(sample['answer'])]}"
+            else:
+                assert sample["messages"] == samples[sample["id"]]["messages"]
+    assert bands and reordered
+    with pytest.raises(ValueError, match="mcq_option_order"):
+        RuleSettings(mcq_option_order="alphabetical")
