@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cerebragloss.engine.background import electrodes_of
+from cerebragloss.signals.channels import is_derivation
 
 #: Channels whose slow deflections are mostly the eyes' (see the module docstring).
 EYE_ELECTRODES = frozenset({"Fp1", "Fp2", "F7", "F8"})
@@ -48,6 +49,7 @@ EYE_ELECTRODES = frozenset({"Fp1", "Fp2", "F7", "F8"})
 #: pages W (questioning their spindles: F1 0.65 against 0.74 with the page rule at 50 Hz), so
 #: below this rate the page rule decides.
 STAGING_MIN_SFREQ = 80.0
+CENTRAL_ELECTRODES = frozenset({"C3", "C4", "Cz"})
 #: Staging electrodes, best first: YASA's classifier was trained on central EEG (C4-M1 / C3-M2).
 STAGING_ELECTRODES = ("C4", "C3", "Cz", "F4", "F3", "Fz", "P4", "P3", "Pz", "O2", "O1")
 
@@ -261,7 +263,9 @@ def stages_from_classifier(data_uv: np.ndarray, sfreq: float, electrodes: list[s
     channel used)``, or None when too short or no usable electrode."""
     if data_uv.shape[-1] / sfreq < settings.staging_min_s or sfreq < STAGING_MIN_SFREQ:
         return None
-    electrode = next((e for e in STAGING_ELECTRODES if e in electrodes), None)
+    electrode = next((e for e in STAGING_ELECTRODES if e in electrodes), None) or next(
+        (e for e in electrodes if is_derivation(e) and set(electrodes_of(e)) & CENTRAL_ELECTRODES), None
+    )  # a recording of bipolar derivations only (Sleep-EDF's Fpz-Cz): a derivation through a central site
     if electrode is None:
         return None
     import mne

@@ -175,7 +175,7 @@ def score_real(folder: str | Path, detector=None, settings=None, progress: bool 
         truth = scored_events(path, recording)
         if not truth:
             continue
-        annotations = engine_annotations(recording, "as_recorded" if len(recording.electrodes) < 3 else "longitudinal_bipolar", detector, settings)
+        annotations = engine_annotations(recording, "auto", detector, settings)  # as tools/annotate.py draws it
         engine = score_events([truth], [findings_in_recording_time(annotations, SCORED_CLASSES)], 0.2, SCORED_CLASSES)
         reference = score_events([truth], [yasa_defaults(recording)], 0.2, SCORED_CLASSES)
         beta = sum(any(v["band"] == "beta" for v in a["background"]["channels"].values()) for a in annotations)

@@ -128,6 +128,24 @@ def classify_channel(name: str, mne_type: str | None = None) -> ChannelInfo:
     return ChannelInfo(name, "misc", None)
 
 
+def canonical_derivation(name: str) -> str | None:
+    """``Active-Reference`` in canonical spelling for a bipolar channel between two scalp
+    electrodes (``EEG Fpz-Cz`` -> ``Fpz-Cz``, ``FP1-F7`` -> ``Fp1-F7``), else None (ear-to-ear
+    and referential channels included)."""
+    if classify_channel(name).kind != "bipolar":
+        return None
+    parts = [_CANONICAL_BY_UPPER.get(p) for p in re.split(r"[-/:]", _strip_decoration(name).upper().replace(" ", "")) if p]
+    if len(parts) != 2 or None in parts or set(parts) & set(REFERENCE_ELECTRODES):
+        return None
+    return f"{parts[0]}-{parts[1]}"
+
+
+def is_derivation(label: str) -> bool:
+    """Whether a recording row is a recorded bipolar derivation (:func:`canonical_derivation`'s
+    ``Fpz-Cz``) rather than a referential electrode."""
+    return "-" in label and canonical_derivation(label) == label
+
+
 # --- reading labels in the context of the whole cap -------------------------------------------
 
 #: BioSemi's ABC layout names positions by ring letter and number (A1-A32, B1-B32, ... H32). Its

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cerebragloss.signals.channels import TEN_TWENTY, place_channels
+from cerebragloss.signals.channels import TEN_TWENTY, canonical_derivation, place_channels
 
 
 class RecordingError(Exception):
@@ -290,6 +290,7 @@ def _recording_from_raw(raw, path: Path, recording_id: str, subject: str, on_bad
     channel_map: dict[str, str] = {}
     not_used: dict[str, str] = {}
     aux: list[AuxChannel] = []
+    bipolar: list[tuple[int, str]] = []
     infos, notes = place_channels(list(raw.ch_names), types, _positions(raw))
     for index, (name, info) in enumerate(zip(raw.ch_names, infos, strict=True)):
         if info.kind in ("eeg", "reference"):
@@ -308,6 +309,7 @@ def _recording_from_raw(raw, path: Path, recording_id: str, subject: str, on_bad
             channel_map[name] = info.canonical
         elif info.kind == "bipolar":
             not_used[name] = "bipolar derivation (cannot be re-referenced)"
+            bipolar.append((index, name))
         else:
             aux.append(AuxChannel(name=name, kind=info.kind, data=all_data[index]))
             if info.kind == "misc":
@@ -315,6 +317,20 @@ def _recording_from_raw(raw, path: Path, recording_id: str, subject: str, on_bad
             elif info.kind == "unplaced":
                 not_used[name] = info.reason + " (kept as unplaced aux)"
 
+    if not electrodes:
+        # Only bipolar derivations (a sleep study's Fpz-Cz and Pz-Oz, a clinical export of the
+        # double banana): their rows are the recording, drawn as recorded; no other montage can
+        # be built from them.
+        for index, name in bipolar:
+            label = canonical_derivation(name)
+            if label is None or label in electrodes:
+                continue
+            rows.append(all_data[index] * 1e6)
+            electrodes.append(label)
+            channel_map[name] = label
+            del not_used[name]
+        if electrodes:
+            notes.append(f"only bipolar derivations ({' '.join(electrodes)}): drawn as recorded, no other montage can be built")
     if not electrodes:
         kinds: dict[str, list[str]] = {}
         for name, info in zip(raw.ch_names, infos, strict=True):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cerebragloss.signals.channels import TEN_TWENTY
+from cerebragloss.signals.channels import TEN_TWENTY, is_derivation
 
 #: The 18-channel longitudinal bipolar ("double banana"): left and right temporal chains, left and
 #: right parasagittal chains, then the midline.
@@ -98,8 +98,8 @@ def derivations_for(name: str, electrodes: list[str]) -> tuple[list[tuple[str, s
     name = canonical_montage(name)
     present = set(electrodes)
     scalp = [e for e in TEN_TWENTY if e in present]
-    if name == "as_recorded":
-        return [(e, None) for e in scalp], []
+    if name == "as_recorded":  # a recording of bipolar derivations only has them as its rows
+        return [(e, None) for e in scalp] + [(e, None) for e in electrodes if is_derivation(e)], []
     if name == "average":
         return [(e, "AVG") for e in scalp], []
     pairs = LONGITUDINAL_BIPOLAR if name == "longitudinal_bipolar" else TRANSVERSE_BIPOLAR
@@ -143,6 +143,9 @@ def choose_montage(electrodes: list[str], requested: str = AUTO) -> MontageChoic
     if name != AUTO:
         return MontageChoice(name, "as asked")
     scalp = [e for e in TEN_TWENTY if e in set(electrodes)]
+    recorded_pairs = [e for e in electrodes if is_derivation(e)]
+    if not scalp and recorded_pairs:
+        return MontageChoice("as_recorded", f"only bipolar derivations were recorded ({' '.join(recorded_pairs)})")
     if not scalp:
         others = f" (EEG channels: {' '.join(electrodes)})" if electrodes else ""
         raise MontageError(f"no montage possible: no 10-20 electrode{others}")

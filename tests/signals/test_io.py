@@ -4,7 +4,7 @@ import mne
 import numpy as np
 import pytest
 
-from cerebragloss.signals import RecordingError, read_recording
+from cerebragloss.signals import MontageError, RecordingError, read_recording
 from tests.conftest import sine
 
 NAMES = ["EEG FP1-REF", "EEG T3-REF", "EEG O1-REF", "ECG EKG-REF", "EOG LOC"]
@@ -136,6 +136,39 @@ def test_a_file_of_other_signals_says_it_holds_no_eeg_signal(write_edf):
     path = write_edf({"ECG": sine(1.2, 12, amplitude=500), "ramp": np.linspace(0, 100, 2400), "Pleth": sine(1, 12)})
     with pytest.raises(RecordingError, match=r"rec_01.edf: this file holds no EEG signal: none of its 3 channels.*ecg: ECG"):
         read_recording(path)
+
+
+@pytest.mark.shared_data
+def test_a_recording_of_bipolar_derivations_only_is_read_as_recorded_like_the_same_derivations(shared_eeg, write_edf):
+    # A sleep study's "EEG Fpz-Cz" / "EEG Pz-Oz", or a clinical export of the double banana: these
+    # rows are the recording (they were refused as "no EEG signal"). The recorded double banana of
+    # a real awake file must be read as the engine reads the double banana derived from it.
+    import json
+
+    from cerebragloss.engine.annotate import annotate
+    from cerebragloss.signals import apply_montage, choose_montage, segments_from_recording
+
+    referential = read_recording(shared_eeg / "eegmat" / "Subject00_1.edf")
+    banana = apply_montage(referential.data, referential.electrodes, "longitudinal_bipolar")
+    recorded = read_recording(write_edf({f"EEG {c}": row for c, row in zip(banana.channels, banana.data, strict=True)},
+                                        sfreq=referential.sfreq, name="banana_export.edf"))  # fmt: skip
+    assert recorded.electrodes == banana.channels and not recorded.not_used
+    assert choose_montage(recorded.electrodes).name == "as_recorded" and "only bipolar derivations" in recorded.notes[-1]
+    with pytest.raises(MontageError, match="needs at least 3 10-20 electrodes"):
+        apply_montage(recorded.data, recorded.electrodes, "average")
+    derived = segments_from_recording(referential, "longitudinal_bipolar", max_segments=2)
+    drawn = segments_from_recording(recorded, "auto", max_segments=2)
+    for ours, theirs in zip(derived, drawn, strict=True):
+        assert ours.channels == theirs.channels and theirs.montage == "as_recorded"
+        mine, other = annotate(ours), annotate(theirs)
+        for part in ("background", "artifacts", "events", "findings"):
+            assert json.dumps(mine[part], sort_keys=True) == json.dumps(other[part], sort_keys=True), part
+
+
+def test_sleep_study_derivations_are_kept_and_ear_to_ear_is_not(write_edf):
+    path = write_edf({"EEG Fpz-Cz": sine(10, 12), "EEG Pz-Oz": sine(11, 12), "EEG A2-A1": sine(1, 12), "EOG horizontal": sine(0.5, 12)})
+    recording = read_recording(path)
+    assert recording.electrodes == ["Fpz-Cz", "Pz-Oz"] and "EEG A2-A1" in recording.not_used
 
 
 def _eeg(names, sfreq=100.0, seconds=12.0):
