@@ -277,6 +277,9 @@ class LearnSettings:
     #: path writes "multi-choice/binary QA"): 1,700,000 against stage2.yaml's other 294,000 = 85 %,
     #: ~680 questions of each of the six kinds in 600 steps, the same for both arms
     stage2_binary_samples: int = 1700000
+    #: rule MCQs appended to stage 2's mix beyond stage2.yaml's own 100,000 (0: none), the same
+    #: for both arms and every ablation row (skipped with ``stage2_binary_only``)
+    stage2_mcq_samples: int = 0
     general: int = 32
     #: learning rates of the projector in stages 1 and 2 (stage 2's language model keeps the
     #: config's): through a random language model the projector learns a page-independent
@@ -412,6 +415,12 @@ def stage2_binary_source(samples: int, path: str = "rules/train", alone: bool = 
     return f"--data.init_args.train=[{source}]" if alone else f"--data.init_args.train+={source}"
 
 
+def stage2_mcq_source(samples: int) -> list[str]:
+    """The override that appends the rule MCQs once more to stage 2's mix with ``samples`` as
+    their share (none for 0)."""
+    return [f'--data.init_args.train+={{"path": "rules/train", "tasks": ["mcq"], "samples": {samples}}}'] if samples else []
+
+
 def binary_kinds_path(kinds: list[str]) -> str:
     """Where (under a shard root) ``kind_shard_set`` puts the rule yes/no questions of ``kinds``."""
     return f"rules_binary_{'_'.join(sorted(kinds))}/train"
@@ -473,6 +482,7 @@ def _stage_runs(runs: Path, root: Path, settings: LearnSettings, stage1_overlays
     if not skip_stage2:
         plan.append(("stage2", "fit", ["stage2.yaml", *scratch, *stage2_overlays],
                      [*data, *PLAIN_SHUFFLE, stage2_binary_source(settings.stage2_binary_samples, binary_path, settings.stage2_binary_only),
+                      *stage2_mcq_source(settings.stage2_mcq_samples if not settings.stage2_binary_only else 0),
                       f"--data.init_args.samples_per_epoch={settings.stage2_samples}",
                       f"--model.init_args.projector_lr={settings.stage2_projector_lr}",
                       f"--model.init_args.loss_average={settings.stage2_loss_average}", f"--model.init_args.lr_schedule={settings.stage2_lr_schedule}",

@@ -406,7 +406,8 @@ def test_stage_plan_validates_stage0_once_at_the_end_and_adds_each_runs_own_argu
 def test_stage2_can_train_on_the_yes_no_questions_of_chosen_kinds_alone(shard_root, tmp_path):
     """``stage2_binary_kinds``: a copy of the rule shards with those kinds' yes/no questions alone,
     every one of them and nothing else (the pages with them); ``stage2_binary_only``: stage 2's
-    mix is that source alone; a kind with no question is an error, not an empty stage 2."""
+    mix is that source alone; a kind with no question is an error, not an empty stage 2.
+    ``stage2_mcq_samples`` appends the rule MCQs once more, never to a yes/no-only stage 2."""
     from collections import Counter
 
     from cerebragloss.learning import LearnSettings, _stage_runs, binary_kinds_path, kind_shard_set
@@ -427,6 +428,11 @@ def test_stage2_can_train_on_the_yes_no_questions_of_chosen_kinds_alone(shard_ro
     assert f'--data.init_args.train=[{{"path": "{binary_kinds_path([kind])}", "tasks": ["binary"], "samples": 1700000}}]' in plan["stage2"]
     default = {name: o for name, _, _, o in _stage_runs(tmp_path, tmp_path, LearnSettings())}
     assert '--data.init_args.train+={"path": "rules/train", "tasks": ["binary"], "samples": 1700000}' in default["stage2"]
+    more_mcqs = '--data.init_args.train+={"path": "rules/train", "tasks": ["mcq"], "samples": 400000}'
+    assert more_mcqs not in default["stage2"]
+    assert more_mcqs in {name: o for name, _, _, o in _stage_runs(tmp_path, tmp_path, LearnSettings(stage2_mcq_samples=400000))}["stage2"]
+    alone = LearnSettings(stage2_mcq_samples=400000, stage2_binary_kinds=[kind], stage2_binary_only=True)
+    assert not any("mcq" in o for o in {name: o for name, _, _, o in _stage_runs(tmp_path, tmp_path, alone)}["stage2"])
 
 
 def test_mcqs_are_also_read_by_the_option_their_text_names_beside_their_letter():
