@@ -3,7 +3,8 @@
 ``Interpreter(model_dir)`` loads an exported checkpoint (``ExportHuggingFace``: model +
 processor) with transformers alone. ``open_page`` reads a recording, cuts the page at ``start_s``
 in the montage asked (by default the best the recording allows), renders it, runs the engine
-(background, artifacts, detector, cleaning) and draws the detections; ``engine_summary`` says in a
+(background, artifacts, detector, sleep stage and sleep transients from the recording around the
+page, cleaning) and draws the detections; ``engine_summary`` says in a
 few lines what the engine found;
 ``ask`` puts a question about the page to the model, keeping the conversation so far, so a chat
 continues turn by turn with the page in the first turn.
@@ -34,7 +35,8 @@ def open_page(recording: str | Path, start_s: float, montage: str = "auto", dete
     geometry): a model's from ``settings.page_for_model``; default ``PageSettings()``."""
     from cerebragloss.detection.detector import DEFAULT_WEIGHTS, WaveformDetector
     from cerebragloss.detection.draw import draw_boxes
-    from cerebragloss.engine.annotate import annotate
+    from cerebragloss.engine.annotate import EngineSettings, annotate
+    from cerebragloss.engine.sleep import PAGES_PER_WINDOW, recording_contexts
     from cerebragloss.render import render_segment
     from cerebragloss.settings import PageSettings
     from cerebragloss.signals import choose_montage, read_recording, segments_from_recording
@@ -44,15 +46,21 @@ def open_page(recording: str | Path, start_s: float, montage: str = "auto", dete
         raise ValueError(f"{recording}: --start {start_s} s is outside the recording (0 to {data.duration_s - 10:.1f} s for a 10 s page)")
     choice = choose_montage(data.electrodes, montage)
     page_settings = page_settings or PageSettings()
-    segments = list(segments_from_recording(data, choice.name, start_s=start_s, max_segments=1, filters=page_settings.filters,
-                                            flag_settings=page_settings.flags))  # fmt: skip
-    if not segments:
+    # The page is read as tools/annotate.py reads it, in its recording: its sleep stage from the
+    # recording's hypnogram or the staging classifier, and sleep transients detected over the pages
+    # around it (up to PAGES_PER_WINDOW), whose relative thresholds one page alone cannot set.
+    before = min(int((start_s + 1e-6) // 10.0), PAGES_PER_WINDOW // 2)
+    window = list(segments_from_recording(data, choice.name, start_s=start_s - 10.0 * before, max_segments=PAGES_PER_WINDOW,
+                                          filters=page_settings.filters, flag_settings=page_settings.flags))  # fmt: skip
+    if len(window) <= before:
         raise ValueError(f"{recording}: no page at {start_s} s")
-    page = render_segment(segments[0], page_settings.render)
+    settings = EngineSettings()
+    context = recording_contexts(data, window, settings.sleep)[before]
+    page = render_segment(window[before], page_settings.render)
     events = None
     if detector:
         events = WaveformDetector(DEFAULT_WEIGHTS if detector == "default" else detector).detect([page])[0]
-    annotation = annotate(page.segment, page, events)
+    annotation = annotate(page.segment, page, events, settings, context)
     kept = (annotation.get("findings") or {}).get("events") or []
     # signal-domain events (spindles from the trace, ...) have no pixel box to draw
     drawn = draw_boxes(page.image, [{"label": e["class"], "box": e["box"], "confidence": e["confidence"]} for e in kept if e.get("box")])

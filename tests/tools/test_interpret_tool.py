@@ -62,5 +62,7 @@ def test_interpret_a_one_channel_sleep_recording_without_a_model(shared_eeg, tmp
     assert "model>" not in result.stdout and "no --model given" in result.stdout
     annotation = json.loads((tmp_path / "out" / "spinky_c3_train_30s.annotation.json").read_text())
     assert annotation["montage"] == "as_recorded" and annotation["channels"] == ["C3"]
+    # read in its recording, as annotate reads it: staged over the 20 minutes, transients over the pages around it
+    assert annotation["sleep_state"]["source"] == "yasa_staging" and annotation["sleep_signal"]["context_s"] > 600
     page = Image.open(tmp_path / "out" / "spinky_c3_train_30s.png")
     assert page.info["montage"] == "as_recorded" and page.size[0] == 1344
