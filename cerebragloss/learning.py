@@ -255,7 +255,8 @@ class LearnSettings:
     #: model wrote one letter for every MCQ ("A.") and then the right option's text (background
     #: band 95 %, PDR band 80 % of held-out questions): binding a text to its letter is a copying
     #: skill ~240 MCQs in 600 steps do not teach a 4-layer model from scratch. Easier than shuffled
-    #: options, and the same for the image-blind arm, which can learn each kind's most common letter
+    #: options, and the same for the image-blind arm, which can learn each kind's most common letter.
+    #: Measured (README): rule MCQs by letter 38.2 % against the blind arm's 31.1 % (21.1 / 28.1 shuffled)
     mcq_option_order: str = "clinical"
     #: 1200 steps of 8. With the mean-token penalty (VisionPretrainModule.mean_penalty) stage 0
     #: separates the background by step 300-600 (validation head AUC at step 600: PDR 0.90, delta
@@ -278,7 +279,9 @@ class LearnSettings:
     #: ~680 questions of each of the six kinds in 600 steps, the same for both arms
     stage2_binary_samples: int = 1700000
     #: rule MCQs appended to stage 2's mix beyond stage2.yaml's own 100,000 (0: none), the same
-    #: for both arms and every ablation row (skipped with ``stage2_binary_only``)
+    #: for both arms and every ablation row (skipped with ``stage2_binary_only``). Measured from one
+    #: stage-1 export, clinical order: 400,000 (MCQs 21 % of the mix) read rule MCQs at 45.2 %
+    #: against 35.5 % with none, but PDR fell from AUC 0.888 / 82 % to 0.838 / 73 % (its majority)
     stage2_mcq_samples: int = 0
     general: int = 32
     #: learning rates of the projector in stages 1 and 2 (stage 2's language model keeps the
