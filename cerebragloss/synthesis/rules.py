@@ -25,15 +25,14 @@ from cerebragloss.labels import (
 from cerebragloss.synthesis.facts import EventFact, PageFacts, page_facts
 from cerebragloss.synthesis.samples import IMAGE_PLACEHOLDER, LETTERS, make_sample, mcq_prompt
 from cerebragloss.synthesis.vocabulary import (
-    MASS_NOUNS,
     ELECTRODES,
+    MASS_NOUNS,
     MONTAGE_NAMES,
     NAMES,
     OLD_TO_NEW,
     OPTION_NAMES,
     region_phrase,
 )
-
 
 MCQ_OPTION_ORDERS = ("shuffled", "clinical")
 

@@ -462,7 +462,12 @@ def test_mcq_options_in_clinical_order_keep_the_questions_and_move_the_letter_wi
     option; a band question always reads delta A, theta B, alpha C, beta D. The other rule samples
     of the page stay as they were."""
     from cerebragloss.synthesis.facts import page_facts
-    from cerebragloss.synthesis.rules import RuleSettings, clinical_order, multiple_choice, rule_samples
+    from cerebragloss.synthesis.rules import (
+        RuleSettings,
+        clinical_order,
+        multiple_choice,
+        rule_samples,
+    )
     from cerebragloss.synthesis.samples import LETTERS
 
     bands, reordered = 0, 0
