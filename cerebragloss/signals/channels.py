@@ -95,6 +95,13 @@ def canonical_electrode(name: str) -> str | None:
     return _CANONICAL_BY_UPPER.get(_strip_decoration(name).upper().replace(" ", ""))
 
 
+def _label_parts(name: str) -> tuple[str, list[str]]:
+    """The label upper-cased without vendor decoration, and its parts: ``EEG C3-A2`` ->
+    ``("C3-A2", ["C3", "A2"])`` (also ``C3/A2``, ``C3:A2``)."""
+    upper = _strip_decoration(name).upper().replace(" ", "")
+    return upper, [p for p in re.split(r"[-/:]", upper) if p]
+
+
 def classify_channel(name: str, mne_type: str | None = None) -> ChannelInfo:
     """Classify one channel by its recorded name (and MNE's type guess, used only as a tie-breaker).
 
@@ -103,9 +110,7 @@ def classify_channel(name: str, mne_type: str | None = None) -> ChannelInfo:
     >>> classify_channel("T3-LE").canonical
     'T7'
     """
-    core = _strip_decoration(name)
-    upper = core.upper().replace(" ", "")
-    parts = [p for p in re.split(r"[-/:]", upper) if p]  # "C3-A2", "C3/A2", "C3:A2"
+    upper, parts = _label_parts(name)
 
     if len(parts) == 1 or (len(parts) == 2 and parts[1] in _REFERENCE_SUFFIXES):
         canonical = _CANONICAL_BY_UPPER.get(parts[0]) if parts else None
@@ -134,7 +139,7 @@ def canonical_derivation(name: str) -> str | None:
     and referential channels included)."""
     if classify_channel(name).kind != "bipolar":
         return None
-    parts = [_CANONICAL_BY_UPPER.get(p) for p in re.split(r"[-/:]", _strip_decoration(name).upper().replace(" ", "")) if p]
+    parts = [_CANONICAL_BY_UPPER.get(p) for p in _label_parts(name)[1]]
     if len(parts) != 2 or None in parts or set(parts) & set(REFERENCE_ELECTRODES):
         return None
     return f"{parts[0]}-{parts[1]}"
