@@ -16,7 +16,10 @@ mkdir -p "$OUT"
 # trains on what it has and says so). Fine-tunes the default detector on device 0 for MINUTES at
 # each size in DETECTOR_IMGSZ (default "640"; "640 1344" trains both at once, sharing the GPU and
 # the CPU workers), with decoded pages cached in RAM. Back in $OUT: detector_SIZE.pt with its
-# coverage file, results_SIZE.csv, train_SIZE.log. Score and promote them here on the CPU:
+# coverage file, results_SIZE.csv, train_SIZE.log. DETECTOR_START (weights to start from; default
+# the default detector), DETECTOR_BATCH and DETECTOR_SET ("KEY=VALUE ...", after and over the
+# defaults above, e.g. "lr0=0.0005 warmup_epochs=1 cos_lr=true lrf=0.05") change the recipe.
+# Score and promote them here on the CPU:
 #   python tools/train_detector.py --evaluate detector_SIZE.pt --data .cache/detector/heldout_v --by-montage \
 #     --baseline cerebragloss/detection/weights/cerebragloss-yolo-sim.pt --promote --real-awake ../shared/data/eeg
 DATA_DIR=/tmp/detector_data
@@ -47,9 +50,10 @@ import yaml; yaml.safe_dump({'path': '$DATA_DIR', 'train': 'images/train', 'val'
   pids=()
   for size in ${DETECTOR_IMGSZ:-640}; do
     batch=$([ "$size" -gt 960 ] && echo 16 || echo 32)
-    python3 tools/train_detector.py --data "$DATA_DIR" --out "/tmp/detector_run_$size" --device "$DEVICE" --imgsz "$size" \
-      --model cerebragloss/detection/weights/cerebragloss-yolo-sim.pt \
-      --set time="$HOURS" batch="$batch" workers="$WORKERS" lr0=0.001 warmup_epochs=0.2 cache=true \
+    python3 tools/train_detector.py --data "$DATA_DIR" --out "$OUT/run_$size" --device "$DEVICE" --imgsz "$size" \
+      --model "${DETECTOR_START:-cerebragloss/detection/weights/cerebragloss-yolo-sim.pt}" \
+      --set time="$HOURS" batch="${DETECTOR_BATCH:-$batch}" workers="$WORKERS" lr0=0.001 warmup_epochs=0.2 cache=true \
+        ${DETECTOR_SET:-} \
       > "$OUT/train_$size.log" 2>&1 &
     pids+=($!)
   done
@@ -57,7 +61,7 @@ import yaml; yaml.safe_dump({'path': '$DATA_DIR', 'train': 'images/train', 'val'
   for pid in "${pids[@]}"; do wait "$pid" || status=1; done
   for size in ${DETECTOR_IMGSZ:-640}; do
     echo "== imgsz $size"; tail -14 "$OUT/train_$size.log"
-    run=/tmp/detector_run_$size
+    run=$OUT/run_$size  # under $OUT, so a call cut off by its time limit still returns each epoch's weights
     [ -f "$run/detector.pt" ] || continue
     cp "$run/detector.pt" "$OUT/detector_$size.pt"
     cp "$run/detector.coverage.json" "$OUT/detector_$size.coverage.json"

@@ -7,7 +7,8 @@ DATA is a dataset folder or a data.yaml whose ``train``/``val`` may list several
 mixes under .cache/detector do); its images are often links into other folders, which a call to
 the device carries as links only. Each part is a tar of real files (``images/{split}/NAME.png``
 and ``labels/{split}/NAME.txt``, names prefixed by their source folder so two folders never
-collide), pages shuffled across parts; the last part also holds DATA's ``dataset.json`` (the
+collide, and before that by the page's place in a seeded shuffle, the order ultralytics will
+train in), pages shuffled across parts; the last part also holds DATA's ``dataset.json`` (the
 coverage written next to trained weights). A call carries 64 MiB in all: PNG pages do not
 compress, so a training set of ~100 MiB needs two parts, unpacked on the device by
 ``bash tools/gpu_checks.sh --detector-unpack PART`` then ``--detector MINUTES``.
@@ -49,6 +50,10 @@ def pack(data: Path, out: Path, parts: int, seed: int = 0) -> list[Path]:
     if not pages:
         raise SystemExit(f"{data}: no pages found")
     random.Random(seed).shuffle(pages)
+    # rect training forms batches of consecutive pages in name order within a page shape, once
+    # (detection.train shuffles the batches, not their members), so names from the source folders
+    # gave batches of one folder each. A prefix of the shuffled position mixes folders in a batch.
+    pages = [(split, f"p{rank:05d}_{name}", image, label) for rank, (split, name, image, label) in enumerate(pages)]
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for part in range(parts):

@@ -50,6 +50,10 @@ class DetectorTrainSettings:
     #: up from 0 like the other weights
     warmup_epochs: float = 1.0
     warmup_bias_lr: float = 0.0
+    #: the rate falls from lr0 to lr0 x lrf over the epochs (over the epochs that ``time`` allows,
+    #: when it is set), linearly or, with cos_lr, along a cosine
+    lrf: float = 0.01
+    cos_lr: bool = False
     #: letterbox pages to the page shape (640x384) instead of a square: 40 % less compute per page.
     #: ultralytics then keeps the dataset order instead of shuffling.
     rect: bool = True

@@ -57,10 +57,15 @@ def test_detect_tool_writes_every_page_and_reports_bad_inputs(tmp_path):
     assert len(drawn) == sum(1 for p in pages if p["events"])
 
 
+PAGE_NAMES = [f"page{i:02d}" for i in range(10)]
+
+
 def test_pack_detector_data_carries_linked_pages_and_labels_as_files(tmp_path):
     """tools/pack_detector_data.py: a mix whose pages and labels are links into other folders
     (as `make detector-data`'s mixes are) is packed as real files, every label beside its page,
-    pages split across the parts with no name clash between folders, dataset.json in the last."""
+    pages split across the parts with no name clash between folders, dataset.json in the last,
+    and names in a shuffled order (rect training batches pages by name: folder names would give
+    batches of one folder each)."""
     import tarfile
 
     sources = []
@@ -70,7 +75,7 @@ def test_pack_detector_data_carries_linked_pages_and_labels_as_files(tmp_path):
         for kind, suffix, text in (("images", ".png", "png bytes"), ("labels", ".txt", f"0 0.5 0.5 0.1 0.1 {folder}")):
             (real / kind / "train").mkdir(parents=True)
             (linked / kind / "train").mkdir(parents=True)
-            for page in ("p1", "p2"):
+            for page in PAGE_NAMES:
                 (real / kind / "train" / f"{page}{suffix}").write_text(text)
                 (linked / kind / "train" / f"{page}{suffix}").symlink_to(real / kind / "train" / f"{page}{suffix}")
         sources.append(str(linked / "images" / "train"))
@@ -86,10 +91,12 @@ def test_pack_detector_data_carries_linked_pages_and_labels_as_files(tmp_path):
                 assert member.isfile(), f"{member.name} packed as a link: it would dangle on the device"
                 members[member.name] = (part, tar.extractfile(member).read().decode())
     pages = sorted(name for name in members if name.startswith("images/"))
-    assert pages == [f"images/train/d{i}_{p}.png" for i in (0, 1) for p in ("p1", "p2")]
+    assert sorted(page.split("_", 1)[1] for page in pages) == [f"d{i}_{p}.png" for i in (0, 1) for p in PAGE_NAMES]
+    folders_in_name_order = [page.split("_")[1] for page in pages]
+    assert folders_in_name_order != sorted(folders_in_name_order), "pages of one folder would be batched together"
     for page in pages:
         label = page.replace("images/", "labels/").replace(".png", ".txt")
         assert members[label][0] == members[page][0], "a label travels in its page's part"
-        assert members[label][1].endswith("a" if "/d0_" in page else "b")
+        assert members[label][1].endswith("a" if "_d0_" in page else "b")
     assert members["dataset.json"][0] == "detector_part2.tar"
     assert {part for part, _ in members.values()} == {"detector_part1.tar", "detector_part2.tar"}
