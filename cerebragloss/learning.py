@@ -258,6 +258,14 @@ class LearnSettings:
     #: options, and the same for the image-blind arm, which can learn each kind's most common letter.
     #: Measured (README): rule MCQs by letter 38.2 % against the blind arm's 31.1 % (21.1 / 28.1 shuffled)
     mcq_option_order: str = "clinical"
+    #: the same for the offline teacher's complex MCQs (``TeacherSettings.mcq_option_order``):
+    #: ordered by band, then finding. Why: with shuffled options the letter follows from nothing a
+    #: model can learn from ~130 training questions (seeing 13.2 %, "A." or "C." for any page; blind
+    #: 15.8 %). The template's options are one band and one finding with one of the two changed in
+    #: each distractor, so the answer is the option that shares its band with two others and its
+    #: finding with one - the text alone decides it - and a fixed order gives both arms the
+    #: letter's prior (B on 286 of 576 pages), so the blind arm is the bar to beat
+    teacher_mcq_option_order: str = "clinical"
     #: 1200 steps of 8. With the mean-token penalty (VisionPretrainModule.mean_penalty) stage 0
     #: separates the background by step 300-600 (validation head AUC at step 600: PDR 0.90, delta
     #: background 0.99, alpha 0.96, line noise 0.96, epileptiform 0.68; without it, on the same
@@ -327,7 +335,7 @@ def _tool(name: str, *args: str) -> None:
 
 
 #: the settings that decide the data (recordings, annotations, shards); the rest only the training
-DATA_SETTINGS = ("subjects", "minutes", "seed", "val", "bench", "binary_per_page", "mcq_option_order", "general")
+DATA_SETTINGS = ("subjects", "minutes", "seed", "val", "bench", "binary_per_page", "mcq_option_order", "teacher_mcq_option_order", "general")
 
 
 def check_data_settings(out: Path, settings: LearnSettings) -> None:
@@ -371,7 +379,8 @@ def prepare_data(out: Path, settings: LearnSettings) -> Path:
         _tool("synthesize.py", str(out / "annotations"), "--out", str(shards / "rules"), "--set", *split,
               f"rules.binary_per_page={settings.binary_per_page}", f"rules.mcq_option_order={settings.mcq_option_order}")
     if not (shards / "teacher" / "train" / "manifest.json").exists():
-        _tool("augment_llm.py", str(out / "annotations"), "--out", str(shards / "teacher"), "--teacher", "offline", "--set", *split)
+        _tool("augment_llm.py", str(out / "annotations"), "--out", str(shards / "teacher"), "--teacher", "offline", "--set", *split,
+              f"teacher.mcq_option_order={settings.teacher_mcq_option_order}")
     if not (shards / "general" / "llava" / "manifest.json").exists():
         llava_json, images = general_demo_data(out / "general_source", count=settings.general, seed=settings.seed)
         _tool("convert_llava.py", str(llava_json), str(images), "--out", str(shards / "general" / "llava"))

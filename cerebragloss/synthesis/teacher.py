@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from cerebragloss.labels import WAVEFORM_CLASSES
+from cerebragloss.labels import ARTIFACT_TYPES, WAVEFORM_CLASSES
 from cerebragloss.llm import (
     GeminiAsker,
     GeminiSettings,
@@ -32,6 +32,7 @@ from cerebragloss.llm import (
 )
 from cerebragloss.synthesis.facts import PageFacts, facts_record, page_facts
 from cerebragloss.synthesis.rules import (
+    MCQ_OPTION_ORDERS,
     _article,
     _cap,
     _list,
@@ -58,6 +59,16 @@ class TeacherSettings(GeminiSettings):
     given facts, not reasoning."""
 
     kind: str = "offline"  # offline | gemini
+    #: the order of the offline teacher's complex-MCQ options: ``shuffled`` (as written so far), or
+    #: ``clinical``: by band (delta -> beta), then by finding in its label space's order
+    #: (``cerebragloss.labels``; left before right; "no ..." last), so the letter follows from what
+    #: the options are, as ``rules.mcq_option_order`` does for the rule MCQs. The options and the
+    #: rng draws are the same either way; a Gemini teacher's options are its own (free text)
+    mcq_option_order: str = "shuffled"
+
+    def __post_init__(self):
+        if self.mcq_option_order not in MCQ_OPTION_ORDERS:
+            raise ValueError(f"teacher.mcq_option_order: {self.mcq_option_order!r} is not one of {', '.join(MCQ_OPTION_ORDERS)}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,8 +194,12 @@ def parse_prompt(prompt: str) -> tuple[str, dict]:
 
 def cache_key(request: TeacherRequest, settings: TeacherSettings) -> str:
     """Everything that decides a reply: teacher, model, prompt version, sampling, the prompt."""
-    return request_key({"kind": settings.kind, "model": settings.model if settings.kind != "offline" else "offline",
-                        "version": PROMPT_VERSION, "temperature": settings.temperature, "task": request.task, "prompt": request.prompt})  # fmt: skip
+    decides = {"kind": settings.kind, "model": settings.model if settings.kind != "offline" else "offline",
+               "version": PROMPT_VERSION, "temperature": settings.temperature, "task": request.task, "prompt": request.prompt}  # fmt: skip
+    if settings.kind == "offline" and settings.mcq_option_order != "shuffled":
+        # only where it is set: the shuffled replies cached so far keep their keys
+        decides["mcq_option_order"] = settings.mcq_option_order
+    return request_key(decides)
 
 
 def parse_reply(task: str, text: str | None) -> dict:
@@ -252,7 +267,7 @@ class OfflineTeacher:
 
     def ask(self, request: TeacherRequest) -> Reply:
         task, payload = parse_prompt(request.prompt)
-        return Reply(offline_reply(task, payload, request.page_key))
+        return Reply(offline_reply(task, payload, request.page_key, self.settings.mcq_option_order))
 
 
 def _facts_from_payload(payload: dict, key: str) -> PageFacts:
@@ -278,14 +293,14 @@ def _facts_from_payload(payload: dict, key: str) -> PageFacts:
     )  # fmt: skip
 
 
-def offline_reply(task: str, payload: dict, key: str) -> dict:
+def offline_reply(task: str, payload: dict, key: str, mcq_option_order: str = "shuffled") -> dict:
     facts = _facts_from_payload(payload, key)
     rng = page_rng(key, 1, f"offline-{task}")
     if task == "description":
         parts = [background_sentence(facts, rng), sleep_sentence(facts, rng), epileptiform_sentence(facts, rng), artifact_sentence(facts, rng)]
         return {"description": " ".join(p for p in parts if p) + " " + _impression(facts)}
     if task == "complex_mcq":
-        return _offline_mcq(facts, rng)
+        return _offline_mcq(facts, rng, mcq_option_order)
     turns = [{"question": "Can you give me an overview of this page?", "answer": background_sentence(facts, rng) + " " + _impression(facts)}]
     epileptiform = epileptiform_sentence(facts, rng)
     if epileptiform:
@@ -309,40 +324,58 @@ def _impression(facts: PageFacts) -> str:
     return "Impression: no epileptiform discharges on this page."
 
 
-def _offline_mcq(facts: PageFacts, rng) -> dict:
+#: option ranks of the complex MCQs' clinical order: bands delta -> beta; findings as
+#: ``cerebragloss.labels`` lists artifact types and waveform classes, left before right, "no ..." last
+_BAND_RANK = {band: rank for rank, band in enumerate(("delta", "theta", "alpha", "beta"))}
+_LABEL_RANK = {label: rank for rank, label in enumerate((*ARTIFACT_TYPES, *WAVEFORM_CLASSES))}
+_ABSENT = (len(_LABEL_RANK), 0)
+
+
+def _side_rank(region: str) -> int:
+    return {"left": 0, "right": 2}.get(region.split(" ", 1)[0], 1)
+
+
+def _offline_mcq(facts: PageFacts, rng, option_order: str = "shuffled") -> dict:
     """"Which combination best describes this page?": background band + main finding; each
-    distractor changes one of the two."""
+    distractor changes one of the two. ``option_order``: ``TeacherSettings.mcq_option_order``."""
     b = facts.background
     band = b.pdr_band if b.pdr_present else b.prevailing_band
     bands = [x for x in ("delta", "theta", "alpha", "beta") if x != band]
     rhythm = "posterior dominant rhythm" if b.pdr_present else "background"
+    # each finding with its rank in the clinical order
     if facts.epileptiform:
         event = facts.epileptiform[0]
-        finding = f"{_name(event.label)} over the {event.region} region"
+        finding = (f"{_name(event.label)} over the {event.region} region", (_LABEL_RANK.get(event.label, 0), _side_rank(event.region)))
         side = "left" if event.region.startswith("right") else "right"
-        wrong = [f"{_name(event.label)} over the {side} {event.region.split(' ', 1)[-1]} region", "no epileptiform discharges"]
+        other_region = f"{side} {event.region.split(' ', 1)[-1]}"
+        wrong = [(f"{_name(event.label)} over the {other_region} region", (_LABEL_RANK.get(event.label, 0), _side_rank(other_region))),
+                 ("no epileptiform discharges", _ABSENT)]  # fmt: skip
         why = f"the {rhythm} is {band} and the {_name(event.label)} at {event.start_s:.1f} s is {event.region}"
     elif facts.sleep:
         event = facts.sleep[0]
-        finding = f"{_article(_name(event.label))} at {event.start_s:.1f} s"
-        wrong = ["a spike-and-slow-wave complex at the same time", "no transients"]
+        finding = (f"{_article(_name(event.label))} at {event.start_s:.1f} s", (_LABEL_RANK.get(event.label, 0), 1))
+        wrong = [("a spike-and-slow-wave complex at the same time", (_LABEL_RANK["spike_and_slow_wave"], 1)), ("no transients", _ABSENT)]
         why = f"the {rhythm} is {band} and a {_name(event.label)} occurs at {event.start_s:.1f} s"
     elif facts.artifacts:
         artifact = facts.artifacts[0]
-        finding = f"{_name(artifact.label)} in {_list(list(artifact.channels))}"
+        finding = (f"{_name(artifact.label)} in {_list(list(artifact.channels))}", (_LABEL_RANK.get(artifact.label, 0), 1))
         other = "electrode_pop" if artifact.label != "electrode_pop" else "emg"
-        wrong = [f"{_name(other)} in {_list(list(artifact.channels))}", "no artifacts"]
+        wrong = [(f"{_name(other)} in {_list(list(artifact.channels))}", (_LABEL_RANK[other], 1)), ("no artifacts", _ABSENT)]
         why = f"the {rhythm} is {band} and {_name(artifact.label)} affects {_list(list(artifact.channels))}"
     else:
-        finding, wrong = "no artifacts", ["muscle (EMG) artifact", "electrode pops"]
+        finding = ("no artifacts", _ABSENT)
+        wrong = [("muscle (EMG) artifact", (_LABEL_RANK["emg"], 1)), ("electrode pops", (_LABEL_RANK["electrode_pop"], 1))]
         why = f"the {rhythm} is {band} and the page is free of artifact"
-    right = f"{_cap(band)} {rhythm} with {finding}"
-    options = [right, f"{_cap(band)} {rhythm} with {wrong[0]}", f"{_cap(bands[int(rng.integers(3))])} {rhythm} with {finding}",
-               f"{_cap(band)} {rhythm} with {wrong[1]}"]  # fmt: skip
-    order = list(rng.permutation(4))
-    options = [options[i] for i in order]
-    return {"question": "Which combination best describes this page?", "options": options,
-            "answer": LETTERS[options.index(right)], "explanation": _cap(why) + "."}  # fmt: skip
+    other_band = bands[int(rng.integers(3))]
+    ranked = [((band, finding), 0), ((band, wrong[0]), 1), ((other_band, finding), 2), ((band, wrong[1]), 3)]
+    options = [(f"{_cap(x)} {rhythm} with {text}", (_BAND_RANK.get(x, len(_BAND_RANK)), rank)) for (x, (text, rank)), _ in ranked]
+    right = options[0][0]
+    options = [options[i] for i in rng.permutation(4)]  # drawn either way: the same rng stream after
+    if option_order == "clinical":
+        options = sorted(options, key=lambda option: option[1])
+    texts = [text for text, _ in options]
+    return {"question": "Which combination best describes this page?", "options": texts,
+            "answer": LETTERS[texts.index(right)], "explanation": _cap(why) + "."}  # fmt: skip
 
 
 class GeminiTeacher(GeminiAsker):

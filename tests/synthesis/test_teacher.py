@@ -133,3 +133,36 @@ def test_the_gemini_teacher_names_the_missing_key(monkeypatch):
         api_key_from_environment()
     monkeypatch.setenv("GOOGLE_API_KEY", "from-google-variable")
     assert api_key_from_environment() == "from-google-variable"
+
+
+def test_offline_complex_mcq_options_in_clinical_order_keep_the_options_and_move_the_letter_with_the_answer(annotations, undetected):
+    """``teacher.mcq_option_order=clinical`` (the learn run's): the same question, options and
+    explanation as the shuffled order, listed by band (delta -> beta), then by finding (left before
+    right, "no ..." last), the letter still naming the right option; the cache keeps the shuffled
+    replies' keys and tells the two apart."""
+    bands = ("delta", "theta", "alpha", "beta")
+    shuffled_teacher, clinical_teacher = OfflineTeacher(), OfflineTeacher(TeacherSettings(mcq_option_order="clinical"))
+    reordered = 0
+    for annotation in annotations + undetected + [example_annotation()]:
+        request = build_request(annotation, "complex_mcq")
+        shuffled, clinical = shuffled_teacher.ask(request).reply, clinical_teacher.ask(request).reply
+        assert sorted(clinical["options"]) == sorted(shuffled["options"])
+        assert (clinical["question"], clinical["explanation"]) == (shuffled["question"], shuffled["explanation"])
+        right = shuffled["options"]["ABCD".index(shuffled["answer"])]
+        assert clinical["options"]["ABCD".index(clinical["answer"])] == right
+        ranks = [bands.index(option.split()[0].lower()) for option in clinical["options"]]
+        assert ranks == sorted(ranks), clinical["options"]
+        for band in set(ranks):  # within one band: "no ..." last, left before right
+            findings = [o.split(" with ", 1)[1] for o, r in zip(clinical["options"], ranks, strict=True) if r == band]
+            assert not any(f.startswith("no ") for f in findings[:-1]), findings
+            sides = [f.split(" over the ")[1].split()[0] for f in findings if " over the " in f]
+            assert sides == sorted(sides), findings
+        reordered += clinical["options"] != shuffled["options"]
+    assert reordered > 0
+    sharp_wave = clinical_teacher.ask(build_request(example_annotation(), "complex_mcq")).reply["options"]
+    assert [o for o in sharp_wave if o.startswith("Alpha")][-1] == "Alpha posterior dominant rhythm with no epileptiform discharges"
+    request = build_request(example_annotation(), "complex_mcq")
+    assert cache_key(request, TeacherSettings()) == cache_key(request, TeacherSettings(mcq_option_order="shuffled"))
+    assert cache_key(request, TeacherSettings(mcq_option_order="clinical")) != cache_key(request, TeacherSettings())
+    with pytest.raises(ValueError, match="mcq_option_order"):
+        TeacherSettings(mcq_option_order="alphabetical")
