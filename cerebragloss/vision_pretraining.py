@@ -7,11 +7,12 @@ the language-model loss alone does not teach one on small hardware (measured: a 
 trained through the LM loss answered "No" to everything). Stage 0 trains the vision encoder, with
 a throw-away head, to predict per page the facts the engine already wrote and the questions of
 stages 1 and 2 are about (``page_labels``): artifacts, epileptiform discharges, sleep transients,
-the posterior dominant rhythm, symmetry and the prevailing background band. The head is dropped at
-export; stages 1 and 2 then run as in the paper with this encoder frozen.
+the posterior dominant rhythm, symmetry, the prevailing background band and the sleep stage. The
+head is dropped at export; stages 1 and 2 then run as in the paper with this encoder frozen.
 
 Labels come from ``cerebragloss.synthesis.facts.page_facts``, the same facts the rule captions and
-questions are written from, so stage 0 sees nothing the later stages could not.
+questions are written from, and the page's sleep stage from the annotation's ``sleep_state``
+(hypnogram or staging classifier), so stage 0 learns nothing the engine did not write.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import torch
 from cerebragloss.labels import ARTIFACT_TYPES, WAVEFORM_CLASSES
 
 BANDS = ("delta", "theta", "alpha", "beta")
+#: the AASM stages of ``sleep_state.stage``
+SLEEP_STAGES = ("W", "N1", "N2", "N3", "R")
 
 #: One binary target per name, in this order.
 PAGE_LABELS: tuple[str, ...] = (
@@ -32,12 +35,17 @@ PAGE_LABELS: tuple[str, ...] = (
     "pdr",
     "asymmetric",
     *(f"background:{b}" for b in BANDS),
+    # Why: the engine calls a posterior peak a PDR on sleep pages too (N2 88 of 96, N3 60 of 192
+    # pages of the learn data), so the PDR question's "no" pages are nearly all N3 and its "yes"
+    # pages include N2; both are delta pages (background:delta), and no other label parts them
+    *(f"sleep:{s}" for s in SLEEP_STAGES),
 )
 
 
 def page_labels(annotation: dict) -> list[float]:
     """The page's targets in ``PAGE_LABELS`` order (1.0 = present). Waveform targets are 0 where
-    the detector did not run (nothing is known): the engine's own convention of saying nothing."""
+    the detector did not run, and sleep stages where no stage was found (``page_rule``): nothing is
+    known, the engine's own convention of saying nothing."""
     from cerebragloss.synthesis.facts import page_facts
 
     facts = page_facts(annotation)
@@ -51,6 +59,7 @@ def page_labels(annotation: dict) -> list[float]:
         **{f"artifact:{a}": a in facts.artifact_types for a in ARTIFACT_TYPES},
         **{f"waveform:{c}": c in facts.classes for c in WAVEFORM_CLASSES},
         **{f"background:{b}": background.prevailing_band == b for b in BANDS},
+        **{f"sleep:{s}": (annotation.get("sleep_state") or {}).get("stage") == s for s in SLEEP_STAGES},
     }
     return [float(present[name]) for name in PAGE_LABELS]
 

@@ -380,6 +380,9 @@ def test_learn_data_made_with_other_settings_is_refused_not_reused(tmp_path):
     check_data_settings(out, LearnSettings(binary_per_page=5))  # the same settings: reused
     with pytest.raises(ValueError, match="binary_per_page 5 -> 6"):
         check_data_settings(out, LearnSettings(binary_per_page=6))
+    # the teacher's complex-MCQ order decides the teacher shards: a data setting too
+    with pytest.raises(ValueError, match="teacher_mcq_option_order clinical -> shuffled"):
+        check_data_settings(out, LearnSettings(binary_per_page=5, teacher_mcq_option_order="shuffled"))
 
     unrecorded = tmp_path / "older"
     (unrecorded / "annotations").mkdir(parents=True)
@@ -492,3 +495,26 @@ def test_mcq_options_in_clinical_order_keep_the_questions_and_move_the_letter_wi
     assert bands and reordered
     with pytest.raises(ValueError, match="mcq_option_order"):
         RuleSettings(mcq_option_order="alphabetical")
+
+
+def test_stage0_learns_the_engines_sleep_stage_and_nothing_where_none_was_found(annotations):
+    """Stage 0's ``sleep:<stage>`` targets: the annotation's ``sleep_state.stage`` one-hot (the
+    simulated recordings' hypnogram here: wake to N3), all 0 where the engine found no stage
+    (``page_rule``); the page's other targets do not depend on it. Why these labels: the PDR
+    question's "no" pages are nearly all N3, its "yes" pages include N2, and no other target parts
+    those two delta-dominated stages."""
+    from collections import Counter
+
+    stages = Counter()
+    for annotation in annotations:
+        labels = dict(zip(PAGE_LABELS, page_labels(annotation), strict=True))
+        stage = annotation["sleep_state"]["stage"]
+        assert [name for name, value in labels.items() if name.startswith("sleep:") and value] == [f"sleep:{stage}"]
+        stages[stage] += 1
+    assert {"W", "N2", "N3"} <= set(stages), stages
+    unstaged = annotations[0] | {"sleep_state": {"stage": None, "source": "page_rule", "note": "no hypnogram"}}
+    staged, unknown = page_labels(annotations[0]), page_labels(unstaged)
+    assert [v for name, v in zip(PAGE_LABELS, unknown, strict=True) if name.startswith("sleep:")] == [0.0] * 5
+    assert [a for name, a in zip(PAGE_LABELS, staged, strict=True) if not name.startswith("sleep:")] == [
+        b for name, b in zip(PAGE_LABELS, unknown, strict=True) if not name.startswith("sleep:")
+    ]
