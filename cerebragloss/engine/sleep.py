@@ -2,8 +2,11 @@
 each page, from the recording rather than the page alone.
 
 Transients come from YASA (Vallat & Walker 2021, BSD-3), the field's reference for signal-based
-sleep-event detection: ``spindles_detect`` and ``sw_detect`` on every EEG channel of the page as
-drawn, so any montage works, a single referential channel included. Both use thresholds relative
+sleep-event detection: ``spindles_detect`` and ``sw_detect`` on every electrode, against the
+common average on a full cap and as recorded otherwise (a single referential channel included),
+whatever montage the page is drawn in: each event is then put on the page channels involving its
+electrodes (a bipolar pair of neighbours cancels most of a wide spindle or K-complex; the figures
+are on ``SleepSettings.signal``). Both use thresholds relative
 to the signal they see (a moving-RMS threshold is the mean plus k standard deviations over the
 whole signal), so they are run over the recording (or a long window of it) and their events are
 then handed to the pages; a page on its own gets a per-page run.
@@ -87,6 +90,19 @@ class SleepSettings:
     min_context_s: float = 60.0
     #: YASA's staging reads 30 s epochs with +-2.5 min of context; below 5 minutes it refuses
     staging_min_s: float = 300.0
+    #: the signal searched: ``referential`` (see :func:`detection_montage`: the common average
+    #: over a full cap, else each electrode as recorded) whatever montage the page is drawn in,
+    #: each event then put on the page channels involving its electrodes; or ``page``, the page's
+    #: own channels. Spindles and K-complexes have wide fields, which a bipolar pair of neighbours
+    #: cancels while its noise stays. Measured on simulated N2 sleep (19 electrodes; 26 subjects x
+    #: 3 min in three seeds, 299 spindles, 294 K-complexes; pooled, time IoU >= 0.2), F1 searched on
+    #: the double banana / transverse / as recorded / average: spindles 0.52 / 0.55 / 0.63 / 0.74
+    #: (precision 0.46 / 0.45 / 0.89 / 0.69), K-complexes 0.32 / 0.03 / 0.32 / 0.38
+    signal: str = "referential"
+
+    def __post_init__(self):
+        if self.signal not in ("referential", "page"):
+            raise ValueError(f"sleep signal must be 'referential' or 'page', not {self.signal!r}")
 
 
 def _quiet_yasa():
@@ -218,6 +234,55 @@ def detect_sleep_transients(data: np.ndarray, sfreq: float, channels: list[str],
     return {"events": events, "slow_waves": slow_waves, "context_s": round(context_s, 1), "note": note}
 
 
+#: a common average of fewer electrodes holds much of a wide sleep transient itself: on simulated
+#: N2 with C3 C4 Cz Pz only, every K-complex vanished from the average (F1 0.19-0.41 per seed as
+#: recorded, 0.00 on the average)
+FULL_CAP_ELECTRODES = 16
+
+
+def detection_montage(electrodes: list[str]) -> str:
+    """Where ``signal: referential`` searches a recording: the common average over a full cap
+    (:data:`FULL_CAP_ELECTRODES` 10-20 electrodes or more), else each electrode (or recorded
+    derivation) as recorded."""
+    from cerebragloss.signals.montage import derivations_for
+
+    return "average" if len(derivations_for("average", electrodes)[0]) >= FULL_CAP_ELECTRODES else "as_recorded"
+
+
+def montage_span(recording, montage: str, start_s: float, span_s: float) -> tuple[np.ndarray, float, list[str]]:
+    """``(data, sfreq, channels)`` of ``recording`` in ``montage`` from ``start_s`` for ``span_s``
+    seconds, prepared as pages are by default (filtered over a margin that absorbs the filters'
+    edge transient)."""
+    from dataclasses import replace
+
+    from cerebragloss.signals.filters import FilterSettings, prepare
+    from cerebragloss.signals.montage import apply_montage
+    from cerebragloss.signals.segments import FILTER_MARGIN_S
+
+    first = max(0, int(round((start_s - FILTER_MARGIN_S) * recording.sfreq)))
+    last = int(round((start_s + span_s + FILTER_MARGIN_S) * recording.sfreq))
+    piece = prepare(replace(recording, data=recording.data[:, first:last]), FilterSettings())
+    derived = apply_montage(piece.data, piece.electrodes, montage)
+    offset = int(round((start_s - first / recording.sfreq) * piece.sfreq))
+    return derived.data[:, offset : offset + int(round(span_s * piece.sfreq))], piece.sfreq, derived.channels
+
+
+def on_page_channels(found: dict, page_channels: list[str]) -> dict:
+    """A :func:`detect_sleep_transients` result found in another montage, moved onto a page's
+    channels: an event is on every channel that involves one of its electrodes (a spindle at
+    C3-AVG is in F3-C3 and C3-P3 of the double banana); one whose electrodes the page does not draw
+    is left out. A slow wave keeps the channel it was measured on (``channel``) and gains the page
+    channels showing it (``channels``)."""
+
+    def showing(names: list[str]) -> list[str]:
+        wanted = set(names) | {e for name in names for e in electrodes_of(name)}
+        return [c for c in page_channels if c in wanted or set(electrodes_of(c)) & wanted]
+
+    events = [dict(e, channels=showing(e["channels"])) for e in found["events"]]
+    return dict(found, events=[e for e in events if e["channels"]],
+                slow_waves=[dict(w, channels=showing([w["channel"]])) for w in found["slow_waves"]])  # fmt: skip
+
+
 def events_of_page(found: dict, page_start_s: float, duration_s: float) -> dict:
     """The part of a recording-wide :func:`detect_sleep_transients` result that belongs to one page
     (an event belongs to the page holding its middle), in page time."""
@@ -325,8 +390,9 @@ PAGES_PER_WINDOW = 180
 def recording_contexts(recording, segments: list, settings: SleepSettings | None = None) -> list[dict]:
     """Per page of one recording (``segments`` in order, as cut by ``segments_from_recording``):
     ``{"sleep": events_of_page(...) or None, "sleep_state": {...}}`` for ``annotate(context=...)``.
-    Transients are detected over consecutive runs of pages joined end to end (the signal as drawn,
-    in the page's montage), in windows of :data:`PAGES_PER_WINDOW` pages."""
+    Transients are detected over consecutive runs of pages joined end to end, in windows of
+    :data:`PAGES_PER_WINDOW` pages, on the signal ``settings.signal`` names (by default
+    :func:`detection_montage`'s, the events then put on the page channels involving them)."""
     settings = settings or SleepSettings()
     if not segments:
         return []
@@ -343,8 +409,13 @@ def recording_contexts(recording, segments: list, settings: SleepSettings | None
                 runs.append([index])
         for run in runs:
             first = segments[run[0]]
-            joined = np.concatenate([segments[i].data for i in run], axis=1)
-            whole = detect_sleep_transients(joined, first.sfreq, first.channels, settings)
+            searched = detection_montage(recording.electrodes) if settings.signal == "referential" else first.montage
+            if searched != first.montage:
+                data, sfreq, channels = montage_span(recording, searched, first.start_s, len(run) * duration)
+                whole = on_page_channels(detect_sleep_transients(data, sfreq, channels, settings), first.channels)
+            else:
+                joined = np.concatenate([segments[i].data for i in run], axis=1)
+                whole = detect_sleep_transients(joined, first.sfreq, first.channels, settings)
             for i in run:
                 found[i] = events_of_page(whole, segments[i].start_s - first.start_s, duration)
     return [{"sleep": f, "sleep_state": s} for f, s in zip(found, states, strict=True)]

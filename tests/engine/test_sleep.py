@@ -201,3 +201,44 @@ def test_a_recording_sampled_at_50_hz_is_searched_and_staged_by_the_page_rule(sh
                 for i, c in enumerate(found) for e in c["sleep"]["events"] if e["class"] == "sleep_spindle"]  # fmt: skip
     score = score_events([_scored(shared_eeg, "spinky_c3_train", "sleep_spindle")], [spindles], 0.2, ("sleep_spindle",))["sleep_spindle"]
     assert score.f1 >= 0.6, (score.precision, score.recall)  # 0.77 at 50 Hz, 0.73 at 1000 Hz (with cleaning)
+
+
+def _simulated_n2_spindles(paths, montage: str, settings: SleepSettings) -> tuple[list, list]:
+    """Truth spindles and the spindles handed to the pages of ``montage``, in recording time."""
+    import json
+
+    truths, founds = [], []
+    for path in paths:
+        truth = json.loads(path.with_name(path.stem + ".events.json").read_text())["events"]
+        truths.append([{"class": e["class"], "start_s": e["onset_s"], "end_s": e["offset_s"]} for e in truth if e["class"] == "sleep_spindle"])
+        recording = read_recording(path)
+        segments = list(segments_from_recording(recording, montage))
+        found = []
+        for segment, context in zip(segments, recording_contexts(recording, segments, settings), strict=True):
+            for event in context["sleep"]["events"]:
+                assert set(event["channels"]) <= set(segment.channels), "an event is put on the channels the page draws"
+                if event["class"] == "sleep_spindle":
+                    found.append(dict(event, start_s=segment.start_s + event["start_s"], end_s=segment.start_s + event["end_s"]))
+        founds.append(found)
+    return truths, founds
+
+
+def test_spindles_of_a_full_cap_are_searched_on_the_average_whatever_montage_the_page_shows(tmp_path):
+    """A bipolar pair of neighbours cancels most of a wide spindle: the double banana's pages get
+    the spindles found on the common average, on the channels involving their electrodes, and
+    find more of the simulated ones than a search of the double banana's own channels."""
+    from cerebragloss.signals.simulate import SimulationSettings, simulate_recordings
+
+    paths = simulate_recordings(tmp_path, subjects=3, minutes=2.0, seed=5, prefix="n2sim", settings=SimulationSettings(
+        states=["n2"], artifacts_per_page=0.0, classes=["sleep_spindle", "k_complex"]))  # fmt: skip
+    truth, on_average = _simulated_n2_spindles(paths, "average", NO_STAGING)
+    _, on_banana = _simulated_n2_spindles(paths, "longitudinal_bipolar", NO_STAGING)
+    _, banana_searched = _simulated_n2_spindles(paths, "longitudinal_bipolar", replace(NO_STAGING, signal="page"))
+    assert [[(e["start_s"], e["end_s"]) for e in f] for f in on_banana] == [[(e["start_s"], e["end_s"]) for e in f] for f in on_average]
+    for banana_found, average_found in zip(on_banana, on_average, strict=True):
+        for banana, average in zip(banana_found, average_found, strict=True):
+            electrodes = {c.removesuffix("-AVG") for c in average["channels"]}
+            assert all(set(c.split("-")) & electrodes for c in banana["channels"])
+    found, searched = (score_events(truth, f, 0.2, ["sleep_spindle"])["sleep_spindle"] for f in (on_banana, banana_searched))
+    assert sum(map(len, truth)) >= 20
+    assert found.f1 >= searched.f1 + 0.1, (found, searched)
