@@ -111,7 +111,7 @@ def annotate(segment: Segment, page: Page | None = None, events: list[dict] | No
     keep = _keep_mask(segment, artifacts + [e for e in signal_events if e["class"] == "sleep_spindle"])
     state = context.get("sleep_state") or {}
     asleep = state.get("stage") in ("N1", "N2", "N3") or any(e["class"] == "sleep_spindle" for e in signal_events)
-    background = analyse_background(segment.data, segment.sfreq, segment.channels, settings.background, keep, asleep)
+    background = analyse_background(segment.data, segment.sfreq, segment.channels, settings.background, keep, asleep, state.get("stage"))
     annotation = {
         "schema": SCHEMA,
         **{k: v for k, v in segment.identity().items() if k != "flags"},

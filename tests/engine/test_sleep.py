@@ -186,6 +186,18 @@ def test_annotated_simulated_recordings_take_their_stage_from_the_hypnogram(anno
     assert all(a["schema"] == 2 and a["sleep_signal"]["ran"] for a in annotations)
 
 
+def test_no_posterior_dominant_rhythm_is_reported_in_n2_or_n3(annotations):
+    # the PDR is the waking rhythm: a posterior theta peak of N2 (the simulator's central theta)
+    # was reported as a "theta PDR" on most N2 pages, and the captions said so
+    pdr = {a["sleep_state"]["stage"]: [] for a in annotations}
+    for a in annotations:
+        pdr[a["sleep_state"]["stage"]].append(a["background"]["posterior_dominant_rhythm"])
+    asleep = pdr.get("N2", []) + pdr.get("N3", [])
+    assert asleep and not any(p["present"] for p in asleep)
+    assert all("waking rhythm" in p["reason"] for p in asleep)
+    assert any(p["present"] and p["band"] == "alpha" for p in pdr["W"])
+
+
 @pytest.mark.shared_data
 def test_a_recording_sampled_at_50_hz_is_searched_and_staged_by_the_page_rule(shared_eeg):
     # Public scored sleep data includes 50 Hz recordings (a DREAMS spindle excerpt); YASA's 1-30 Hz
