@@ -35,9 +35,9 @@ PAGE_LABELS: tuple[str, ...] = (
     "pdr",
     "asymmetric",
     *(f"background:{b}" for b in BANDS),
-    # Why: the engine calls a posterior peak a PDR on sleep pages too (N2 88 of 96, N3 60 of 192
-    # pages of the learn data), so the PDR question's "no" pages are nearly all N3 and its "yes"
-    # pages include N2; both are delta pages (background:delta), and no other label parts them
+    # Why: the PDR question's answer follows the stage (until 8416d15 the engine called a PDR on
+    # N2 pages and some N3 ones; since then none on either), and N2 and N3 are both delta pages
+    # (background:delta) that no other label parts
     *(f"sleep:{s}" for s in SLEEP_STAGES),
 )
 
