@@ -266,6 +266,10 @@ class LearnSettings:
     #: finding with one - the text alone decides it - and a fixed order gives both arms the
     #: letter's prior (B on 286 of 576 pages), so the blind arm is the bar to beat
     teacher_mcq_option_order: str = "clinical"
+    #: the offline teacher's tasks per page (``AugmentSettings.tasks_per_page``): all three, so
+    #: every page has a complex MCQ (~400 to train on and ~115 held out, against ~130 and 38 with
+    #: one task per page), as well as a description and a conversation
+    teacher_tasks_per_page: int = 3
     #: 1200 steps of 8. With the mean-token penalty (VisionPretrainModule.mean_penalty) stage 0
     #: separates the background by step 300-600 (validation head AUC at step 600: PDR 0.90, delta
     #: background 0.99, alpha 0.96, line noise 0.96, epileptiform 0.68; without it, on the same
@@ -291,6 +295,11 @@ class LearnSettings:
     #: stage-1 export, clinical order: 400,000 (MCQs 21 % of the mix) read rule MCQs at 45.2 %
     #: against 35.5 % with none, but PDR fell from AUC 0.888 / 82 % to 0.838 / 73 % (its majority)
     stage2_mcq_samples: int = 0
+    #: the teacher's complex MCQs appended to stage 2's mix (0: none), the same for both arms and
+    #: every ablation row that keeps the teacher data. Why: stage2.yaml's teacher source (94,000 of
+    #: ~2M with the yes/no questions) holds ~75 complex MCQs in 600 steps, and with them neither
+    #: arm learnt the answer's letter at all (README); 400,000 is ~17 % of the mix, ~800 in 600 steps
+    stage2_complex_mcq_samples: int = 400000
     general: int = 32
     #: learning rates of the projector in stages 1 and 2 (stage 2's language model keeps the
     #: config's): through a random language model the projector learns a page-independent
@@ -335,7 +344,8 @@ def _tool(name: str, *args: str) -> None:
 
 
 #: the settings that decide the data (recordings, annotations, shards); the rest only the training
-DATA_SETTINGS = ("subjects", "minutes", "seed", "val", "bench", "binary_per_page", "mcq_option_order", "teacher_mcq_option_order", "general")
+DATA_SETTINGS = ("subjects", "minutes", "seed", "val", "bench", "binary_per_page", "mcq_option_order", "teacher_mcq_option_order",
+                 "teacher_tasks_per_page", "general")
 
 
 def check_data_settings(out: Path, settings: LearnSettings) -> None:
@@ -380,7 +390,7 @@ def prepare_data(out: Path, settings: LearnSettings) -> Path:
               f"rules.binary_per_page={settings.binary_per_page}", f"rules.mcq_option_order={settings.mcq_option_order}")
     if not (shards / "teacher" / "train" / "manifest.json").exists():
         _tool("augment_llm.py", str(out / "annotations"), "--out", str(shards / "teacher"), "--teacher", "offline", "--set", *split,
-              f"teacher.mcq_option_order={settings.teacher_mcq_option_order}")
+              f"teacher.mcq_option_order={settings.teacher_mcq_option_order}", f"tasks_per_page={settings.teacher_tasks_per_page}")
     if not (shards / "general" / "llava" / "manifest.json").exists():
         llava_json, images = general_demo_data(out / "general_source", count=settings.general, seed=settings.seed)
         _tool("convert_llava.py", str(llava_json), str(images), "--out", str(shards / "general" / "llava"))
@@ -433,6 +443,12 @@ def stage2_mcq_source(samples: int) -> list[str]:
     return [f'--data.init_args.train+={{"path": "rules/train", "tasks": ["mcq"], "samples": {samples}}}'] if samples else []
 
 
+def stage2_complex_mcq_source(samples: int) -> list[str]:
+    """The override that appends the teacher's complex MCQs to stage 2's mix with ``samples`` as
+    their share (none for 0)."""
+    return [f'--data.init_args.train+={{"path": "teacher/train", "tasks": ["complex_mcq"], "samples": {samples}}}'] if samples else []
+
+
 def binary_kinds_path(kinds: list[str]) -> str:
     """Where (under a shard root) ``kind_shard_set`` puts the rule yes/no questions of ``kinds``."""
     return f"rules_binary_{'_'.join(sorted(kinds))}/train"
@@ -475,8 +491,9 @@ ANSWER_SCORES = "--trainer.callbacks+=callbacks.answer_scores.AnswerScores"
 
 
 def _stage_runs(runs: Path, root: Path, settings: LearnSettings, stage1_overlays=(), stage2_overlays=(), test_overlays=(),
-                skip_stage2=False, stage1_fraction: float | None = None) -> list[tuple[str, str, list[str], list[str]]]:  # fmt: skip
-    """(name, command, configs, overrides) of each run: stage 0 -> 1 -> 2 -> test."""
+                skip_stage2=False, stage1_fraction: float | None = None, teacher_in_stage2=True) -> list[tuple[str, str, list[str], list[str]]]:  # fmt: skip
+    """(name, command, configs, overrides) of each run: stage 0 -> 1 -> 2 -> test.
+    ``teacher_in_stage2``: false for a row whose stage 2 has no teacher data (no complex MCQs appended)."""
     data = [f"--data.init_args.root={root}", *settings.extra]
     scratch = ["small.yaml", "from_scratch.yaml"]
     binary_path = binary_kinds_path(settings.stage2_binary_kinds) if settings.stage2_binary_kinds else "rules/train"
@@ -495,6 +512,7 @@ def _stage_runs(runs: Path, root: Path, settings: LearnSettings, stage1_overlays
         plan.append(("stage2", "fit", ["stage2.yaml", *scratch, *stage2_overlays],
                      [*data, *PLAIN_SHUFFLE, stage2_binary_source(settings.stage2_binary_samples, binary_path, settings.stage2_binary_only),
                       *stage2_mcq_source(settings.stage2_mcq_samples if not settings.stage2_binary_only else 0),
+                      *stage2_complex_mcq_source(settings.stage2_complex_mcq_samples if teacher_in_stage2 and not settings.stage2_binary_only else 0),
                       f"--data.init_args.samples_per_epoch={settings.stage2_samples}",
                       f"--model.init_args.projector_lr={settings.stage2_projector_lr}",
                       f"--model.init_args.loss_average={settings.stage2_loss_average}", f"--model.init_args.lr_schedule={settings.stage2_lr_schedule}",
@@ -620,7 +638,7 @@ ABLATION_ROWS = (
     ("Stage1=0.05, Stage2=1 (Full)", None, {}),
     ("Stage1=0.20", "Stage1_020", {"stage1_overlays": ("ablations/stage1_fraction_0.20.yaml",)}),
     ("Stage2=0 (No Instruct)", "no_stage2", {"skip_stage2": True, "test_overlays": ("ablations/no_stage2.yaml",)}),
-    ("Stage2 w/o aug (No teacher)", "stage2_no_llm_data", {"stage2_overlays": ("ablations/stage2_no_llm_data.yaml",)}),
+    ("Stage2 w/o aug (No teacher)", "stage2_no_llm_data", {"stage2_overlays": ("ablations/stage2_no_llm_data.yaml",), "teacher_in_stage2": False}),
     ("Stage2 w/o cap (No rules)", "stage2_no_rule_captions", {"stage2_overlays": ("ablations/stage2_no_rule_captions.yaml",)}),
 )
 

@@ -63,6 +63,10 @@ class AugmentSettings:
     samples_per_shard: int = 1000
     #: seed of which page gets which of the three tasks
     seed: int = 0
+    #: how many of the three tasks each page gets (1-3; 1, the default: one each, in turn, so a
+    #: teacher's calls stay one per page). ``make learn`` asks all three of the offline teacher,
+    #: for three times the complex MCQs to train and test on
+    tasks_per_page: int = 1
     #: seed of the training shards' sample order (null: the order written; see SynthesisSettings)
     shuffle_seed: int | None = 0
 
@@ -178,11 +182,14 @@ def synthesize_rules(annotations_dir: str | Path, out: str | Path, settings: Syn
     return report
 
 
-def teacher_plan(annotations: list[dict], seed: int, limit: int | None = None, splits: dict[str, str] | None = None) -> list[tuple[dict, str]]:
-    """(annotation, task) pairs: ``limit`` pages in a seeded order, tasks in turn within each
-    split (``splits``: subject -> split), each split starting at a different task, so that
-    descriptions, complex MCQs and conversations stay 1:1:1 in every split and overall (within
-    one per split) for any ``limit``."""
+def teacher_plan(annotations: list[dict], seed: int, limit: int | None = None, splits: dict[str, str] | None = None,
+                 tasks_per_page: int = 1) -> list[tuple[dict, str]]:  # fmt: skip
+    """(annotation, task) pairs: ``limit`` pages in a seeded order, ``tasks_per_page`` tasks each,
+    in turn within each split (``splits``: subject -> split), each split starting at a different
+    task, so that descriptions, complex MCQs and conversations stay 1:1:1 in every split and
+    overall (within one per split) for any ``limit``."""
+    if not 1 <= tasks_per_page <= len(TEACHER_TASKS):
+        raise ValueError(f"tasks_per_page must be 1 to {len(TEACHER_TASKS)}, got {tasks_per_page}")
     ordered = sorted(annotations, key=lambda a: a["key"])
     chosen = [ordered[i] for i in page_rng("plan", seed).permutation(len(ordered))][:limit]
     turns: Counter = Counter()
@@ -190,8 +197,9 @@ def teacher_plan(annotations: list[dict], seed: int, limit: int | None = None, s
     for annotation in chosen:
         split = splits[annotation["subject"]] if splits else "all"
         start = SPLITS.index(split) if split in SPLITS else 0
-        plan.append((annotation, TEACHER_TASKS[(start + turns[split]) % len(TEACHER_TASKS)]))
-        turns[split] += 1
+        for _ in range(tasks_per_page):
+            plan.append((annotation, TEACHER_TASKS[(start + turns[split]) % len(TEACHER_TASKS)]))
+            turns[split] += 1
     return plan
 
 
@@ -204,7 +212,7 @@ def augment_with_teacher(annotations_dir: str | Path, out: str | Path, settings:
     started = time.perf_counter()
     annotations = load_annotations(annotations_dir)
     splits = subject_split(annotations_dir, [a["subject"] for a in annotations], settings.split)
-    plan = teacher_plan(annotations, settings.seed, limit, splits)
+    plan = teacher_plan(annotations, settings.seed, limit, splits, settings.tasks_per_page)
     skipped, requests, by_id = {}, [], {}
     for annotation, task in plan:
         if not (annotations_dir / "pages" / str(annotation.get("page"))).exists():

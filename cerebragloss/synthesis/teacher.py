@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from cerebragloss.labels import ARTIFACT_TYPES, WAVEFORM_CLASSES
+from cerebragloss.labels import ARTIFACT_TYPES, EPILEPTIFORM_CLASSES, WAVEFORM_CLASSES
 from cerebragloss.llm import (
     GeminiAsker,
     GeminiSettings,
@@ -50,6 +50,9 @@ TEACHER_TASKS: tuple[str, ...] = ("description", "complex_mcq", "conversation")
 #: Bump when the prompt, the example or the schemas change: cached replies then no longer apply.
 #: 2: the input says which waveform classes were looked for (``waveforms_searched``)
 PROMPT_VERSION = "2"
+#: Bump when the offline teacher's templates change (its cached replies then no longer apply).
+#: 2: complex MCQs as a 2 x 2 grid of bands and findings (``_offline_mcq``)
+OFFLINE_TEMPLATE_VERSION = "2"
 
 
 @dataclass
@@ -196,9 +199,10 @@ def cache_key(request: TeacherRequest, settings: TeacherSettings) -> str:
     """Everything that decides a reply: teacher, model, prompt version, sampling, the prompt."""
     decides = {"kind": settings.kind, "model": settings.model if settings.kind != "offline" else "offline",
                "version": PROMPT_VERSION, "temperature": settings.temperature, "task": request.task, "prompt": request.prompt}  # fmt: skip
-    if settings.kind == "offline" and settings.mcq_option_order != "shuffled":
-        # only where it is set: the shuffled replies cached so far keep their keys
-        decides["mcq_option_order"] = settings.mcq_option_order
+    if settings.kind == "offline":
+        decides["template"] = OFFLINE_TEMPLATE_VERSION
+        if settings.mcq_option_order != "shuffled":
+            decides["mcq_option_order"] = settings.mcq_option_order
     return request_key(decides)
 
 
@@ -324,56 +328,66 @@ def _impression(facts: PageFacts) -> str:
     return "Impression: no epileptiform discharges on this page."
 
 
-#: option ranks of the complex MCQs' clinical order: bands delta -> beta; findings as
-#: ``cerebragloss.labels`` lists artifact types and waveform classes, left before right, "no ..." last
+#: option ranks of the complex MCQs' clinical order: bands delta -> beta, then the finding before
+#: its absence ("no ..." last)
 _BAND_RANK = {band: rank for rank, band in enumerate(("delta", "theta", "alpha", "beta"))}
-_LABEL_RANK = {label: rank for rank, label in enumerate((*ARTIFACT_TYPES, *WAVEFORM_CLASSES))}
-_ABSENT = (len(_LABEL_RANK), 0)
+#: each band's distractor: slow against fast activity, so that the band half of the question asks
+#: "slow or fast?" (with the clinical order, the slow band's options come first)
+_CONTRAST_BAND = {"delta": "alpha", "alpha": "delta", "theta": "beta", "beta": "theta"}
+#: the finding families of the complex MCQs: (the annotation's events, the classes a made-up
+#: distractor may name, how its absence reads)
+_FAMILIES = ("epileptiform", "sleep", "artifact")
+_ABSENCE = {"epileptiform": "no epileptiform discharges", "sleep": "no sleep transients", "artifact": "no artifacts"}
 
 
-def _side_rank(region: str) -> int:
-    return {"left": 0, "right": 2}.get(region.split(" ", 1)[0], 1)
+def _finding_families(facts: PageFacts) -> dict[str, tuple[list, tuple[str, ...]]]:
+    """The families a complex MCQ may ask about on this page: each with the page's findings and
+    the classes the page's search covered (a family whose absence may not be stated - a class not
+    looked for - is left out unless the page has one)."""
+    families = {}
+    if facts.epileptiform or facts.epileptiform_searched:
+        families["epileptiform"] = (list(facts.epileptiform), tuple(c for c in EPILEPTIFORM_CLASSES if c in facts.searched))
+    if facts.sleep or facts.sleep_searched:
+        families["sleep"] = (list(facts.sleep), facts.sleep_searched or tuple(e.label for e in facts.sleep))
+    families["artifact"] = (list(facts.artifacts), ARTIFACT_TYPES)
+    return families
 
 
 def _offline_mcq(facts: PageFacts, rng, option_order: str = "shuffled") -> dict:
-    """"Which combination best describes this page?": background band + main finding; each
-    distractor changes one of the two. ``option_order``: ``TeacherSettings.mcq_option_order``."""
+    """"Which combination best describes this page?": the background band (or the PDR's) x one
+    finding family, as a 2 x 2 grid: {the page's band, its contrasting band} x {the family's
+    first finding on the page, or one made up where it has none; its absence}. Each band and each
+    finding text is in two options, so the options alone do not give the answer away: the page
+    must decide both halves (the image-blind control of ``make learn`` can learn no more than the
+    answers' priors). The family is drawn regardless of what the page holds, so a made-up finding
+    is as common a distractor as its absence. ``option_order``: ``TeacherSettings.mcq_option_order``."""
     b = facts.background
     band = b.pdr_band if b.pdr_present else b.prevailing_band
-    bands = [x for x in ("delta", "theta", "alpha", "beta") if x != band]
+    other_band = _CONTRAST_BAND.get(band) or [x for x in _BAND_RANK if x != band][int(rng.integers(3))]
     rhythm = "posterior dominant rhythm" if b.pdr_present else "background"
-    # each finding with its rank in the clinical order
-    if facts.epileptiform:
-        event = facts.epileptiform[0]
-        finding = (f"{_name(event.label)} over the {event.region} region", (_LABEL_RANK.get(event.label, 0), _side_rank(event.region)))
-        side = "left" if event.region.startswith("right") else "right"
-        other_region = f"{side} {event.region.split(' ', 1)[-1]}"
-        wrong = [(f"{_name(event.label)} over the {other_region} region", (_LABEL_RANK.get(event.label, 0), _side_rank(other_region))),
-                 ("no epileptiform discharges", _ABSENT)]  # fmt: skip
-        why = f"the {rhythm} is {band} and the {_name(event.label)} at {event.start_s:.1f} s is {event.region}"
-    elif facts.sleep:
-        event = facts.sleep[0]
-        finding = (f"{_article(_name(event.label))} at {event.start_s:.1f} s", (_LABEL_RANK.get(event.label, 0), 1))
-        wrong = [("a spike-and-slow-wave complex at the same time", (_LABEL_RANK["spike_and_slow_wave"], 1)), ("no transients", _ABSENT)]
-        why = f"the {rhythm} is {band} and a {_name(event.label)} occurs at {event.start_s:.1f} s"
-    elif facts.artifacts:
-        artifact = facts.artifacts[0]
-        finding = (f"{_name(artifact.label)} in {_list(list(artifact.channels))}", (_LABEL_RANK.get(artifact.label, 0), 1))
-        other = "electrode_pop" if artifact.label != "electrode_pop" else "emg"
-        wrong = [(f"{_name(other)} in {_list(list(artifact.channels))}", (_LABEL_RANK[other], 1)), ("no artifacts", _ABSENT)]
-        why = f"the {rhythm} is {band} and {_name(artifact.label)} affects {_list(list(artifact.channels))}"
-    else:
-        finding = ("no artifacts", _ABSENT)
-        wrong = [("muscle (EMG) artifact", (_LABEL_RANK["emg"], 1)), ("electrode pops", (_LABEL_RANK["electrode_pop"], 1))]
-        why = f"the {rhythm} is {band} and the page is free of artifact"
-    other_band = bands[int(rng.integers(3))]
-    ranked = [((band, finding), 0), ((band, wrong[0]), 1), ((other_band, finding), 2), ((band, wrong[1]), 3)]
-    options = [(f"{_cap(x)} {rhythm} with {text}", (_BAND_RANK.get(x, len(_BAND_RANK)), rank)) for (x, (text, rank)), _ in ranked]
-    right = options[0][0]
+    families = _finding_families(facts)
+    family = list(families)[int(rng.integers(len(families)))]
+    found, classes = families[family]
+    if found:
+        label, start_s = found[0].label, found[0].start_s
+    else:  # a made-up finding of the family, as the distractor
+        label, start_s = classes[int(rng.integers(len(classes)))], round(float(rng.uniform(0.5, 9.0)), 1)
+    claim = f"{_article(_name(label))} at {start_s:.1f} s"
+    absence = _ABSENCE[family]
+    right_finding = claim if found else absence
+    grid = [((x, text), (_BAND_RANK.get(x, len(_BAND_RANK)), rank)) for x in (band, other_band) for rank, text in enumerate((claim, absence))]
+    # "dominant activity" in every option: "posterior dominant rhythm" (awake) against
+    # "background" (asleep) would tell the band without the page
+    options = [(f"{_cap(x)} dominant activity with {text}", rank) for (x, text), rank in grid]
+    right = f"{_cap(band)} dominant activity with {right_finding}"
     options = [options[i] for i in rng.permutation(4)]  # drawn either way: the same rng stream after
     if option_order == "clinical":
         options = sorted(options, key=lambda option: option[1])
     texts = [text for text, _ in options]
+    if found:
+        why = f"the {rhythm} is {band} and {_article(_name(label))} occurs at {start_s:.1f} s"
+    else:
+        why = f"the {rhythm} is {band} and the page shows {absence}"
     return {"question": "Which combination best describes this page?", "options": texts,
             "answer": LETTERS[texts.index(right)], "explanation": _cap(why) + "."}  # fmt: skip
 

@@ -92,6 +92,19 @@ def test_the_plan_keeps_the_three_tasks_balanced_in_every_split_for_any_limit(an
     assert teacher_plan(annotations, 0) == teacher_plan(annotations, 0) != teacher_plan(annotations, 1)
 
 
+def test_the_plan_gives_a_page_as_many_different_tasks_as_asked(annotations):
+    for tasks_per_page in (2, 3):
+        plan = teacher_plan(annotations, seed=0, tasks_per_page=tasks_per_page)
+        by_page: dict[str, list[str]] = {}
+        for annotation, task in plan:
+            by_page.setdefault(annotation["key"], []).append(task)
+        assert len(by_page) == len(annotations)
+        assert all(len(set(tasks)) == len(tasks) == tasks_per_page for tasks in by_page.values()), by_page
+    assert Counter(task for _, task in teacher_plan(annotations, seed=0, tasks_per_page=3)) == {t: len(annotations) for t in TEACHER_TASKS}
+    with pytest.raises(ValueError, match="tasks_per_page"):
+        teacher_plan(annotations, seed=0, tasks_per_page=4)
+
+
 def test_offline_teacher_writes_every_task_faithfully_and_deterministically(annotations, undetected, tmp_path):
     teacher = OfflineTeacher()
     for annotation in annotations + undetected:
@@ -137,9 +150,9 @@ def test_the_gemini_teacher_names_the_missing_key(monkeypatch):
 
 def test_offline_complex_mcq_options_in_clinical_order_keep_the_options_and_move_the_letter_with_the_answer(annotations, undetected):
     """``teacher.mcq_option_order=clinical`` (the learn run's): the same question, options and
-    explanation as the shuffled order, listed by band (delta -> beta), then by finding (left before
-    right, "no ..." last), the letter still naming the right option; the cache keeps the shuffled
-    replies' keys and tells the two apart."""
+    explanation as the shuffled order, listed by band (delta -> beta), then the finding before its
+    absence, the letter still naming the right option; the cache keeps the shuffled replies' keys
+    and tells the two apart."""
     bands = ("delta", "theta", "alpha", "beta")
     shuffled_teacher, clinical_teacher = OfflineTeacher(), OfflineTeacher(TeacherSettings(mcq_option_order="clinical"))
     reordered = 0
@@ -152,17 +165,40 @@ def test_offline_complex_mcq_options_in_clinical_order_keep_the_options_and_move
         assert clinical["options"]["ABCD".index(clinical["answer"])] == right
         ranks = [bands.index(option.split()[0].lower()) for option in clinical["options"]]
         assert ranks == sorted(ranks), clinical["options"]
-        for band in set(ranks):  # within one band: "no ..." last, left before right
-            findings = [o.split(" with ", 1)[1] for o, r in zip(clinical["options"], ranks, strict=True) if r == band]
-            assert not any(f.startswith("no ") for f in findings[:-1]), findings
-            sides = [f.split(" over the ")[1].split()[0] for f in findings if " over the " in f]
-            assert sides == sorted(sides), findings
+        findings = [o.split(" with ", 1)[1] for o in clinical["options"]]
+        assert [f.startswith("no ") for f in findings] == [False, True, False, True], findings
         reordered += clinical["options"] != shuffled["options"]
     assert reordered > 0
-    sharp_wave = clinical_teacher.ask(build_request(example_annotation(), "complex_mcq")).reply["options"]
-    assert [o for o in sharp_wave if o.startswith("Alpha")][-1] == "Alpha posterior dominant rhythm with no epileptiform discharges"
+    sharp_wave = clinical_teacher.ask(build_request(example_annotation(), "complex_mcq")).reply
+    assert [o for o in sharp_wave["options"] if o.startswith("Alpha")][-1].startswith("Alpha dominant activity with no ")
     request = build_request(example_annotation(), "complex_mcq")
     assert cache_key(request, TeacherSettings()) == cache_key(request, TeacherSettings(mcq_option_order="shuffled"))
     assert cache_key(request, TeacherSettings(mcq_option_order="clinical")) != cache_key(request, TeacherSettings())
     with pytest.raises(ValueError, match="mcq_option_order"):
         TeacherSettings(mcq_option_order="alphabetical")
+
+
+def test_offline_complex_mcq_options_alone_do_not_give_the_answer_away(annotations, undetected):
+    """The options are a 2 x 2 grid, {the page's band, its contrast} x {a finding, its absence}:
+    each band and each finding is in two options, so a reader of the options alone cannot tell the
+    answer (before, the answer was the option sharing its band with two others). The finding family
+    is drawn regardless of the page, so a made-up finding and an absence are both distractors; the
+    right option states what the annotation holds."""
+    teacher = OfflineTeacher()
+    made_up_distractor = absence_distractor = 0
+    for annotation in annotations + undetected + [example_annotation()]:
+        reply = teacher.ask(build_request(annotation, "complex_mcq")).reply
+        bands = Counter(option.split()[0] for option in reply["options"])
+        findings = Counter(option.split(" with ", 1)[1] for option in reply["options"])
+        assert sorted(bands.values()) == [2, 2] and sorted(findings.values()) == [2, 2], reply["options"]
+        assert sum(f.startswith("no ") for f in findings) == 1, reply["options"]
+        right = reply["options"]["ABCD".index(reply["answer"])]
+        band_word = right.split()[0].lower()
+        if right.split(" with ", 1)[1].startswith("no "):
+            made_up_distractor += 1
+        else:
+            absence_distractor += 1
+        assert band_word in reply["explanation"].lower()
+        sample = sample_from_reply(build_request(annotation, "complex_mcq"), reply, annotation, "offline", "offline")
+        assert verify_sample(sample) == [], reply
+    assert made_up_distractor > 0 and absence_distractor > 0, (made_up_distractor, absence_distractor)

@@ -383,6 +383,8 @@ def test_learn_data_made_with_other_settings_is_refused_not_reused(tmp_path):
     # the teacher's complex-MCQ order decides the teacher shards: a data setting too
     with pytest.raises(ValueError, match="teacher_mcq_option_order clinical -> shuffled"):
         check_data_settings(out, LearnSettings(binary_per_page=5, teacher_mcq_option_order="shuffled"))
+    with pytest.raises(ValueError, match="teacher_tasks_per_page 3 -> 1"):
+        check_data_settings(out, LearnSettings(binary_per_page=5, teacher_tasks_per_page=1))
 
     unrecorded = tmp_path / "older"
     (unrecorded / "annotations").mkdir(parents=True)
@@ -413,7 +415,13 @@ def test_stage2_can_train_on_the_yes_no_questions_of_chosen_kinds_alone(shard_ro
     ``stage2_mcq_samples`` appends the rule MCQs once more, never to a yes/no-only stage 2."""
     from collections import Counter
 
-    from cerebragloss.learning import LearnSettings, _stage_runs, binary_kinds_path, kind_shard_set
+    from cerebragloss.learning import (
+        ABLATION_ROWS,
+        LearnSettings,
+        _stage_runs,
+        binary_kinds_path,
+        kind_shard_set,
+    )
 
     source = shard_root / "rules" / "train"
     kinds = Counter(question_kind(s["task"], s["messages"][0]["content"]) for s, _ in iter_shard_set(source) if s["task"] == "binary")
@@ -436,6 +444,13 @@ def test_stage2_can_train_on_the_yes_no_questions_of_chosen_kinds_alone(shard_ro
     assert more_mcqs in {name: o for name, _, _, o in _stage_runs(tmp_path, tmp_path, LearnSettings(stage2_mcq_samples=400000))}["stage2"]
     alone = LearnSettings(stage2_mcq_samples=400000, stage2_binary_kinds=[kind], stage2_binary_only=True)
     assert not any("mcq" in o for o in {name: o for name, _, _, o in _stage_runs(tmp_path, tmp_path, alone)}["stage2"])
+    # the teacher's complex MCQs: appended by default, not to a row whose stage 2 drops the teacher data
+    complex_mcqs = '--data.init_args.train+={"path": "teacher/train", "tasks": ["complex_mcq"], "samples": 400000}'
+    assert complex_mcqs in default["stage2"]
+    assert complex_mcqs not in {name: o for name, _, _, o in _stage_runs(tmp_path, tmp_path, LearnSettings(), teacher_in_stage2=False)}["stage2"]
+    assert not any("complex_mcq" in o for o in {name: o for name, _, _, o in _stage_runs(tmp_path, tmp_path, LearnSettings(stage2_complex_mcq_samples=0))}["stage2"])
+    no_teacher = {folder: options for _, folder, options in ABLATION_ROWS if folder}["stage2_no_llm_data"]
+    assert complex_mcqs not in {name: o for name, _, _, o in _stage_runs(tmp_path, tmp_path, LearnSettings(), **no_teacher)}["stage2"]
 
 
 def test_mcqs_are_also_read_by_the_option_their_text_names_beside_their_letter():
