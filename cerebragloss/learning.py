@@ -284,8 +284,10 @@ class LearnSettings:
     #: plain loop from a stage 0 that separates PDR read it at held-out AUC 0.83 / 0.89 / 0.90 after
     #: 100 / 200 / 300 steps; through Lightning from such a stage 0, 200 steps with two thirds
     #: yes/no read PDR at 0.70 and ranked the background question upside down (0.33: a page's
-    #: "yes" not yet tied to the question), so stage 2 gets more of them (README, "Learning from scratch")
-    stage2_samples: int = 4800
+    #: "yes" not yet tied to the question), so stage 2 gets more of them (README, "Learning from scratch").
+    #: 900 steps since the rule and complex MCQs are appended (below): ~4,400 yes/no questions, as
+    #: the 600 steps before them had, and ~1,000 of each kind of MCQ
+    stage2_samples: int = 7200
     #: the yes/no questions' share of stage 2's mix (appended to every row's data: the paper's rule
     #: path writes "multi-choice/binary QA"): 1,700,000 against stage2.yaml's other 294,000 = 85 %,
     #: ~680 questions of each of the six kinds in 600 steps, the same for both arms
@@ -293,12 +295,15 @@ class LearnSettings:
     #: rule MCQs appended to stage 2's mix beyond stage2.yaml's own 100,000 (0: none), the same
     #: for both arms and every ablation row (skipped with ``stage2_binary_only``). Measured from one
     #: stage-1 export, clinical order: 400,000 (MCQs 21 % of the mix) read rule MCQs at 45.2 %
-    #: against 35.5 % with none, but PDR fell from AUC 0.888 / 82 % to 0.838 / 73 % (its majority)
-    stage2_mcq_samples: int = 0
+    #: against 35.5 % with none, but PDR fell from AUC 0.888 / 82 % to 0.838 / 73 % (its majority).
+    #: 400,000 since the complex MCQs are appended too (with those alone, 600 steps: rule MCQs 33.8 %
+    #: against the blind arm's 39.9 %; with both and 900 steps: 43.0 % against 43.0 %, background
+    #: MCQs 91.3 % against 65.2 %, PDR AUC 0.989, background 0.981: README)
+    stage2_mcq_samples: int = 400000
     #: the teacher's complex MCQs appended to stage 2's mix (0: none), the same for both arms and
     #: every ablation row that keeps the teacher data. Why: stage2.yaml's teacher source (94,000 of
     #: ~2M with the yes/no questions) holds ~75 complex MCQs in 600 steps, and with them neither
-    #: arm learnt the answer's letter at all (README); 400,000 is ~17 % of the mix, ~800 in 600 steps
+    #: arm learnt the answer's letter at all (README); 400,000 is ~14 % of the mix, ~1,000 in 900 steps
     stage2_complex_mcq_samples: int = 400000
     general: int = 32
     #: learning rates of the projector in stages 1 and 2 (stage 2's language model keeps the
