@@ -442,16 +442,10 @@ def stage2_binary_source(samples: int, path: str = "rules/train", alone: bool = 
     return f"--data.init_args.train=[{source}]" if alone else f"--data.init_args.train+={source}"
 
 
-def stage2_mcq_source(samples: int) -> list[str]:
-    """The override that appends the rule MCQs once more to stage 2's mix with ``samples`` as
-    their share (none for 0)."""
-    return [f'--data.init_args.train+={{"path": "rules/train", "tasks": ["mcq"], "samples": {samples}}}'] if samples else []
-
-
-def stage2_complex_mcq_source(samples: int) -> list[str]:
-    """The override that appends the teacher's complex MCQs to stage 2's mix with ``samples`` as
-    their share (none for 0)."""
-    return [f'--data.init_args.train+={{"path": "teacher/train", "tasks": ["complex_mcq"], "samples": {samples}}}'] if samples else []
+def stage2_appended_source(path: str, task: str, samples: int) -> list[str]:
+    """The override that appends ``task``'s samples of the shard set ``path`` once more to stage
+    2's mix with ``samples`` as their share (none for 0): the rule MCQs, the teacher's complex MCQs."""
+    return [f'--data.init_args.train+={{"path": "{path}", "tasks": ["{task}"], "samples": {samples}}}'] if samples else []
 
 
 def binary_kinds_path(kinds: list[str]) -> str:
@@ -516,8 +510,9 @@ def _stage_runs(runs: Path, root: Path, settings: LearnSettings, stage1_overlays
     if not skip_stage2:
         plan.append(("stage2", "fit", ["stage2.yaml", *scratch, *stage2_overlays],
                      [*data, *PLAIN_SHUFFLE, stage2_binary_source(settings.stage2_binary_samples, binary_path, settings.stage2_binary_only),
-                      *stage2_mcq_source(settings.stage2_mcq_samples if not settings.stage2_binary_only else 0),
-                      *stage2_complex_mcq_source(settings.stage2_complex_mcq_samples if teacher_in_stage2 and not settings.stage2_binary_only else 0),
+                      *stage2_appended_source("rules/train", "mcq", settings.stage2_mcq_samples if not settings.stage2_binary_only else 0),
+                      *stage2_appended_source("teacher/train", "complex_mcq",
+                                              settings.stage2_complex_mcq_samples if teacher_in_stage2 and not settings.stage2_binary_only else 0),
                       f"--data.init_args.samples_per_epoch={settings.stage2_samples}",
                       f"--model.init_args.projector_lr={settings.stage2_projector_lr}",
                       f"--model.init_args.loss_average={settings.stage2_loss_average}", f"--model.init_args.lr_schedule={settings.stage2_lr_schedule}",

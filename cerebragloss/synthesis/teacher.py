@@ -334,9 +334,7 @@ _BAND_RANK = {band: rank for rank, band in enumerate(("delta", "theta", "alpha",
 #: each band's distractor: slow against fast activity, so that the band half of the question asks
 #: "slow or fast?" (with the clinical order, the slow band's options come first)
 _CONTRAST_BAND = {"delta": "alpha", "alpha": "delta", "theta": "beta", "beta": "theta"}
-#: the finding families of the complex MCQs: (the annotation's events, the classes a made-up
-#: distractor may name, how its absence reads)
-_FAMILIES = ("epileptiform", "sleep", "artifact")
+#: how the absence of each finding family of the complex MCQs reads
 _ABSENCE = {"epileptiform": "no epileptiform discharges", "sleep": "no sleep transients", "artifact": "no artifacts"}
 
 
@@ -384,10 +382,7 @@ def _offline_mcq(facts: PageFacts, rng, option_order: str = "shuffled") -> dict:
     if option_order == "clinical":
         options = sorted(options, key=lambda option: option[1])
     texts = [text for text, _ in options]
-    if found:
-        why = f"the {rhythm} is {band} and {_article(_name(label))} occurs at {start_s:.1f} s"
-    else:
-        why = f"the {rhythm} is {band} and the page shows {absence}"
+    why = f"the {rhythm} is {band} and " + (f"{_article(_name(label))} occurs at {start_s:.1f} s" if found else f"the page shows {absence}")
     return {"question": "Which combination best describes this page?", "options": texts,
             "answer": LETTERS[texts.index(right)], "explanation": _cap(why) + "."}  # fmt: skip
 
