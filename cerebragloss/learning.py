@@ -147,8 +147,32 @@ def tie_close_scores(scores: list[float], tolerance: float = MARGIN_TOLERANCE) -
     return out
 
 
-def learning_table(seeing: dict[str, dict], blind: dict[str, dict]) -> dict[str, dict]:
-    """One entry per question type: the seeing arm's scores with the blind arm's beside them."""
+def paired_scores(seeing_rows: list[dict], blind_rows: list[dict]) -> dict[str, dict]:
+    """Per question type, the two arms on the same questions (matched by id): ``seeing_only`` (the
+    seeing arm right, the blind one wrong), ``blind_only`` (the reverse) and ``paired_p``, the
+    exact two-sided McNemar p-value (a binomial test of ``seeing_only`` among the questions the
+    arms disagree on). Why: two accuracies on ~100-200 questions differ by a few points by chance;
+    the questions both arms answer alike say nothing about the image, the discordant ones do."""
+    from scipy.stats import binomtest
+
+    blind_by_id = {row["id"]: row for row in blind_rows}
+    counts: dict[str, list[int]] = {}
+    for row in seeing_rows:
+        other = blind_by_id.get(row["id"])
+        if other is None or row["task"] not in ("binary", "mcq", "complex_mcq"):
+            continue
+        seeing_right, blind_right = _correct(row), _correct(other)
+        for kind in (question_kind(row["task"], row["question"]), f"{row['task']}:all"):
+            count = counts.setdefault(kind, [0, 0])
+            count[0] += seeing_right and not blind_right
+            count[1] += blind_right and not seeing_right
+    return {kind: {"seeing_only": a, "blind_only": b, "paired_p": binomtest(a, a + b).pvalue if a + b else 1.0}
+            for kind, (a, b) in counts.items()}  # fmt: skip
+
+
+def learning_table(seeing: dict[str, dict], blind: dict[str, dict], paired: dict[str, dict] | None = None) -> dict[str, dict]:
+    """One entry per question type: the seeing arm's scores with the blind arm's beside them (and
+    their paired comparison, ``paired_scores``, where given)."""
     table = {}
     for kind, scores in seeing.items():
         other = blind.get(kind, {})
@@ -156,6 +180,8 @@ def learning_table(seeing: dict[str, dict], blind: dict[str, dict]) -> dict[str,
                        "image_blind": other.get("accuracy"), "image_blind_auc": other.get("auc"), "n": scores["n"]}  # fmt: skip
         if "accuracy_by_text" in scores:
             table[kind] |= {"accuracy_by_text": scores["accuracy_by_text"], "image_blind_by_text": other.get("accuracy_by_text")}
+        if paired and kind in paired:
+            table[kind] |= paired[kind]
     return table
 
 
@@ -170,12 +196,15 @@ def _auc(value) -> str:
 def format_learning_table(table: dict[str, dict]) -> str:
     """The table ``make learn`` prints: accuracy and AUC of the seeing and the blind arm."""
     lines = [f"{'question type':<24} {'n':>5} {'accuracy':>9} {'majority':>9} {'AUC':>7} {'blind acc':>10} {'blind AUC':>10}"
-             f" {'by text':>8} {'blind by text':>14}"]  # fmt: skip
+             f" {'by text':>8} {'blind by text':>14} {'+/-':>7} {'paired p':>9}"]  # fmt: skip
     for kind, row in table.items():
+        discordant = f"{row['seeing_only']}/{row['blind_only']}" if "seeing_only" in row else "-"
+        paired_p = f"{row['paired_p']:.3f}" if "paired_p" in row else "-"
         lines.append(f"{kind:<24} {row['n']:>5} {_pct(row['accuracy']):>9} {_pct(row['chance']):>9} {_auc(row['auc']):>7} "
                      f"{_pct(row['image_blind']):>10} {_auc(row['image_blind_auc']):>10} "
-                     f"{_pct(row.get('accuracy_by_text')):>8} {_pct(row.get('image_blind_by_text')):>14}")  # fmt: skip
+                     f"{_pct(row.get('accuracy_by_text')):>8} {_pct(row.get('image_blind_by_text')):>14} {discordant:>7} {paired_p:>9}")  # fmt: skip
     lines.append("by text: MCQs scored by the option the reply's text names, its letter ignored (cerebragloss.learning.option_named)")
+    lines.append("+/-: questions only the seeing / only the blind arm got right; paired p: exact McNemar test of the two (paired_scores)")
     return "\n".join(lines)
 
 
@@ -616,7 +645,8 @@ def run_learning(out: str | Path = "learn_output", settings: LearnSettings | Non
     blind = train_and_test(out / "runs" / "blind", blank, settings)
     print("[4/4] held-out subjects (bench split), per question type", flush=True)
     training = training_questions(shards)
-    table = learning_table(question_scores(seeing.rows, seeing.margins, training), question_scores(blind.rows, blind.margins, training))
+    table = learning_table(question_scores(seeing.rows, seeing.margins, training), question_scores(blind.rows, blind.margins, training),
+                           paired_scores(seeing.rows, blind.rows))  # fmt: skip
     result = {"table": table, "targets": targets_met(table), "settings": asdict(settings),
               "seconds": {"data": data_seconds, "seeing": seeing.seconds, "blind": blind.seconds,
                           "total": round(time.perf_counter() - started, 1)},

@@ -533,3 +533,24 @@ def test_stage0_learns_the_engines_sleep_stage_and_nothing_where_none_was_found(
     assert [a for name, a in zip(PAGE_LABELS, staged, strict=True) if not name.startswith("sleep:")] == [
         b for name, b in zip(PAGE_LABELS, unknown, strict=True) if not name.startswith("sleep:")
     ]
+
+
+def test_the_table_pairs_the_two_arms_question_by_question():
+    """``paired_scores``: per kind, the questions only one arm got right (matched by id, not by
+    position) and the exact McNemar p-value; 10 discordant questions all won by the seeing arm give
+    2 x 0.5^10, an even split gives 1.0, and a question the blind arm lacks is left out."""
+    from cerebragloss.learning import format_learning_table, learning_table, paired_scores
+
+    def mcq(i, prediction, question="Which frequency band dominates the background?"):
+        return {"id": f"m{i}", "task": "mcq", "question": question, "options": ["delta", "theta", "alpha", "beta"], "answer": "A",
+                "prediction": prediction}  # fmt: skip
+
+    seeing = [mcq(i, "A. delta") for i in range(10)] + [mcq(10, "A. delta"), mcq(11, "B. theta")]
+    blind = [mcq(i, "C. alpha") for i in range(10)] + [mcq(11, "B. theta")]
+    paired = paired_scores(seeing, list(reversed(blind)))
+    assert paired["mcq:background"] == {"seeing_only": 10, "blind_only": 0, "paired_p": pytest.approx(2 * 0.5**10)}
+    assert paired["mcq:all"]["seeing_only"] == 10
+    even = paired_scores([mcq(0, "A"), mcq(1, "B")], [mcq(0, "B"), mcq(1, "A")])["mcq:background"]
+    assert even == {"seeing_only": 1, "blind_only": 1, "paired_p": 1.0}
+    table = learning_table(question_scores(seeing), question_scores(blind), paired)
+    assert table["mcq:background"]["seeing_only"] == 10 and "paired p" in format_learning_table(table)
