@@ -271,7 +271,12 @@ class LearnSettings:
     #: follow a subject's traits are learnt from the number of subjects, not of pages
     subjects: int = 96
     minutes: float = 1.0
+    #: the data's seed: subjects, pages, questions and the subject split
     seed: int = 0
+    #: the training's seed: every stage's initialisation and data order (``seed_everything`` and
+    #: ``data.init_args.seed``), the same for both arms; a second value on the same data (and the
+    #: same --out's data: it is not a data setting) measures the spread of training alone
+    training_seed: int = 0
     #: shares of subjects for validation and for the held-out test (the bench split)
     val: float = 0.1
     bench: float = 0.2
@@ -522,7 +527,8 @@ def _stage_runs(runs: Path, root: Path, settings: LearnSettings, stage1_overlays
                 skip_stage2=False, stage1_fraction: float | None = None, teacher_in_stage2=True) -> list[tuple[str, str, list[str], list[str]]]:  # fmt: skip
     """(name, command, configs, overrides) of each run: stage 0 -> 1 -> 2 -> test.
     ``teacher_in_stage2``: false for a row whose stage 2 has no teacher data (no complex MCQs appended)."""
-    data = [f"--data.init_args.root={root}", *settings.extra]
+    data = [f"--data.init_args.root={root}", f"--seed_everything={settings.training_seed}", f"--data.init_args.seed={settings.training_seed}",
+            *settings.extra]  # fmt: skip
     scratch = ["small.yaml", "from_scratch.yaml"]
     binary_path = binary_kinds_path(settings.stage2_binary_kinds) if settings.stage2_binary_kinds else "rules/train"
     plan = [

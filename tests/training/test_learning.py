@@ -406,6 +406,9 @@ def test_stage_plan_validates_stage0_once_at_the_end_and_adds_each_runs_own_argu
     assert not any("max_steps" in o for name in ("stage0", "stage1", "test") for o in plan[name])
     with pytest.raises(ValueError, match="run_extra: unknown run stage3"):
         _stage_runs(tmp_path, tmp_path, LearnSettings(run_extra={"stage3": []}))
+    # training_seed reaches every run, both the global seed and the data order's
+    reseeded = _stage_runs(tmp_path, tmp_path, LearnSettings(training_seed=3))
+    assert all({"--seed_everything=3", "--data.init_args.seed=3"} <= set(o) for _, _, _, o in reseeded)
 
 
 def test_stage2_can_train_on_the_yes_no_questions_of_chosen_kinds_alone(shard_root, tmp_path):
