@@ -688,13 +688,13 @@ def ablation_row(result: ArmResult, training: list[dict]) -> dict:
             "n": result.scores.get("samples", {}), "seconds": sum(result.seconds.values())}  # fmt: skip
 
 
-def format_ablation_table(rows: dict[str, dict], seed: int) -> str:
+def format_ablation_table(rows: dict[str, dict], seed: int, training_seed: int = 0) -> str:
     lines = [f"{'configuration':<30} {'MCQ':>6} {'cMCQ':>6} {'Desc R-1':>9} {'QA':>5} {'binary':>7} {'bin AUC':>8}"]
     for name, row in rows.items():
         lines.append(f"{name:<30} {_pct(row['mcq']):>6} {_pct(row['complex_mcq']):>6} {_pct(row['description_rouge1']):>9} "
                      f"{'-' if row['qa_judge'] is None else format(row['qa_judge'], '.2f'):>5} {_pct(row['binary']):>7} {_auc(row['binary_auc']):>8}")  # fmt: skip
     first = next(iter(rows.values()), {})
-    lines.append(f"seed {seed}; held-out samples per task: " + ", ".join(f"{t} {c}" for t, c in (first.get("n") or {}).items())
+    lines.append(f"data seed {seed}, training seed {training_seed}; held-out samples per task: " + ", ".join(f"{t} {c}" for t, c in (first.get("n") or {}).items())
                  + "; QA needs a judge (model.init_args.judge), not configured here.")  # fmt: skip
     return "\n".join(lines)
 
@@ -714,7 +714,7 @@ def run_ablations(out: str | Path = "learn_output", settings: LearnSettings | No
         _share_earlier_stages(base, runs, options)
         print(f"ablation: {name} -> {runs}", flush=True)
         rows[name] = ablation_row(train_and_test(runs, shards, settings, **options), training)
-    table = format_ablation_table(rows, settings.seed)
+    table = format_ablation_table(rows, settings.seed, settings.training_seed)
     print(table)
     minutes = (time.perf_counter() - started) / 60
     print(f"{minutes:.1f} min for the rows not trained before")
@@ -771,8 +771,8 @@ def run_fraction_sweep(out: str | Path = "learn_output", settings: LearnSettings
         _share_earlier_stages(base, runs, options)
         print(f"sweep: stage-1 fraction {fraction:g} -> {runs}", flush=True)
         rows[f"Stage1={fraction:g}"] = ablation_row(train_and_test(runs, shards, settings, **options), training)
-    print(format_ablation_table(rows, settings.seed))
-    (out / "sweep.json").write_text(json.dumps({"rows": rows, "seed": settings.seed}, indent=1))
+    print(format_ablation_table(rows, settings.seed, settings.training_seed))
+    (out / "sweep.json").write_text(json.dumps({"rows": rows, "seed": settings.seed, "training_seed": settings.training_seed}, indent=1))
     return rows
 
 
