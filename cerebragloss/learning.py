@@ -359,6 +359,9 @@ class LearnSettings:
     #: Measured with the per-sample loss at 600 steps: cosine - background AUC 0.94 / accuracy 86 %,
     #: PDR 0.88 / 82 % (majority 73 %); constant - 0.88 / 67 %, 0.88 / 75 %
     stage2_lr_schedule: str = "cosine"
+    #: the weight of each answer's first token (an MCQ's letter, a yes/no) in stage 2's per-sample
+    #: loss (``FromScratchVLMModule.answer_start_weight``), the same for both arms
+    stage2_answer_start_weight: float = 1.0
     #: the yes/no kinds stage 2 trains on (``question_kind`` without ``binary:``, e.g.
     #: ``[background]``; a copy of the rule shards with those questions alone,
     #: ``kind_shard_set``); empty = every kind
@@ -551,6 +554,7 @@ def _stage_runs(runs: Path, root: Path, settings: LearnSettings, stage1_overlays
                       f"--data.init_args.samples_per_epoch={settings.stage2_samples}",
                       f"--model.init_args.projector_lr={settings.stage2_projector_lr}",
                       f"--model.init_args.loss_average={settings.stage2_loss_average}", f"--model.init_args.lr_schedule={settings.stage2_lr_schedule}",
+                      f"--model.init_args.answer_start_weight={settings.stage2_answer_start_weight}",
                       f"--model.init_args.init_from={runs / 'stage1' / 'hf'}"]))  # fmt: skip
     last = runs / ("stage1" if skip_stage2 else "stage2") / "hf"
     plan.append(("test", "test", ["test.yaml", *scratch, *test_overlays], [*data, ANSWER_SCORES, f"--model.init_args.init_from={last}"]))

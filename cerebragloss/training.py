@@ -112,11 +112,12 @@ def prepare_for_training(model, stage: int, speed: SpeedSettings, gradient_check
             layer.compile(dynamic=True)  # batch lengths vary: one graph for all, not one per length
 
 
-def labelled_positions_loss(model, inputs: dict, labels: torch.Tensor, per_sample: bool = False) -> torch.Tensor:
+def labelled_positions_loss(model, inputs: dict, labels: torch.Tensor, per_sample: bool = False, answer_start_weight: float = 1.0) -> torch.Tensor:
     """Next-token cross-entropy, mean over labelled positions (what transformers' loss computes),
     with the head applied to those positions only: ~8 % of a VLM sample's tokens are answer
     tokens, so the [tokens, 151,936] logits shrink ~12x. Logits in the autocast dtype, loss in fp32.
-    ``per_sample``: the mean over samples of each sample's mean token loss instead (``sample_mean``)."""
+    ``per_sample``: the mean over samples of each sample's mean token loss instead (``sample_mean``),
+    each answer's first token weighing ``answer_start_weight`` tokens (``answer_starts``)."""
     hidden = model.model(**inputs, use_cache=False)[0]
     targets = labels[:, 1:]
     keep = targets != IGNORE_INDEX
@@ -125,25 +126,41 @@ def labelled_positions_loss(model, inputs: dict, labels: torch.Tensor, per_sampl
         return F.cross_entropy(logits.float(), targets[keep])
     losses = F.cross_entropy(logits.float(), targets[keep], reduction="none")
     rows = torch.arange(len(targets), device=targets.device).unsqueeze(1).expand_as(targets)[keep]
-    return sample_mean(losses, rows, len(targets))
+    weights = None
+    if answer_start_weight != 1.0:
+        weights = torch.where(answer_starts(keep)[keep], answer_start_weight, 1.0).to(losses.dtype)
+    return sample_mean(losses, rows, len(targets), weights)
 
 
-def sample_mean(token_losses: torch.Tensor, rows: torch.Tensor, samples: int) -> torch.Tensor:
-    """The mean over samples (those with a labelled token) of each sample's mean token loss.
+def answer_starts(labelled: torch.Tensor) -> torch.Tensor:
+    """[batch, positions] bool: the first labelled position of each run of labelled positions,
+    i.e. the first token of each answer (an MCQ's letter, a yes/no question's "Yes"/"No")."""
+    before = torch.nn.functional.pad(labelled[:, :-1], (1, 0), value=False)
+    return labelled & ~before
+
+
+def sample_mean(token_losses: torch.Tensor, rows: torch.Tensor, samples: int, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """The mean over samples (those with a labelled token) of each sample's mean token loss
+    (weighted by ``weights`` per token where given).
     Why: a token mean weighs a sample by its answer's length, so in a batch that mixes one-word
     answers with ~150-token descriptions the short answers get a small share of the gradient."""
-    totals = torch.zeros(samples, dtype=token_losses.dtype, device=token_losses.device).index_add_(0, rows, token_losses)
-    counts = torch.bincount(rows, minlength=samples)
+    if weights is None:
+        weights = torch.ones_like(token_losses)
+    totals = torch.zeros(samples, dtype=token_losses.dtype, device=token_losses.device).index_add_(0, rows, token_losses * weights)
+    counts = torch.zeros(samples, dtype=weights.dtype, device=weights.device).index_add_(0, rows, weights)
     present = counts > 0
     return (totals[present] / counts[present]).mean()
 
 
-def training_loss(model, batch: dict, speed: SpeedSettings, per_sample: bool = False) -> torch.Tensor:
+def training_loss(model, batch: dict, speed: SpeedSettings, per_sample: bool = False, answer_start_weight: float = 1.0) -> torch.Tensor:
     """The loss of a batch (model inputs plus ``labels``; other keys ignored by the caller);
-    ``per_sample``: averaged per sample first (``sample_mean``), on labelled positions only."""
+    ``per_sample``: averaged per sample first (``sample_mean``), on labelled positions only, each
+    answer's first token weighing ``answer_start_weight`` tokens."""
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     if per_sample:
-        return labelled_positions_loss(model, inputs, batch["labels"], per_sample=True)
+        return labelled_positions_loss(model, inputs, batch["labels"], per_sample=True, answer_start_weight=answer_start_weight)
+    if answer_start_weight != 1.0:
+        raise ValueError("answer_start_weight needs the per-sample loss (FromScratchVLMModule(loss_average='samples'))")
     if speed.loss_positions == "all":
         return model(**inputs, labels=batch["labels"], use_cache=False).loss
     return labelled_positions_loss(model, inputs, batch["labels"])

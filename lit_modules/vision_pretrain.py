@@ -138,17 +138,27 @@ class FromScratchVLMModule(VLMModule):
             descriptions keep their share of the gradient.
         lr_schedule: ``cosine`` = warmup then cosine decay to 0 (as ``VLMModule``); ``constant`` =
             warmup then the peak learning rate to the end.
+        answer_start_weight: with ``loss_average="samples"``, each answer's first token counts as
+            this many tokens in its sample's mean (``cerebragloss.training.answer_starts``). Why:
+            that token is the decision - an MCQ's letter, a yes/no - and in "D. Alpha dominant
+            activity with no artifacts" plus its explanation it is 1 of ~25 labelled tokens.
         **kwargs: as ``VLMModule``.
     """
 
-    def __init__(self, freeze_embeddings: bool = False, loss_average: str = "tokens", lr_schedule: str = "cosine", **kwargs):
+    def __init__(self, freeze_embeddings: bool = False, loss_average: str = "tokens", lr_schedule: str = "cosine",
+                 answer_start_weight: float = 1.0, **kwargs):  # fmt: skip
         problems = [f"model.{name}={value!r}: choose one of {', '.join(choices)}"
                     for name, value, choices in (("loss_average", loss_average, LOSS_AVERAGES), ("lr_schedule", lr_schedule, LR_SCHEDULES))
                     if value not in choices]  # fmt: skip
+        if answer_start_weight != 1.0 and loss_average != "samples":
+            problems.append(f"model.answer_start_weight={answer_start_weight!r} needs model.loss_average='samples'")
+        if answer_start_weight <= 0:
+            problems.append(f"model.answer_start_weight={answer_start_weight!r}: must be > 0")
         if problems:
             raise ValueError("; ".join(problems))
         super().__init__(**kwargs)
         self.loss_per_sample = loss_average == "samples"
+        self.answer_start_weight = answer_start_weight
 
     def configure_optimizers(self):
         configured = super().configure_optimizers()

@@ -143,10 +143,13 @@ class VLMModule(L.LightningModule):
     #: average the loss per sample before the batch (``training_loss(per_sample=)``); the paper's
     #: token mean by default (``FromScratchVLMModule(loss_average="samples")`` sets it)
     loss_per_sample: bool = False
+    #: the weight of each answer's first token in the per-sample loss (``training_loss``); 1 = the
+    #: plain mean (``FromScratchVLMModule(answer_start_weight=)`` sets it)
+    answer_start_weight: float = 1.0
 
     def forward(self, batch: dict) -> torch.Tensor:
         inputs = {k: v for k, v in batch.items() if k not in _NOT_INPUTS}
-        return training_loss(self.model, inputs, self.speed, per_sample=self.loss_per_sample)
+        return training_loss(self.model, inputs, self.speed, per_sample=self.loss_per_sample, answer_start_weight=self.answer_start_weight)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self(batch)

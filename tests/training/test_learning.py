@@ -310,6 +310,46 @@ def test_the_per_sample_loss_weighs_a_short_answer_like_a_long_one():
         FromScratchVLMModule(stage=2, preset="tiny", loss_average="sample", lr_schedule="flat")
 
 
+def test_the_answers_first_token_can_weigh_more_in_the_per_sample_loss():
+    """``answer_start_weight``: in each sample's mean, the first token of each answer (an MCQ's
+    letter, found as the start of each run of labelled positions) counts w times. Checked against
+    the weighted mean computed here from the model's logits, on a real encoded MCQ and
+    conversation; the first labelled target of the MCQ decodes to its letter."""
+    from cerebragloss.batching import collate, encode_sample
+    from cerebragloss.model import build_processor, freeze_for_stage, load_model
+    from cerebragloss.training import SpeedSettings, answer_starts, training_loss
+
+    MODEL_KEYS = {"input_ids", "attention_mask", "labels", "pixel_values", "image_grid_thw"}
+
+    processor = build_processor(PIXELS)
+    image = Image.new("RGB", (392, 196), "white")
+    mcq = {"id": "m", "messages": [{"role": "user", "content": "<image>\nWhich band?\nA. Delta\nB. Theta\nC. Alpha\nD. Beta"},
+                                   {"role": "assistant", "content": "C. Alpha dominant activity"}]}  # fmt: skip
+    talk = {"id": "c", "messages": [{"role": "user", "content": "<image>\nWhat band?"}, {"role": "assistant", "content": "Alpha."},
+                                    {"role": "user", "content": "Any spikes?"}, {"role": "assistant", "content": "No spikes are seen."}]}  # fmt: skip
+    items = [encode_sample(sample, image, processor, 1024) for sample in (mcq, talk)]
+    batch = {k: v for k, v in collate(items, processor.tokenizer.pad_token_id).items() if k in MODEL_KEYS}
+    targets = batch["labels"][:, 1:]
+    starts = answer_starts(targets != -100)
+    assert starts.sum(1).tolist() == [1, 2]  # one answer, then two turns
+    assert processor.tokenizer.decode(targets[0][starts[0]]).strip() == "C"
+    torch.manual_seed(0)
+    model = load_model(preset="tiny", seed=0)
+    freeze_for_stage(model, 2)
+    with torch.no_grad():
+        logits = model(**{k: v for k, v in batch.items() if k != "labels"}, use_cache=False).logits[:, :-1].float()
+        token_losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, ignore_index=-100, reduction="none")
+        for weight in (1.0, 6.0):
+            per_row = [(token_losses[r] * torch.where(starts[r], weight, 1.0))[targets[r] != -100].sum()
+                       / torch.where(starts[r], weight, 1.0)[targets[r] != -100].sum() for r in range(2)]  # fmt: skip
+            got = training_loss(model, batch, SpeedSettings(), per_sample=True, answer_start_weight=weight)
+            torch.testing.assert_close(got, torch.stack(per_row).mean(), rtol=1e-5, atol=1e-6)
+        assert not torch.isclose(training_loss(model, batch, SpeedSettings(), per_sample=True, answer_start_weight=6.0),
+                                 training_loss(model, batch, SpeedSettings(), per_sample=True))  # fmt: skip
+    with pytest.raises(ValueError, match="answer_start_weight=4.0 needs model.loss_average='samples'"):
+        FromScratchVLMModule(stage=2, preset="tiny", answer_start_weight=4.0)
+
+
 def _blank_or_page_items(directory, processor, prompt_only: bool) -> tuple[list[dict], list[bool]]:
     """One item per page of a shard set, every other page blanked, asked "Is this page blank?"."""
     from cerebragloss.batching import encode_prompt, encode_sample, load_image
