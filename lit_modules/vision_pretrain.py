@@ -141,7 +141,7 @@ class FromScratchVLMModule(VLMModule):
         answer_start_weight: with ``loss_average="samples"``, each answer's first token counts as
             this many tokens in its sample's mean (``cerebragloss.training.answer_starts``). Why:
             that token is the decision - an MCQ's letter, a yes/no - and in "D. Alpha dominant
-            activity with no artifacts" plus its explanation it is 1 of ~25 labelled tokens.
+            activity with no artifacts" plus its explanation it is 1 of 23 labelled tokens.
         **kwargs: as ``VLMModule``.
     """
 
