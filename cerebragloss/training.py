@@ -135,7 +135,7 @@ def labelled_positions_loss(model, inputs: dict, labels: torch.Tensor, per_sampl
 def answer_starts(labelled: torch.Tensor) -> torch.Tensor:
     """[batch, positions] bool: the first labelled position of each run of labelled positions,
     i.e. the first token of each answer (an MCQ's letter, a yes/no question's "Yes"/"No")."""
-    before = torch.nn.functional.pad(labelled[:, :-1], (1, 0), value=False)
+    before = F.pad(labelled[:, :-1], (1, 0), value=False)
     return labelled & ~before
 
 
