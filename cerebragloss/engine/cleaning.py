@@ -11,6 +11,10 @@ Three steps, each decision recorded with its reason (``findings["decisions"]``):
    artifact finder's pop rule below its 80 uV threshold (a ~40 uV step on one electrode of a
    healthy awake recording was read as a spike-and-slow-wave: the image of a step is a sharp
    deflection and a slow return).
+   An epileptiform detection **inside a burst of muscle** is dropped: on one of its channels the
+   30-45 Hz band reaches half the 1-25 Hz deflection, and keeps firing around the event beyond
+   the discharge's own sharp transient. A few motor units firing at once draw a polyspike on
+   paper; the artifact finder only calls muscle that fills a second.
 2. **Spatial pruning.** Cerebral potentials have a field: they reach neighbouring channels. A
    detection on a single channel whose neighbours show no deflection at that moment is dropped
    unless the detector is very sure.
@@ -32,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.signal import butter, sosfiltfilt
 
 from cerebragloss.engine.background import electrodes_of
 from cerebragloss.labels import EPILEPTIFORM_CLASSES, SLEEP_CLASSES
@@ -92,6 +97,20 @@ class CleaningSettings:
     #: how far before a detection a step may lie (its filtered image trails it) and after
     step_before_s: float = 0.3
     step_after_s: float = 0.1
+    #: muscle burst (module docstring), on the event's channel whose 30-45 Hz band bursts most
+    #: above that band's median 0.5 s RMS on the page: the band's peak over the event (+-50 ms)
+    #: is at least ``muscle_min_share`` of the 1-25 Hz deflection there, and its RMS over the
+    #: event +-250 ms, leaving out +-50 ms around that deflection, at least
+    #: ``muscle_min_sustained`` times the band's page level. Measured with the default detector on
+    #: simulated awake pages (12 subjects x 1 min, 1.5 discharges and 1.5 muscle bursts per page,
+    #: double banana and average): the 10 muscle bursts kept as discharges stood 0.74-1.8 and
+    #: 2.6-15.7; the 130 discharges kept away from muscle 0.03-0.49 (spikes 0.16-0.49, polyspikes
+    #: 0.20-0.46), and where above 2 on the second measure, below 0.5 on the first. On real awake
+    #: EEG (eegmat Subject00_2, 39.4 s) a burst on F7 the detector reads as a polyspike at
+    #: confidence 0.17 stands 0.59 and 3.0. Recordings without a 30-45 Hz band are not checked.
+    muscle_band_hz: tuple[float, float] = (30.0, 45.0)
+    muscle_min_share: float = 0.5
+    muscle_min_sustained: float = 2.0
     #: posterior rhythm that marks a page as awake (sleep transients are then questioned)
     awake_min_pdr_hz: float = 8.0
     awake_min_prominence: float = 3.0
@@ -217,6 +236,41 @@ def electrode_step(data: np.ndarray, sfreq: float, channels: list[str], event: d
     return best[1] if best else None
 
 
+def _band(data: np.ndarray, sfreq: float, low: float, high: float) -> np.ndarray:
+    sos = butter(4, [low, high], btype="bandpass", fs=sfreq, output="sos")
+    return sosfiltfilt(sos, data, axis=-1)
+
+
+def muscle_burst(data: np.ndarray, sfreq: float, channels: list[str], event: dict, settings: CleaningSettings) -> dict | None:
+    """The muscle burst (``CleaningSettings.muscle_*``) an event sits in: ``{"channel", "share",
+    "sustained"}``, or None (also when the recording has no 30-45 Hz band)."""
+    low, high = settings.muscle_band_hz
+    high = min(high, 0.45 * sfreq)
+    rows = [channels.index(c) for c in event["channels"] if c in channels]
+    window = int(0.5 * sfreq)
+    if high <= low + 5.0 or not rows or data.shape[1] < 2 * window:
+        return None
+    fast = _band(data[rows], sfreq, low, high)
+    slow = _band(data[rows], sfreq, 1.0, 25.0)
+    usable = fast[:, : fast.shape[1] // window * window].reshape(len(rows), -1, window)
+    floor = np.maximum(np.median(np.sqrt((usable**2).mean(axis=-1)), axis=1), 0.1)
+    first, last = int(max(0.0, event["start_s"] - 0.05) * sfreq), int((event["end_s"] + 0.05) * sfreq)
+    if last <= first:
+        return None
+    fast_peak = np.abs(fast[:, first:last]).max(axis=1)
+    row = int(np.argmax(fast_peak / floor))
+    deflection = slow[row, first:last] - np.median(slow[row, first:last])
+    share = float(fast_peak[row] / max(np.abs(deflection).max(), 1e-6))
+    centre, half = first + int(np.argmax(np.abs(deflection))), int(0.05 * sfreq)
+    around = np.zeros(fast.shape[1], dtype=bool)
+    around[int(max(0.0, event["start_s"] - 0.25) * sfreq) : int((event["end_s"] + 0.25) * sfreq)] = True
+    around[max(0, centre - half) : centre + half] = False
+    sustained = float(np.sqrt((fast[row, around] ** 2).mean()) / floor[row]) if around.any() else 0.0
+    if share >= settings.muscle_min_share and sustained >= settings.muscle_min_sustained:
+        return {"channel": channels[rows[row]], "share": round(share, 2), "sustained": round(sustained, 1)}
+    return None
+
+
 def _standout(data: np.ndarray, sfreq: float, channels: list[str], event: dict, background: dict) -> tuple[float, str, float, float]:
     """(ratio, channel, peak uV, ongoing uV) of the event's channel that stands out most."""
     peaks = np.abs(_signed_peaks(_window(data, sfreq, event["start_s"], event["end_s"])))
@@ -324,6 +378,12 @@ def clean_events(
                 decisions.append({"event": index, "class": event["class"], "decision": "dropped",
                                   "reason": f"an electrode step on {step['electrode']} at {step['time_s']:.2f} s ({step['jump_uv']:.0f} uV "
                                             f"within 10 ms, on no channel without {step['electrode']}): not cerebral"})  # fmt: skip
+                continue
+            muscle = muscle_burst(data, sfreq, channels, event, settings)
+            if muscle is not None:
+                decisions.append({"event": index, "class": event["class"], "decision": "dropped",
+                                  "reason": f"inside a burst of muscle on {muscle['channel']}: 30-45 Hz at {muscle['share']:.2f}x the "
+                                            f"1-25 Hz deflection, {muscle['sustained']:.1f}x the page's 30-45 Hz level around it"})  # fmt: skip
                 continue
         if event["class"] in EPILEPTIFORM_CLASSES:
             # Referentially, what every channel shares is the reference electrode's (a pop or a

@@ -134,3 +134,54 @@ def test_focal_discharges_are_rarely_taken_for_electrode_steps():
             if electrode_step(data, SFREQ, channels, event, CleaningSettings()) is not None:
                 called.append((label, seed, focus))
     assert len(called) <= 1, called
+
+
+#: What the default detector reports at confidence 0.17 on eegmat Subject00_2 (mental arithmetic),
+#: page 30-40 s, average montage: a burst of muscle on F7 (30-45 Hz ~20 uV against ~3 uV around it)
+#: read as a polyspike.
+MUSCLE_DETECTION = {"class": "polyspike", "channels": ["F7-AVG"], "start_s": 9.4, "end_s": 9.684, "confidence": 0.17, "source": "detector"}
+
+
+def test_a_real_muscle_burst_read_as_a_polyspike_is_dropped(shared_eeg):
+    from cerebragloss.engine.annotate import annotate
+    from cerebragloss.signals import read_recording, segments_from_recording
+
+    recording = read_recording(shared_eeg / "eegmat" / "Subject00_2.edf")
+    (page,) = segments_from_recording(recording, "average", start_s=30.0, max_segments=1)
+    findings = annotate(page, events=[MUSCLE_DETECTION])["findings"]
+    (decision,) = [d for d in findings["decisions"] if d["class"] == "polyspike"]
+    assert decision["decision"] == "dropped" and "inside a burst of muscle on F7-AVG" in decision["reason"], decision
+    assert findings["epileptiform"] == []
+    # the same box where F7 carries no burst (2.0 s earlier) is not called muscle
+    quiet = dict(MUSCLE_DETECTION, start_s=7.4, end_s=7.684)
+    (decision,) = [d for d in annotate(page, events=[quiet])["findings"]["decisions"] if d["class"] == "polyspike"]
+    assert "muscle" not in decision["reason"], decision
+
+
+@pytest.mark.parametrize("montage", ["longitudinal_bipolar", "average"])
+def test_muscle_bursts_are_told_from_discharges(montage):
+    # Measured: 0 of 60 simulated discharges (12 per class) on their focus channels are called
+    # muscle, and 12 of 12 simulated short muscle bursts under a 0.3 s box are.
+    from cerebragloss.engine.cleaning import CleaningSettings, muscle_burst
+    from cerebragloss.signals.transients import make_muscle_burst
+
+    called = []
+    for label in ("spike", "sharp_wave", "spike_and_slow_wave", "sharp_and_slow_wave", "polyspike"):
+        rng = np.random.default_rng(11)
+        for seed in range(12):
+            discharge = make_event(label, 4.0, SFREQ, POSITIONS, rng)
+            data, channels = simulated_page([discharge], seed=seed, montage=montage)
+            focus = max(discharge.gains, key=lambda e: discharge.gains[e])
+            event = {"class": label, "channels": [c for c in channels if focus in c.split("-")], "start_s": discharge.onset_s,
+                     "end_s": discharge.offset_s}  # fmt: skip
+            if muscle_burst(data, SFREQ, channels, event, CleaningSettings()) is not None:
+                called.append((label, seed, focus))
+    assert called == []
+    rng, bursts_called = np.random.default_rng(5), 0
+    for seed in range(12):
+        burst = make_muscle_burst(4.0, SFREQ, POSITIONS, rng, max_duration_s=5.0)
+        data, channels = simulated_page([burst], seed=seed, montage=montage)
+        event = {"class": "polyspike", "channels": [c for c in channels if set(c.split("-")) & set(burst.channels)],
+                 "start_s": burst.onset_s + 0.05, "end_s": min(burst.offset_s, burst.onset_s + 0.35)}  # fmt: skip
+        bursts_called += muscle_burst(data, SFREQ, channels, event, CleaningSettings()) is not None
+    assert bursts_called >= 11
