@@ -15,9 +15,10 @@ Ranges the simulator draws from, and their sources (``_RANGES`` below holds the 
   50-180 uV at their focus (against linked ears) and generalized spike-and-wave (3-6 complexes
   at 2.5-3.5 Hz) at 150-300 uV, typical adult values. Polyspikes: 3-5 spikes at 15-25 Hz.
 - sleep spindle: 11-16 Hz and >= 0.5 s (AASM Manual for the Scoring of Sleep and Associated
-  Events, N2 rules); drawn 0.5-2 s long at 10-50 uV peak-to-peak at the central maximum, the
-  adult range at C3/C4 (the expert-scored spindles of the SPINKY recordings in
-  ``shared/data/eeg/sleep`` are ~20-30 uV peak-to-peak at C3).
+  Events, N2 rules); drawn 0.5-2 s long at 10-50 uV peak-to-peak at the central maximum, C3, Cz
+  and C4 alike, the adult range at C3/C4 (the expert-scored spindles of the SPINKY recordings in
+  ``shared/data/eeg/sleep`` are 21-41 uV peak-to-peak at C3 in the 11-16 Hz band, 10th-90th
+  percentile of 88, median 26-29).
 - K-complex: a well-delineated negative sharp wave followed by a positive component, standing
   out from the background, >= 0.5 s in total, usually maximal frontally (AASM manual); drawn at
   75-220 uV peak-to-peak (75 uV: the AASM slow-wave amplitude criterion; the SPINKY K-complexes
@@ -216,8 +217,12 @@ def make_event(label: str, onset_s: float, sfreq: float, positions: dict[str, np
         n = _samples(_draw(rng, "spindle_s"), sfreq)
         t = np.arange(n) / sfreq
         waveform = np.hanning(n) * np.sin(2 * np.pi * _draw(rng, "spindle_hz") * t + rng.uniform(0, 2 * np.pi))
-        # widespread over the central region: C3, Cz and C4 all carry most of it
-        gains = gaussian_field(positions, _centre(positions, ["Cz"], fallback=None), rng.uniform(55, 70))
+        # the central region, C3, Cz and C4 alike, is the maximum the amplitude is drawn for (a
+        # field centred on Cz alone gave C3/C4 0.40-0.56 of it: spindles half the SPINKY ones there)
+        width = rng.uniform(55, 70)
+        fields = [gaussian_field(positions, positions[n], width) for n in ("C3", "Cz", "C4") if n in positions]
+        gains = ({n: max(f[n] for f in fields) for n in positions} if fields
+                 else gaussian_field(positions, _centre(positions, ["Cz"], fallback=None), rng.uniform(55, 70)))  # fmt: skip
         amplitude = _peak_for_peak_to_peak(waveform, _draw(rng, "spindle_pp_uv"))
     elif label == "vertex_wave":
         waveform = -pointed_peak(_draw(rng, "vertex_wave_s"), sfreq, 0.5, 1.5)
