@@ -271,6 +271,19 @@ def muscle_burst(data: np.ndarray, sfreq: float, channels: list[str], event: dic
     return None
 
 
+def not_cerebral(data: np.ndarray, sfreq: float, channels: list[str], event: dict, settings: CleaningSettings) -> str | None:
+    """Why an epileptiform detection is an electrode step or a burst of muscle, or None."""
+    step = electrode_step(data, sfreq, channels, event, settings)
+    if step is not None:
+        return (f"an electrode step on {step['electrode']} at {step['time_s']:.2f} s ({step['jump_uv']:.0f} uV "
+                f"within 10 ms, on no channel without {step['electrode']}): not cerebral")  # fmt: skip
+    muscle = muscle_burst(data, sfreq, channels, event, settings)
+    if muscle is not None:
+        return (f"inside a burst of muscle on {muscle['channel']}: 30-45 Hz at {muscle['share']:.2f}x the "
+                f"1-25 Hz deflection, {muscle['sustained']:.1f}x the page's 30-45 Hz level around it")  # fmt: skip
+    return None
+
+
 def _standout(data: np.ndarray, sfreq: float, channels: list[str], event: dict, background: dict) -> tuple[float, str, float, float]:
     """(ratio, channel, peak uV, ongoing uV) of the event's channel that stands out most."""
     peaks = np.abs(_signed_peaks(_window(data, sfreq, event["start_s"], event["end_s"])))
@@ -373,17 +386,9 @@ def clean_events(
                               "reason": f"inside {worst['type']} (score {worst['score']:.1f}) on {', '.join(shared)}"})  # fmt: skip
             continue
         if event["class"] in EPILEPTIFORM_CLASSES and event.get("source", "detector") == "detector":
-            step = electrode_step(data, sfreq, channels, event, settings)
-            if step is not None:
-                decisions.append({"event": index, "class": event["class"], "decision": "dropped",
-                                  "reason": f"an electrode step on {step['electrode']} at {step['time_s']:.2f} s ({step['jump_uv']:.0f} uV "
-                                            f"within 10 ms, on no channel without {step['electrode']}): not cerebral"})  # fmt: skip
-                continue
-            muscle = muscle_burst(data, sfreq, channels, event, settings)
-            if muscle is not None:
-                decisions.append({"event": index, "class": event["class"], "decision": "dropped",
-                                  "reason": f"inside a burst of muscle on {muscle['channel']}: 30-45 Hz at {muscle['share']:.2f}x the "
-                                            f"1-25 Hz deflection, {muscle['sustained']:.1f}x the page's 30-45 Hz level around it"})  # fmt: skip
+            reason = not_cerebral(data, sfreq, channels, event, settings)
+            if reason is not None:
+                decisions.append({"event": index, "class": event["class"], "decision": "dropped", "reason": reason})
                 continue
         if event["class"] in EPILEPTIFORM_CLASSES:
             # Referentially, what every channel shares is the reference electrode's (a pop or a
