@@ -251,7 +251,6 @@ def muscle_burst(data: np.ndarray, sfreq: float, channels: list[str], event: dic
     if high <= low + 5.0 or not rows or data.shape[1] < 2 * window:
         return None
     fast = _band(data[rows], sfreq, low, high)
-    slow = _band(data[rows], sfreq, 1.0, 25.0)
     usable = fast[:, : fast.shape[1] // window * window].reshape(len(rows), -1, window)
     floor = np.maximum(np.median(np.sqrt((usable**2).mean(axis=-1)), axis=1), 0.1)
     first, last = int(max(0.0, event["start_s"] - 0.05) * sfreq), int((event["end_s"] + 0.05) * sfreq)
@@ -259,7 +258,8 @@ def muscle_burst(data: np.ndarray, sfreq: float, channels: list[str], event: dic
         return None
     fast_peak = np.abs(fast[:, first:last]).max(axis=1)
     row = int(np.argmax(fast_peak / floor))
-    deflection = slow[row, first:last] - np.median(slow[row, first:last])
+    slow = _band(data[rows[row]], sfreq, 1.0, 25.0)[first:last]  # only the channel that bursts most
+    deflection = slow - np.median(slow)
     share = float(fast_peak[row] / max(np.abs(deflection).max(), 1e-6))
     centre, half = first + int(np.argmax(np.abs(deflection))), int(0.05 * sfreq)
     around = np.zeros(fast.shape[1], dtype=bool)
