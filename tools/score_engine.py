@@ -4,6 +4,7 @@
     python tools/score_engine.py --recordings DIR                  # simulated recordings made earlier
     python tools/score_engine.py --real ../shared/data/eeg         # real recordings (see below)
     python tools/score_engine.py --real ../shared/data/eeg --plant-steps 40   # electrode steps planted in an awake one
+    python tools/score_engine.py --real ../shared/data/eeg --stress   # awake ones as other heads (amplitude x tempo)
 
 Simulates recordings with events and artifacts (or uses --recordings), runs the engine on every
 page and prints: amplitude and dominant frequency against the same measures on the clean
@@ -13,7 +14,9 @@ precision, recall and F1 against the truth spans.
 With --real DIR, scores the engine (default detector) on real recordings instead
 (``cerebragloss.evaluation.engine_real``): spindle/K-complex P/R/F1 of the engine and of YASA's
 defaults on every recording with scored events, epileptiform findings per minute per montage on
-the healthy awake recordings, and the PDR per recording against a Welch reference.
+the healthy awake recordings, and the PDR per recording against a Welch reference. --stress plays
+each awake recording as other heads would (amplitude x0.6-1.6, tempo x0.85-1.15; see
+``engine_real.STRESS_VARIANTS``) and counts the false epileptiform findings per variant and montage.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detector", help="detector weights for --real (default: the packaged ones; 'none': without)")
     parser.add_argument("--plant-steps", type=float, metavar="UV", help="with --real: instead, plant UV electrode steps on each electrode of --plant-in")
     parser.add_argument("--plant-in", default="eegmat/Subject00_1.edf", help="awake recording under --real for --plant-steps")
+    parser.add_argument("--stress", action="store_true", help="with --real: instead, false alarms on amplitude x tempo variants of the awake recordings")
     args = parser.parse_args(argv)
 
     use_local_caches()
@@ -59,6 +63,15 @@ def main(argv: list[str] | None = None) -> int:
 
             path = Path(args.real) / args.plant_in
             print(planted_steps_table(planted_steps(path, args.plant_steps, detector), args.plant_steps, path.stem))
+            return 0
+        if args.stress:
+            from cerebragloss.evaluation.engine_real import (
+                awake_recordings,
+                stress_table,
+                stressed_awake_false_alarms,
+            )
+
+            print(stress_table(stressed_awake_false_alarms(awake_recordings(args.real), detector=detector)))
             return 0
         print(real_table(score_real(args.real, detector)))
         return 0

@@ -83,7 +83,8 @@ def findings_in_recording_time(annotations: list[dict], classes: tuple[str, ...]
             event = kept[index]
             if event["class"] in classes:
                 found.append({"class": event["class"], "start_s": annotation["start_s"] + event["start_s"],
-                              "end_s": annotation["start_s"] + event["end_s"], "confidence": event.get("confidence", 1.0)})  # fmt: skip
+                              "end_s": annotation["start_s"] + event["end_s"], "confidence": event.get("confidence", 1.0),
+                              "channels": event["channels"]})  # fmt: skip
     return found
 
 
@@ -221,6 +222,59 @@ def real_table(result: dict) -> str:
         engine = f"{row['engine_median_hz']:.2f}" if row["engine_median_hz"] is not None else "-"
         welch = f"{row['welch_hz']:.2f}" if row["welch_hz"] is not None else "-"
         lines.append(f"| {row['recording']:<12} | {engine:>9} | {row['pages_with_pdr']:>14} | {welch:>8} |")
+    return "\n".join(lines)
+
+
+#: Other heads than the few awake recordings at hand: amplitude x tempo. Tempo f plays the
+#: recording f times faster (every frequency x f, every duration / f): a 10.5 Hz alpha becomes
+#: 8.9-12.1 Hz, a blink or a saccade 15 % slower or quicker; amplitude x0.6-1.6 spans quieter and
+#: louder heads (skull, age, electrode impedance). Each variant is still healthy awake EEG, so
+#: every epileptiform finding on it is false.
+STRESS_VARIANTS = ((0.6, 1.0), (1.6, 1.0), (1.0, 0.85), (1.0, 1.15), (0.6, 0.85), (0.6, 1.15), (1.6, 0.85), (1.6, 1.15))
+
+
+def stressed_awake_false_alarms(paths: list[str | Path], variants=STRESS_VARIANTS, detector=None, settings=None,
+                                montages=MONTAGES, progress: bool = True) -> list[dict]:  # fmt: skip
+    """:func:`awake_false_alarm_row` on every (amplitude, tempo) variant of every healthy awake
+    recording in ``paths`` (:data:`STRESS_VARIANTS`), each row with ``amplitude``, ``tempo`` and
+    ``findings``: ``(seconds into the original recording, class, channels, confidence)`` of every
+    epileptiform finding kept."""
+    from dataclasses import replace
+
+    from tqdm.auto import tqdm
+
+    from cerebragloss.signals import read_recording
+
+    rows = []
+    jobs = [(path, amplitude, tempo) for path in paths for amplitude, tempo in variants]
+    for path, amplitude, tempo in tqdm(jobs, desc="stressed awake recordings", disable=not progress):
+        original = read_recording(path)
+        recording = replace(original, data=original.data * amplitude, sfreq=original.sfreq * tempo)
+        for montage in montages:
+            row, annotations = awake_false_alarm_row(recording, montage, detector, settings)
+            row["findings"] = [(round(f["start_s"] * tempo, 2), f["class"], ",".join(f["channels"]), round(f["confidence"], 2))
+                               for f in findings_in_recording_time(annotations, EPILEPTIFORM_CLASSES)]  # fmt: skip
+            rows.append({**row, "amplitude": amplitude, "tempo": tempo})
+    return rows
+
+
+def stress_table(rows: list[dict], limit: float = 0.1) -> str:
+    """Cells (recording x variant x montage) above ``limit`` findings per minute, per montage and
+    in all, then every finding (time in the original recording)."""
+    montages = list(dict.fromkeys(r["montage"] for r in rows))
+    lines = [f"Healthy awake EEG, amplitude x tempo variants ({len({(r['amplitude'], r['tempo']) for r in rows})} per recording): "
+             f"epileptiform findings after cleaning (all false)",
+             f"| {'montage':<20} | {'cells':>5} | {'cells > ' + format(limit, 'g') + '/min':>14} | {'findings':>8} | {'minutes':>7} | {'per min':>7} |",
+             f"|{'-' * 22}|{'-' * 7}|{'-' * 16}|{'-' * 10}|{'-' * 9}|{'-' * 9}|"]  # fmt: skip
+    for montage in [*montages, "all"]:
+        mine = [r for r in rows if montage in ("all", r["montage"])]
+        found, minutes = sum(r["epileptiform"] for r in mine), sum(r["minutes"] for r in mine)
+        lines.append(f"| {montage:<20} | {len(mine):>5} | {sum(r['per_minute'] > limit for r in mine):>14} | {found:>8} | "
+                     f"{minutes:>7.1f} | {found / max(minutes, 1e-9):>7.3f} |")  # fmt: skip
+    lines += ["", "Findings (recording, amplitude x tempo, montage: seconds into the original recording, class, channels, confidence)"]
+    for r in rows:
+        for finding in r["findings"]:
+            lines.append(f"  {r['recording']} x{r['amplitude']:g} tempo x{r['tempo']:g} {r['montage']}: {finding}")
     return "\n".join(lines)
 
 
