@@ -45,9 +45,9 @@ ablations: setup  ## the paper's ablation rows and the stage-1 fraction sweep on
 # The default detector (cerebragloss/detection/weights/cerebragloss-yolo-sim.pt) is rebuilt by
 # `make detector`: 40 simulated training subjects plus the simulator's events injected into every
 # real recording in $(REAL_EEG) (hybrid mode; the SPINKY test and K-complex files are kept out: the
-# engine is scored on them), plus $(DETECTOR_MORE_SUBJECTS) more simulated subjects (pages are cheap,
-# and a CPU run overfits a few hundred: train loss falls while held-out loss stays), drawn in every
-# montage, 1-19 electrodes, 5-15 uV/mm; fine-tuned from $(DETECTOR_START) for $(DETECTOR_HOURS) h on
+# engine is scored on them; so is eegbci S001R03, see AWAKE_REAL), plus $(DETECTOR_MORE_SUBJECTS) more
+# simulated subjects (pages are cheap, and a CPU run overfits a few hundred: train loss falls while
+# held-out loss stays), drawn in every montage, 1-19 electrodes, 5-15 uV/mm; fine-tuned from $(DETECTOR_START) for $(DETECTOR_HOURS) h on
 # $(DETECTOR_DEVICE) at $(DETECTOR_IMGSZ) px; scored on 12 held-out simulated subjects drawn in every
 # (montage, 1/4/8/19 electrodes) cell: one table of mAP@0.5 by montage and channel count, for the new
 # and the current default weights on the same pages. The new weights replace the default only if they
@@ -61,7 +61,9 @@ SIM_DETECTOR := --minutes 2.5 --set events_per_page=2.5
 # training pages also carry short muscle bursts as unlabelled background (README: they were the
 # false polyspikes on real awake EEG); the held-out pages stay as they were
 SIM_DETECTOR_TRAIN := --minutes 2.5 --set events_per_page=2.5 muscle_bursts_per_page=1.5
-AWAKE_REAL := $(REAL_EEG)/eegmat/Subject00_1.edf $(REAL_EEG)/eegmat/Subject00_2.edf $(REAL_EEG)/eegbci/S001R03.edf \
+# eegbci S001R03 is left out of the hybrids: the promotion guard's real awake check (and
+# `score_engine --real --stress`) keeps one healthy awake recording no detector trained on
+AWAKE_REAL := $(REAL_EEG)/eegmat/Subject00_1.edf $(REAL_EEG)/eegmat/Subject00_2.edf \
 	$(REAL_EEG)/nihon_kohden/MB0400FU.EDF $(REAL_EEG)/bdf/multiple_annotation_chans.bdf \
 	$(REAL_EEG)/edf/test_edf_overlapping_annotations.edf
 SLEEP_REAL := $(REAL_EEG)/sleep/spinky_c3_train.edf
