@@ -215,3 +215,30 @@ def test_a_real_alpha_burst_read_as_a_polyspike_is_measured_inside_the_posterior
     (decision,) = [d for d in annotate(pages[0], events=[ALPHA_DETECTION], settings=narrow, context=context)["findings"]["decisions"]
                    if d["class"] == "polyspike"]  # fmt: skip
     assert decision["decision"] == "kept", decision
+
+
+def test_an_unsure_staging_classifier_needs_the_pages_alpha_to_call_it_awake():
+    # spinky_c3_train (N2 sleep): the classifier called pages holding scored spindles W at
+    # probability 0.48-0.64, and questioning their spindles cost recall 0.85 -> 0.75.
+    from cerebragloss.engine.cleaning import CleaningSettings, is_awake
+
+    settings = CleaningSettings()
+    alpha = {"posterior_dominant_rhythm": {"present": True, "frequency_hz": 10.0, "prominence": 8.0}}
+    none = {"posterior_dominant_rhythm": {"present": False}}
+    unsure = {"stage": "W", "source": "yasa_staging", "probability": 0.55, "channel": "C3"}
+    sure = dict(unsure, probability=0.97)
+    assert is_awake(none, unsure, settings) == (False, "")
+    awake, why = is_awake(alpha, unsure, settings)
+    assert awake and "probability 0.55" in why and "alpha PDR 10.0 Hz" in why
+    assert is_awake(none, sure, settings) == (True, "stage W (yasa_staging)")
+    # the recording's own hypnogram is trusted whatever the page shows
+    assert is_awake(none, {"stage": "W", "source": "hypnogram"}, settings)[0]
+    assert not is_awake(alpha, {"stage": "N2", "source": "hypnogram"}, settings)[0]
+    # the classifier's sleep stage is not, where the page shows a clear alpha rhythm (eegmat
+    # Subject00_2 played 6 times over, 6 min of mental arithmetic: it staged pages N1/N2/R, and 34
+    # spindle findings were kept there; 14 with the override)
+    assert not is_awake(none, dict(sure, stage="N2"), settings)[0]
+    awake, why = is_awake(alpha, dict(sure, stage="N2"), settings)
+    assert awake and why == "alpha PDR 10.0 Hz although the staging classifier says N2"
+    # no stage known: the page rule
+    assert is_awake(alpha, None, settings)[0] and not is_awake(none, None, settings)[0]
