@@ -40,7 +40,11 @@ _TEN_TEN_EXTRA = (
 # Tokens that vendors put before or after the electrode name to say "this is EEG, against the
 # recording reference": `EEG FP1-REF` (TUH), `FP1-LE` (linked ears), `Fp1-AVG`, `POL Fp1`.
 _PREFIXES = ("EEG", "POL", "EEG1", "EEG2")
-_REFERENCE_SUFFIXES = {"REF", "LE", "RE", "AR", "AV", "AVG", "CAR", "REF1", "LINKED", "CZREF"}
+# Sleep archives name linked references too: MASS `EEG C3-CLE` (computed linked ears) and
+# `C3-LER`, `C3-LM` (linked mastoids), `C3-A1A2` / `C3-(A1+A2)/2` / `C3-M1M2`.
+_REFERENCE_SUFFIXES = {"REF", "LE", "RE", "AR", "AV", "AVG", "CAR", "REF1", "LINKED", "CZREF", "CLE", "LER", "LM", "LMR",
+                       "A1A2", "M1M2", "A1+A2", "M1+M2"}  # fmt: skip
+_LINKED_PAIR = re.compile(r"\(([AM])1\+\1?2\)/2")
 
 # Non-EEG channel types by name fragment. Checked on the upper-cased, prefix-free name.
 _TYPE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -98,7 +102,7 @@ def canonical_electrode(name: str) -> str | None:
 def _label_parts(name: str) -> tuple[str, list[str]]:
     """The label upper-cased without vendor decoration, and its parts: ``EEG C3-A2`` ->
     ``("C3-A2", ["C3", "A2"])`` (also ``C3/A2``, ``C3:A2``)."""
-    upper = _strip_decoration(name).upper().replace(" ", "")
+    upper = _LINKED_PAIR.sub(r"\g<1>1+\g<1>2", _strip_decoration(name).upper().replace(" ", ""))
     return upper, [p for p in re.split(r"[-/:]", upper) if p]
 
 

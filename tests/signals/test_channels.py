@@ -26,6 +26,12 @@ from cerebragloss.signals import TEN_TWENTY, canonical_electrode, classify_chann
         ("CZ-A1", "Cz"),  # DREAMS
         ("EEG C3-M2", "C3"),  # HMC, AASM
         ("C3:A2", "C3"),  # colon-separated reference
+        ("EEG C3-CLE", "C3"),  # MASS: computed linked ears
+        ("EEG O1-LER", "O1"),  # MASS: linked ears reference
+        ("C4-LM", "C4"),  # linked mastoids
+        ("C3-A1A2", "C3"),
+        ("C3-(A1+A2)/2", "C3"),
+        ("EEG Cz-(M1+M2)/2", "Cz"),
     ],
 )
 def test_spellings_map_to_one_canonical_label(recorded, canonical):
