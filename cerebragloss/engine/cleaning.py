@@ -55,6 +55,13 @@ class CleaningSettings:
     mask_min_overlap: float = 0.5
     #: a single-channel detection survives without field support only above this confidence
     isolated_min_confidence: float = 0.8
+    #: kept epileptiform findings overlapping in time by this share of the shorter one are one
+    #: discharge, whatever their channels: the detector boxes rows that are contiguous on the
+    #: page, so a discharge seen in two chains of the double banana came as two boxes. Measured
+    #: with the default detector on simulated awake pages (12 subjects x 1 min, 89 discharges):
+    #: 20 of the 69 found in the double banana (5 transverse, 3 average, 2 as recorded) were
+    #: reported as two or more findings
+    same_discharge_min_overlap: float = 0.5
     #: field support: a neighbouring channel deflects by this share of the detection's own peak,
     #: and by this many times its own ongoing amplitude (background alone is "support" otherwise:
     #: neighbouring channels are correlated)
@@ -356,6 +363,36 @@ def one_event_each(events: list[dict]) -> tuple[dict[int, dict], list[dict]]:
     return standing, decisions
 
 
+def _one_moment(a: dict, b: dict, min_overlap: float) -> bool:
+    shorter = min(a["end_s"] - a["start_s"], b["end_s"] - b["start_s"])
+    return _overlap(a["start_s"], a["end_s"], b["start_s"], b["end_s"]) >= min_overlap * max(shorter, 1e-6)
+
+
+def one_finding_per_discharge(kept: list[dict], kept_decisions: list[dict], data: np.ndarray, sfreq: float, channels: list[str],
+                              montage: str, settings: CleaningSettings) -> list[dict]:  # fmt: skip
+    """Kept epileptiform findings at one moment on different channels are one discharge (see
+    ``CleaningSettings.same_discharge_min_overlap``): the most confident stands for it, takes the
+    others' channels (page order) and boxes (``other_boxes``), and its dipole is estimated over
+    all of them; the others' decisions (aligned with ``kept``) become ``merged``. Returns the
+    findings that remain."""
+    order = sorted((k for k, f in enumerate(kept) if f["class"] in EPILEPTIFORM_CLASSES), key=lambda k: -kept[k].get("confidence", 1.0))
+    folded: set[int] = set()
+    for rank, k in enumerate(order):
+        finding = kept[k]
+        host = next((j for j in order[:rank] if j not in folded and _one_moment(kept[j], finding, settings.same_discharge_min_overlap)), None)
+        if host is None:
+            continue
+        stands = kept[host]
+        stands["channels"] = sorted(set(stands["channels"]) | set(finding["channels"]), key=channels.index)
+        if finding.get("box"):
+            stands.setdefault("other_boxes", []).append(finding["box"])
+        stands["dipole"] = dipole_estimate(data, sfreq, channels, montage, stands["start_s"], stands["end_s"], stands["channels"])
+        kept_decisions[k].update(decision="merged", reason=f"the same discharge as event {kept_decisions[host]['event']} ({stands['class']}, "
+                                                          f"confidence {stands.get('confidence', 1.0):.2f}) at the same moment on other channels")  # fmt: skip
+        folded.add(k)
+    return [f for k, f in enumerate(kept) if k not in folded]
+
+
 def is_awake(background: dict, sleep_state: dict | None, settings: CleaningSettings) -> tuple[bool, str]:
     """Whether the page is awake, and why: the recording's stage where one is known (hypnogram,
     or the staging classifier when sure; an unsure classifier's W needs the page rule too), else
@@ -399,7 +436,7 @@ def clean_events(
     standing, decisions = one_event_each(events)
     referential = montage == "as_recorded"
     common_free = data - np.median(data, axis=0, keepdims=True) if referential else data
-    kept = []
+    kept, kept_decisions = [], []
     for index, event in standing.items():
         duration = max(1e-6, event["end_s"] - event["start_s"])
         masking = [
@@ -467,6 +504,8 @@ def clean_events(
             finding["dipole"] = dipole_estimate(data, sfreq, channels, montage, event["start_s"], event["end_s"], event["channels"])
         decisions.append(decision)
         kept.append(finding)
+        kept_decisions.append(decision)
+    kept = one_finding_per_discharge(kept, kept_decisions, data, sfreq, channels, montage, settings)
     # Indices into "events": the groups synthesis writes about, without copying the events.
     decisions.sort(key=lambda d: d["event"])
     sleep = [i for i, f in enumerate(kept) if f["class"] in SLEEP_CLASSES and not f.get("questioned")]

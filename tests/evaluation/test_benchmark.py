@@ -89,3 +89,16 @@ def test_predict_writes_every_generation_to_jsonl(shard_root, tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == read_manifest(shard_root / "teacher" / "bench")["samples"]
     assert {"id", "task", "prediction", "reference", "question"} <= set(rows[0])
+
+
+def test_engine_reference_boxes_keep_every_box_of_a_discharge_and_leave_questioned_events_out():
+    # A discharge boxed in two chains is one cleaned finding (its second box in other_boxes): the
+    # benchmark's engine reference must still hold both boxes.
+    from cerebragloss.evaluation.bench import reference_boxes
+
+    discharge = {"class": "spike_and_slow_wave", "channels": ["Fp1-F3", "Fp2-F4"], "start_s": 4.0, "end_s": 4.4, "confidence": 0.7,
+                 "box": [10.0, 20.0, 60.0, 80.0], "other_boxes": [[12.0, 200.0, 62.0, 260.0]]}  # fmt: skip
+    spindle = {"class": "sleep_spindle", "channels": ["C3-P3"], "start_s": 2.0, "end_s": 3.0, "box": [1.0, 2.0, 3.0, 4.0], "questioned": True}
+    boxes, source = reference_boxes({"findings": {"events": [discharge, spindle]}}, None)
+    assert source == "engine" and [b["box"] for b in boxes] == [discharge["box"], discharge["other_boxes"][0]]
+    assert {b["class"] for b in boxes} == {"spike_and_slow_wave"}
