@@ -4,6 +4,7 @@
     python tools/score_engine.py --recordings DIR                  # simulated recordings made earlier
     python tools/score_engine.py --real ../shared/data/eeg         # real recordings (see below)
     python tools/score_engine.py --real ../shared/data/eeg --plant-steps 40   # electrode steps planted in an awake one
+    python tools/score_engine.py --real ../shared/data/eeg --plant-steps 40 --decay 0.2   # pops instead
     python tools/score_engine.py --real ../shared/data/eeg --stress   # awake ones as other heads (amplitude x tempo)
 
 Simulates recordings with events and artifacts (or uses --recordings), runs the engine on every
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detector", help="detector weights for --real (default: the packaged ones; 'none': without)")
     parser.add_argument("--plant-steps", type=float, metavar="UV", help="with --real: instead, plant UV electrode steps on each electrode of --plant-in")
     parser.add_argument("--plant-in", default="eegmat/Subject00_1.edf", help="awake recording under --real for --plant-steps")
+    parser.add_argument("--decay", type=float, metavar="S", help="with --plant-steps: pops that decay with this time constant instead of steps")
     parser.add_argument("--stress", action="store_true", help="with --real: instead, false alarms on amplitude x tempo variants of the awake recordings")
     args = parser.parse_args(argv)
 
@@ -62,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             from cerebragloss.evaluation.engine_real import planted_steps, planted_steps_table
 
             path = Path(args.real) / args.plant_in
-            print(planted_steps_table(planted_steps(path, args.plant_steps, detector), args.plant_steps, path.stem))
+            rows = planted_steps(path, args.plant_steps, detector, decay_s=args.decay)
+            print(planted_steps_table(rows, args.plant_steps, path.stem, args.decay))
             return 0
         if args.stress:
             from cerebragloss.evaluation.engine_real import (

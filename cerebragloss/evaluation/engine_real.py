@@ -279,12 +279,13 @@ def stress_table(rows: list[dict], limit: float = 0.1) -> str:
 
 
 def planted_steps(path: str | Path, step_uv: float, detector=None, settings=None, montages=MONTAGES, electrodes=None,
-                  progress: bool = True) -> list[dict]:  # fmt: skip
+                  progress: bool = True, decay_s: float | None = None) -> list[dict]:  # fmt: skip
     """Epileptiform findings after cleaning on a healthy awake recording with electrode steps planted
     on one electrode at a time (``step_uv`` up at 2.5 s and back down at 7.5 s of every page, in
-    the recording before filtering, as a contact potential jumps): one row per montage and
-    electrode, ``{"montage", "electrode", "minutes", "findings", "near_steps"}``. Every finding is
-    false; ``near_steps`` counts those within 0.6 s of a planted step."""
+    the recording before filtering, as a contact potential jumps; with ``decay_s``, pops instead:
+    up at 2.5 s and back with that time constant): one row per montage and electrode,
+    ``{"montage", "electrode", "minutes", "findings", "near_steps"}``. Every finding is false;
+    ``near_steps`` counts those within 0.6 s of a planted step."""
     from dataclasses import replace
 
     from tqdm.auto import tqdm
@@ -294,13 +295,14 @@ def planted_steps(path: str | Path, step_uv: float, detector=None, settings=None
     recording = read_recording(path)
     duration = recording.data.shape[1] / recording.sfreq
     ups = np.arange(0.0, duration - 10.0 + 1e-9, 10.0) + 2.5
-    steps = sorted([*ups, *(ups + 5.0)])
+    steps = sorted([*ups, *(ups + 5.0)]) if decay_s is None else list(ups)
+    shape = np.ones(int(5.0 * recording.sfreq)) if decay_s is None else np.exp(-np.arange(int(5.0 * recording.sfreq)) / recording.sfreq / decay_s)
     rows = []
     for electrode in tqdm(electrodes or recording.electrodes, desc="planted steps", disable=not progress):
         planted = recording.data.copy()
         row = recording.electrodes.index(electrode)
         for up in ups:
-            planted[row, int(up * recording.sfreq) : int((up + 5.0) * recording.sfreq)] += step_uv
+            planted[row, int(up * recording.sfreq) : int(up * recording.sfreq) + len(shape)] += step_uv * shape
         for montage in montages:
             annotations = engine_annotations(replace(recording, data=planted), montage, detector, settings)
             found = findings_in_recording_time(annotations, EPILEPTIFORM_CLASSES)
@@ -310,8 +312,10 @@ def planted_steps(path: str | Path, step_uv: float, detector=None, settings=None
     return rows
 
 
-def planted_steps_table(rows: list[dict], step_uv: float, name: str) -> str:
-    lines = [f"{name}: {step_uv:g} uV steps planted on one electrode at a time (up 2.5 s, down 7.5 s into every page)",
+def planted_steps_table(rows: list[dict], step_uv: float, name: str, decay_s: float | None = None) -> str:
+    planted = "steps" if decay_s is None else f"pops (back with time constant {decay_s:g} s)"
+    when = "(up 2.5 s, down 7.5 s into every page)" if decay_s is None else "(2.5 s into every page)"
+    lines = [f"{name}: {step_uv:g} uV {planted} planted on one electrode at a time {when}",
              f"| {'montage':<20} | {'electrodes with a finding':>25} | {'findings':>8} | {'near a step':>11} | {'per min, worst electrode':>24} |",
              f"|{'-' * 22}|{'-' * 27}|{'-' * 10}|{'-' * 13}|{'-' * 26}|"]  # fmt: skip
     for montage in dict.fromkeys(r["montage"] for r in rows):

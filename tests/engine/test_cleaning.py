@@ -263,3 +263,28 @@ def test_a_discharge_boxed_in_two_chains_is_one_finding():
     decisions = {d["event"]: d for d in findings["decisions"]}
     assert decisions[0]["decision"] == "kept" and decisions[1]["decision"] == "merged" and "same discharge as event 0" in decisions[1]["reason"]
     assert decisions[2]["decision"] != "merged"
+
+
+@pytest.mark.parametrize("electrode, channels", [("C4", ["F4-C4", "C4-P4"]), ("O2", ["P4-O2", "P8-O2"])])
+def test_an_electrode_pop_that_decays_is_not_a_discharge(shared_eeg, electrode, channels):
+    # A 40 uV pop (instant jump, then back with time constant 0.2 s) planted on one electrode of a
+    # healthy awake recording, under a detector box: the step rule alone does not call it (its
+    # level is gone 0.4-0.8 s later); the pop rule does (README: 26-38 of 60 planted pops, none
+    # of 300 simulated discharges).
+    from dataclasses import replace
+
+    from cerebragloss.engine.annotate import EngineSettings, annotate
+    from cerebragloss.engine.cleaning import CleaningSettings
+    from cerebragloss.signals import read_recording, segments_from_recording
+
+    recording = read_recording(shared_eeg / "eegmat" / "Subject00_1.edf")
+    data, onset = recording.data.copy(), int(22.5 * recording.sfreq)
+    after = np.arange(data.shape[1] - onset) / recording.sfreq
+    data[recording.electrodes.index(electrode), onset:] += 40.0 * np.exp(-after / 0.2) * (after < 1.6)
+    page = list(segments_from_recording(replace(recording, data=data), "longitudinal_bipolar"))[2]  # 20-30 s
+    box = {"class": "spike_and_slow_wave", "channels": channels, "start_s": 2.45, "end_s": 2.85, "confidence": 0.4, "source": "detector"}
+    (decision,) = [d for d in annotate(page, events=[box])["findings"]["decisions"] if d["class"] == "spike_and_slow_wave"]
+    assert decision["decision"] == "dropped" and f"an electrode pop on {electrode} at 2.50 s" in decision["reason"], decision
+    no_pops = EngineSettings(cleaning=CleaningSettings(pop_min_steepness=2.0))
+    (decision,) = [d for d in annotate(page, events=[box], settings=no_pops)["findings"]["decisions"] if d["class"] == "spike_and_slow_wave"]
+    assert decision["decision"] == "kept", decision
