@@ -47,8 +47,8 @@ ablations: setup  ## the paper's ablation rows and the stage-1 fraction sweep on
 # real recording in $(REAL_EEG) (hybrid mode; the SPINKY test and K-complex files are kept out: the
 # engine is scored on them; so is eegbci S001R03, see AWAKE_REAL), plus $(DETECTOR_MORE_SUBJECTS) more
 # simulated subjects (pages are cheap, and a CPU run overfits a few hundred: train loss falls while
-# held-out loss stays), drawn in every montage, 1-19 electrodes, 5-15 uV/mm; fine-tuned from $(DETECTOR_START) for $(DETECTOR_HOURS) h on
-# $(DETECTOR_DEVICE) at $(DETECTOR_IMGSZ) px; scored on 12 held-out simulated subjects drawn in every
+# held-out loss stays), drawn in every montage, 1-19 electrodes, 5-15 uV/mm; fine-tuned from
+# $(DETECTOR_START) for $(DETECTOR_HOURS) h on $(DETECTOR_DEVICE) at $(DETECTOR_IMGSZ) px; scored on 12 held-out simulated subjects drawn in every
 # (montage, 1/4/8/19 electrodes) cell: one table of mAP@0.5 by montage and channel count, for the new
 # and the current default weights on the same pages. The new weights replace the default only if they
 # score higher over all pages and not lower on the double banana with 19 electrodes (--promote), and

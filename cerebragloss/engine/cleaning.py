@@ -147,6 +147,9 @@ class CleaningSettings:
     #: 0.96-0.995 on the first minute and 0.48-0.64 on 12 pages that hold 7 scored spindles; its 9
     #: questioned spindles were all true ones (recall 0.75 with them questioned, 0.85 without)
     awake_min_staging_probability: float = 0.8
+    #: a page's own clear alpha PDR makes it awake whatever sleep stage the classifier says (not
+    #: the hypnogram): eegmat Subject00_2 played over to 6 min, staged N1/N2/R on some pages, kept
+    #: 34 spindle findings without this, 14 with it
     awake_alpha_overrides_staging: bool = True
 
 

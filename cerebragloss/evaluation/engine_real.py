@@ -246,9 +246,10 @@ def stressed_awake_false_alarms(paths: list[str | Path], variants=STRESS_VARIANT
     from cerebragloss.signals import read_recording
 
     rows = []
+    originals = {path: read_recording(path) for path in paths}  # each file read once, not once per variant
     jobs = [(path, amplitude, tempo) for path in paths for amplitude, tempo in variants]
     for path, amplitude, tempo in tqdm(jobs, desc="stressed awake recordings", disable=not progress):
-        original = read_recording(path)
+        original = originals[path]
         recording = replace(original, data=original.data * amplitude, sfreq=original.sfreq * tempo)
         for montage in montages:
             row, annotations = awake_false_alarm_row(recording, montage, detector, settings)
