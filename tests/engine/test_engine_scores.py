@@ -72,3 +72,21 @@ def test_stressed_awake_recordings_report_findings_in_the_original_recordings_ti
     assert len(seconds) == 2 and abs(seconds[0] - seconds[1]) < 0.1 and 97.5 < seconds[0] < 98.3, rows
     table = stress_table(rows)
     assert "| transverse_bipolar   |     2 |              2 |        2 |" in table and "(97.8" in table, table
+
+
+@pytest.mark.shared_data
+def test_a_sleep_lab_recording_counts_as_awake_only_before_lights_off(shared_eeg):
+    # bdf/multiple_annotation_chans.bdf: 247 s, strong alpha until "Ligths-Off#1" at 194.8 s, then
+    # drowsy pages where the engine reports K-complexes; only the wake before it is healthy awake EEG.
+    from cerebragloss.evaluation.engine_real import awake_recordings, read_awake
+
+    path = shared_eeg / "bdf" / "multiple_annotation_chans.bdf"
+    assert path in awake_recordings(shared_eeg) and shared_eeg / "edf" / "test_edf_overlapping_annotations.edf" in awake_recordings(shared_eeg)
+    whole, awake = read_recording(path), read_awake(path)
+    assert whole.data.shape[1] / whole.sfreq == pytest.approx(247.0, abs=0.1)
+    assert awake.data.shape[1] / awake.sfreq == pytest.approx(194.8, abs=0.1)
+    assert all(a.data.shape[0] == awake.data.shape[1] for a in awake.aux) and awake.aux
+    assert [a.description for a in awake.annotations if "Off" in a.description] == []
+    # a recording without a lights-off mark is read whole
+    eegmat = shared_eeg / "eegmat" / "Subject00_2.edf"
+    assert read_awake(eegmat).data.shape == read_recording(eegmat).data.shape
