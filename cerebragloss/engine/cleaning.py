@@ -6,7 +6,7 @@ Three steps, each decision recorded with its reason (``findings["decisions"]``):
    artifact explains the deflection better than a brain does (a blink on Fp1-F7 is not a frontal
    sharp wave). Sleep transients on an awake page are kept but questioned (``is_awake``: the
    recording's hypnogram, the staging classifier where it is sure or the page agrees, a clear
-   alpha posterior dominant rhythm).
+   alpha posterior dominant rhythm, or eyes open, blinks).
    An epileptiform detection with an **electrode step** in or right around it is dropped: the
    channels through one electrode, and only they, jump within 10 ms and hold the new level - the
    artifact finder's pop rule below its 80 uV threshold (a ~40 uV step on one electrode of a
@@ -167,6 +167,9 @@ class CleaningSettings:
     #: the hypnogram): eegmat Subject00_2 played over to 6 min, staged N1/N2/R on some pages, kept
     #: 34 spindle findings without this, 14 with it
     awake_alpha_overrides_staging: bool = True
+    #: eyes open there is no alpha rhythm: this many blinks on a page (eye artifacts on the
+    #: channels from Fp1 and Fp2) also make it awake where the alpha PDR would
+    awake_min_blinks: int = 1
 
 
 def _window(segment_data: np.ndarray, sfreq: float, start_s: float, end_s: float) -> np.ndarray:
@@ -468,13 +471,23 @@ def one_finding_per_discharge(kept: list[dict], kept_decisions: list[dict], data
     return [f for k, f in enumerate(kept) if k not in folded]
 
 
-def is_awake(background: dict, sleep_state: dict | None, settings: CleaningSettings) -> tuple[bool, str]:
+def blinks_of(artifacts: list[dict], settings: CleaningSettings) -> int:
+    """How many blinks the page holds: eye artifacts (at ``mask_min_score``) on channels through
+    Fp1 and through Fp2 (the artifact finder's gaze artifacts are on the channels from F7 and F8)."""
+    return sum(1 for a in artifacts if a["type"] == "eog" and a["score"] >= settings.mask_min_score
+               and {"Fp1", "Fp2"} <= {e for c in a["channels"] for e in electrodes_of(c)})  # fmt: skip
+
+
+def is_awake(background: dict, sleep_state: dict | None, settings: CleaningSettings, blinks: int = 0) -> tuple[bool, str]:
     """Whether the page is awake, and why: the recording's stage where one is known (hypnogram,
     or the staging classifier when sure; an unsure classifier's W needs the page rule too), else
-    the page rule (a clear alpha posterior dominant rhythm)."""
+    the page rule (a clear alpha posterior dominant rhythm, or blinks: ``blinks`` on the page)."""
     pdr = background.get("posterior_dominant_rhythm", {})
     alpha = bool(pdr.get("present")) and pdr.get("frequency_hz", 0) >= settings.awake_min_pdr_hz and pdr.get("prominence", 0) >= settings.awake_min_prominence
     page_rule = f"alpha PDR {pdr['frequency_hz']:.1f} Hz" if alpha else ""
+    if not alpha and blinks >= settings.awake_min_blinks:
+        # AASM: eye blinks (0.5-2 Hz) score W; eyes open there is no alpha to go by
+        alpha, page_rule = True, f"{blinks} blink{'s' if blinks > 1 else ''} on the page"
     if sleep_state and sleep_state.get("stage"):
         stage, source = sleep_state["stage"], sleep_state.get("source", "")
         if stage != "W":
@@ -507,7 +520,7 @@ def clean_events(
     page's ``{"stage", "source"}`` from the recording, when known."""
     settings = settings or CleaningSettings()
     data = np.nan_to_num(np.asarray(data, dtype=np.float64))
-    awake, awake_reason = is_awake(background, sleep_state, settings)
+    awake, awake_reason = is_awake(background, sleep_state, settings, blinks_of(artifacts, settings))
     standing, decisions = one_event_each(events)
     referential = montage == "as_recorded"
     common_free = data - np.median(data, axis=0, keepdims=True) if referential else data

@@ -269,6 +269,37 @@ def test_an_unsure_staging_classifier_needs_the_pages_alpha_to_call_it_awake():
     assert is_awake(alpha, None, settings)[0] and not is_awake(none, None, settings)[0]
 
 
+def test_blinks_make_a_page_without_alpha_awake_where_no_stage_is_known():
+    # Eyes open there is no alpha: on eegbci S001R03 and the eegmmidb run under edf/ (motor tasks,
+    # eyes open, 2 min each) 28 spindles found on the signal were kept as sleep spindles in the
+    # transverse and average montages; AASM scores blinks as W.
+    from cerebragloss.engine.cleaning import CleaningSettings, blinks_of, is_awake
+
+    settings = CleaningSettings()
+    none = {"posterior_dominant_rhythm": {"present": False}}
+    blink = {"type": "eog", "score": 2.0, "channels": ["F7-Fp1", "Fp2-F8"], "start_s": 2.0, "end_s": 2.5}
+    gaze = {"type": "eog", "score": 2.0, "channels": ["F7-T7", "F8-T8"], "start_s": 4.0, "end_s": 5.0}
+    assert blinks_of([blink, gaze, dict(blink, type="emg"), dict(blink, score=0.5)], settings) == 1
+    assert is_awake(none, None, settings, blinks=1) == (True, "1 blink on the page")
+    unsure = {"stage": "W", "source": "yasa_staging", "probability": 0.55}
+    assert is_awake(none, unsure, settings, blinks=2) == (True, "stage W (yasa_staging, probability 0.55) and 2 blinks on the page")
+    # a stage from the recording is not overruled by blinks
+    assert not is_awake(none, {"stage": "N2", "source": "hypnogram"}, settings, blinks=3)[0]
+    assert not is_awake(none, None, CleaningSettings(awake_min_blinks=2), blinks=1)[0]
+
+
+def test_spindles_on_eyes_open_awake_eeg_are_questioned(shared_eeg):
+    from cerebragloss.evaluation.engine_real import engine_annotations, findings_in_recording_time
+    from cerebragloss.signals import read_recording
+
+    recording = read_recording(shared_eeg / "eegbci" / "S001R03.edf")
+    annotations = engine_annotations(recording, "average")
+    assert findings_in_recording_time(annotations, ("sleep_spindle",)) == []  # 7 kept before
+    questioned = [e for a in annotations for e in a["findings"]["events"] if e["class"] == "sleep_spindle" and e.get("questioned")]
+    reasons = [d["reason"] for a in annotations for d in a["findings"]["decisions"] if d["decision"] == "questioned"]
+    assert len(questioned) >= 5 and sum("blink" in r for r in reasons) >= 5, reasons
+
+
 def test_a_discharge_boxed_in_two_chains_is_one_finding():
     # A generalized spike-and-slow-wave (simulator field centred near Fz): the detector boxes rows
     # that are contiguous on the page, so the left and right frontal chains of the double banana
