@@ -25,10 +25,13 @@ Three steps, each decision recorded with its reason (``findings["decisions"]``):
    unless the detector is very sure.
 Before these, events that describe the same thing once are made one: a sleep transient the
 image detector found where a signal-domain detector (``source: yasa``) found the same class on a
-shared channel is one event (the signal's, with ``confirmed_by: detector``), and epileptiform
-detections of different classes that overlap on shared channels are one discharge (the most
-confident class is kept). Signal-domain events skip spatial pruning: they were found on their
-channel's own signal against its own recording-wide statistics, not read off a picture.
+shared channel is one event (the signal's, with ``confirmed_by: detector``). Epileptiform
+detections are made one after cleaning (``one_finding_per_discharge``): those kept that overlap
+on shared channels, or at one moment anywhere, are one discharge (the most confident class
+stands for it); merged before cleaning, a discharge was lost whenever its most confident box was
+dropped and a weaker one of another class would have been kept. Signal-domain events skip
+spatial pruning: they were found on their channel's own signal against its own recording-wide
+statistics, not read off a picture.
 
 3. **Dipole estimate** for epileptiform discharges: in a bipolar chain, the electrode where the
    deflections of consecutive channels point in opposite directions (a phase reversal) is the
@@ -439,14 +442,6 @@ def one_event_each(events: list[dict]) -> tuple[dict[int, dict], list[dict]]:
             del standing[i]
             decisions.append({"event": i, "class": event["class"], "decision": "fused",
                               "reason": f"the same {event['class']} as event {signal[0]} ({events[signal[0]].get('source')}) on a shared channel"})  # fmt: skip
-    epileptiform = sorted((i for i in standing if events[i]["class"] in EPILEPTIFORM_CLASSES), key=lambda i: -events[i].get("confidence", 1.0))
-    for rank, i in enumerate(epileptiform):
-        stronger = next((j for j in epileptiform[:rank] if j in standing and _same_moment(events[i], events[j])), None)
-        if stronger is not None:
-            del standing[i]
-            decisions.append({"event": i, "class": events[i]["class"], "decision": "merged",
-                              "reason": f"one discharge with event {stronger} ({events[stronger]['class']}, confidence "
-                                        f"{events[stronger].get('confidence', 1.0):.2f} >= {events[i].get('confidence', 1.0):.2f})"})  # fmt: skip
     return standing, decisions
 
 
@@ -457,8 +452,9 @@ def _one_moment(a: dict, b: dict, min_overlap: float) -> bool:
 
 def one_finding_per_discharge(kept: list[dict], kept_decisions: list[dict], data: np.ndarray, sfreq: float, channels: list[str],
                               montage: str, settings: CleaningSettings) -> list[dict]:  # fmt: skip
-    """Kept epileptiform findings at one moment on different channels are one discharge (see
-    ``CleaningSettings.same_discharge_min_overlap``): the most confident stands for it, takes the
+    """Kept epileptiform findings that overlap on a shared channel, or at one moment on different
+    channels (see ``CleaningSettings.same_discharge_min_overlap``), are one discharge: the most
+    confident stands for it, takes the
     others' channels (page order) and boxes (``other_boxes``), and its dipole is estimated over
     all of them; the others' decisions (aligned with ``kept``) become ``merged``. Returns the
     findings that remain."""
@@ -466,16 +462,18 @@ def one_finding_per_discharge(kept: list[dict], kept_decisions: list[dict], data
     folded: set[int] = set()
     for rank, k in enumerate(order):
         finding = kept[k]
-        host = next((j for j in order[:rank] if j not in folded and _one_moment(kept[j], finding, settings.same_discharge_min_overlap)), None)
+        host = next((j for j in order[:rank] if j not in folded
+                     and (_same_moment(kept[j], finding) or _one_moment(kept[j], finding, settings.same_discharge_min_overlap))), None)  # fmt: skip
         if host is None:
             continue
         stands = kept[host]
+        where = "" if set(stands["channels"]) & set(finding["channels"]) else " on other channels"
         stands["channels"] = sorted(set(stands["channels"]) | set(finding["channels"]), key=channels.index)
         if finding.get("box"):
             stands.setdefault("other_boxes", []).append(finding["box"])
         stands["dipole"] = dipole_estimate(data, sfreq, channels, montage, stands["start_s"], stands["end_s"], stands["channels"])
         kept_decisions[k].update(decision="merged", reason=f"the same discharge as event {kept_decisions[host]['event']} ({stands['class']}, "
-                                                          f"confidence {stands.get('confidence', 1.0):.2f}) at the same moment on other channels")  # fmt: skip
+                                                          f"confidence {stands.get('confidence', 1.0):.2f} >= {finding.get('confidence', 1.0):.2f}) at the same moment{where}")  # fmt: skip
         folded.add(k)
     return [f for k, f in enumerate(kept) if k not in folded]
 
