@@ -79,7 +79,7 @@ class CleaningSettings:
     #: field's own fall-off to the next electrode, not a difference of two: the simulator's focal
     #: fields give 0.1-0.3 there. Measured with the default detector (simulated awake discharges,
     #: 3 seeds x 12 subjects x 1 min, 293 discharges; stressed real awake recordings, 5 x 9
-    #: variants, 201 min per montage): found average / as recorded 110 / 109 with 0.3 and 1.5x,
+    #: variants, 100.5 min per montage): found average / as recorded 110 / 109 with 0.3 and 1.5x,
     #: 161 / 164 with 0.15 and 1.0x, 202 / 186 with no field test; false findings 3 / 1, 3 / 2, 4 / 2
     referential_support_ratio: float = 0.15
     referential_support_above_background: float = 1.0
