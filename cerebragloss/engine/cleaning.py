@@ -315,25 +315,31 @@ def _is_pop(steepness: np.ndarray, elsewhere: np.ndarray, first_90ms: float, set
                 and first_90ms >= settings.pop_min_hold)  # fmt: skip
 
 
+def _covers(artifact: dict, event: dict, settings: CleaningSettings) -> bool:
+    """The artifact is strong enough to explain a detection (``mask_min_score``) and lasts through
+    ``mask_min_overlap`` of it."""
+    duration = max(1e-6, event["end_s"] - event["start_s"])
+    return (artifact["score"] >= settings.mask_min_score
+            and _overlap(artifact["start_s"], artifact["end_s"], event["start_s"], event["end_s"]) >= settings.mask_min_overlap * duration)  # fmt: skip
+
+
 def eye_spread(data: np.ndarray, sfreq: float, channels: list[str], event: dict, artifacts: list[dict],
                settings: CleaningSettings) -> dict | None:  # fmt: skip
     """The eye artifact an epileptiform detection is the spread of (``CleaningSettings.eye_*``):
     ``{"channel", "eye_uv", "event_channel", "event_uv"}``, or None."""
-    duration = max(1e-6, event["end_s"] - event["start_s"])
+    eyes = [a for a in artifacts if a["type"] == "eog" and _covers(a, event, settings)]
     rows = [channels.index(c) for c in event["channels"] if c in channels]
-    for artifact in artifacts:
-        if (artifact["type"] != "eog" or artifact["score"] < settings.mask_min_score
-                or _overlap(artifact["start_s"], artifact["end_s"], event["start_s"], event["end_s"]) < settings.mask_min_overlap * duration):
-            continue  # fmt: skip
+    if not eyes or not rows:
+        return None
+    # the detection's largest deflection, on the channel that carries it
+    window = _window(data, sfreq, event["start_s"], event["end_s"])
+    centred = window - np.median(window, axis=1, keepdims=True)
+    row = max(rows, key=lambda r: np.abs(centred[r]).max())
+    sample = int(np.abs(centred[row]).argmax())
+    value = centred[row, sample]
+    near = slice(max(0, sample - int(settings.eye_peak_s * sfreq)), sample + int(settings.eye_peak_s * sfreq) + 1)
+    for artifact in eyes:
         eye = [channels.index(c) for c in artifact["channels"] if c in channels and c not in event["channels"]]
-        if not eye or not rows:
-            continue
-        window = _window(data, sfreq, event["start_s"], event["end_s"])
-        centred = window - np.median(window, axis=1, keepdims=True)
-        row = max(rows, key=lambda r: np.abs(centred[r]).max())
-        sample = int(np.abs(centred[row]).argmax())
-        value = centred[row, sample]
-        near = slice(max(0, sample - int(settings.eye_peak_s * sfreq)), sample + int(settings.eye_peak_s * sfreq) + 1)
         for e in eye:
             same_way = centred[e, near] * np.sign(value)
             if same_way.max() >= settings.eye_spread_min_ratio * abs(value):
@@ -408,18 +414,22 @@ def _standout(data: np.ndarray, sfreq: float, channels: list[str], event: dict, 
     return best
 
 
-def _rhythm_share(signals: np.ndarray, sfreq: float, event: dict, rhythm_hz: float, halfwidth_hz: float, pad_s: float = 0.5) -> float:
-    """Share of the 1-30 Hz power around an event (+-``pad_s``) within ``halfwidth_hz`` of
-    ``rhythm_hz``, pooled over ``signals`` (channels x samples: the event's channels)."""
+def _rhythm_powers(signals: np.ndarray, sfreq: float, event: dict, rhythm_hz: float, halfwidth_hz: float,
+                   pad_s: float = 0.5) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Per row of ``signals`` (channels x samples), the power around an event (+-``pad_s``)
+    within ``halfwidth_hz`` of ``rhythm_hz``, and its 1-30 Hz power."""
     first, last = int(max(0.0, event["start_s"] - pad_s) * sfreq), int((event["end_s"] + pad_s) * sfreq)
     pieces = np.atleast_2d(signals)[:, first:last]
     if pieces.shape[1] < 8:
-        return 0.0
+        return np.zeros(len(pieces)), np.zeros(len(pieces))
     pieces = pieces - pieces.mean(axis=1, keepdims=True)
-    power = (np.abs(np.fft.rfft(pieces * np.hanning(pieces.shape[1]), axis=1)) ** 2).sum(axis=0)
+    power = np.abs(np.fft.rfft(pieces * np.hanning(pieces.shape[1]), axis=1)) ** 2
     freqs = np.fft.rfftfreq(pieces.shape[1], 1 / sfreq)
-    broad = power[(freqs >= 1.0) & (freqs <= 30.0)].sum()
-    return float(power[np.abs(freqs - rhythm_hz) <= halfwidth_hz].sum() / broad) if broad > 0 else 0.0
+    return power[:, np.abs(freqs - rhythm_hz) <= halfwidth_hz].sum(axis=1), power[:, (freqs >= 1.0) & (freqs <= 30.0)].sum(axis=1)
+
+
+def _share(inside: float, broad: float) -> float:
+    return float(inside / broad) if broad > 0 else 0.0
 
 
 def _same_moment(a: dict, b: dict) -> bool:
@@ -454,10 +464,9 @@ def one_finding_per_discharge(kept: list[dict], kept_decisions: list[dict], data
                               montage: str, settings: CleaningSettings) -> list[dict]:  # fmt: skip
     """Kept epileptiform findings that overlap on a shared channel, or at one moment on different
     channels (see ``CleaningSettings.same_discharge_min_overlap``), are one discharge: the most
-    confident stands for it, takes the
-    others' channels (page order) and boxes (``other_boxes``), and its dipole is estimated over
-    all of them; the others' decisions (aligned with ``kept``) become ``merged``. Returns the
-    findings that remain."""
+    confident stands for it, takes the others' channels (page order) and boxes (``other_boxes``),
+    and its dipole is estimated over all of them; the others' decisions (aligned with ``kept``)
+    become ``merged``. Returns the findings that remain."""
     order = sorted((k for k, f in enumerate(kept) if f["class"] in EPILEPTIFORM_CLASSES), key=lambda k: -kept[k].get("confidence", 1.0))
     folded: set[int] = set()
     for rank, k in enumerate(order):
@@ -533,12 +542,7 @@ def clean_events(
     common_free = data - np.median(data, axis=0, keepdims=True) if referential else data
     kept, kept_decisions = [], []
     for index, event in standing.items():
-        duration = max(1e-6, event["end_s"] - event["start_s"])
-        masking = [
-            a for a in artifacts
-            if a["score"] >= settings.mask_min_score and set(a["channels"]) & set(event["channels"])
-            and _overlap(a["start_s"], a["end_s"], event["start_s"], event["end_s"]) >= settings.mask_min_overlap * duration
-        ]  # fmt: skip
+        masking = [a for a in artifacts if set(a["channels"]) & set(event["channels"]) and _covers(a, event, settings)]
         if masking:
             worst = max(masking, key=lambda a: a["score"])
             shared = sorted(set(worst["channels"]) & set(event["channels"]), key=channels.index)
@@ -559,9 +563,10 @@ def clean_events(
             needed, inside = settings.epileptiform_min_standout, ""
             pdr = background.get("posterior_dominant_rhythm", {})
             if where and pdr.get("present"):
-                rows = [channels.index(c) for c in event["channels"] if c in channels]
-                shares = {f"its power on {where}": _rhythm_share(data[channels.index(where)], sfreq, event, pdr["frequency_hz"], settings.rhythm_halfwidth_hz),
-                          "its channels' power": _rhythm_share(data[rows], sfreq, event, pdr["frequency_hz"], settings.rhythm_halfwidth_hz)}  # fmt: skip
+                own = [c for c in event["channels"] if c in channels]
+                inside, broad = _rhythm_powers(data[[channels.index(c) for c in own]], sfreq, event, pdr["frequency_hz"], settings.rhythm_halfwidth_hz)
+                mine = own.index(where)
+                shares = {f"its power on {where}": _share(inside[mine], broad[mine]), "its channels' power": _share(inside.sum(), broad.sum())}
                 whose = max(shares, key=shares.get)
                 if shares[whose] >= settings.rhythm_min_share:
                     needed = settings.rhythm_min_standout

@@ -176,7 +176,6 @@ def awake_false_alarms(paths: list[str | Path], detector=None, settings=None, mo
     promotion guard runs this; ``score_real`` prints the same rows)."""
     from tqdm.auto import tqdm
 
-
     rows = []
     for path in tqdm(paths, desc="awake recordings", disable=not progress):
         recording = read_awake(path)
@@ -267,7 +266,6 @@ def stressed_awake_false_alarms(paths: list[str | Path], variants=STRESS_VARIANT
     ``findings``: ``(seconds into the original recording, class, channels, confidence)`` of every
     epileptiform finding kept."""
     from tqdm.auto import tqdm
-
 
     rows = []
     originals = {path: read_awake(path) for path in paths}  # each file read once, not once per variant
