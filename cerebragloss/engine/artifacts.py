@@ -48,9 +48,11 @@ class ArtifactSettings:
     #: simulator's N3 drawn as recorded 1.00-1.16 (13 false blinks on 10 pages at 1.0), its blinks
     #: 1.17-3.3 over the four montages, blinks of the real awake recordings here 5 % below 1.4-1.6
     blink_min_over_largest: float = 1.25
-    #: a blink is one deflection: within a quarter second either side nothing swings back by
-    #: this share of it (a K-complex in the frontopolar chain does)
+    #: a blink is one deflection: within ``blink_swing_s`` before it (and after it, for a negative
+    #: one) the frontopolar electrodes do not swing the other way by this share of it (a
+    #: K-complex does, negative wave first)
     blink_max_swing: float = 0.6
+    blink_swing_s: float = 0.5
     # --- Breathing / sweat: very slow sway (< 0.8 Hz) of a patch of electrodes.
     slow_max_hz: float = 0.8
     slow_min_uv: float = 40.0  #: half peak-to-peak below 0.8 Hz; cerebral delta that slow and large is diffuse (and sleep)
@@ -214,13 +216,18 @@ def find_eog(data, sfreq, channels, settings: ArtifactSettings, spectrum: PageSp
         # peaks over the vertex, further back).
         largest_behind = np.abs(peak[back]).max(axis=0) if back else np.zeros_like(strongest_left)
         steep &= np.minimum(np.abs(strongest_left), np.abs(strongest_right)) >= settings.blink_min_over_largest * largest_behind
-        # A blink is one deflection; a K-complex seen in the frontopolar chain swings back the
-        # other way within half a second.
+        # A blink is one deflection; a K-complex seen at Fp1/Fp2 swings back the other way within
+        # half a second. Its negative wave comes first, so a positive deflection is only
+        # questioned by a swing before it: after a blink (positive at Fp1/Fp2) the eyes may
+        # settle below their resting level, an undershoot that is no K-complex.
+        own = np.concatenate([slow[left_fp] * left_sign[:, None], slow[right_fp] * right_sign[:, None]])
+        reach = int(round(settings.blink_swing_s * sfreq))
         opposite = np.zeros_like(big)
-        for w in range(len(starts)):
-            near = slice(max(0, w - 1), min(len(starts), w + 2))
+        for w in np.flatnonzero(together & big & steep):
             sign = np.sign(strongest_left[w])
-            swing = np.concatenate([left[:, near].ravel(), right[:, near].ravel()]) * -sign
+            at = int(round(starts[w] * sfreq)) + int(index[left_fp[np.abs(left[:, w]).argmax()], w])
+            until = at + 1 if sign > 0 else at + reach + 1
+            swing = -sign * own[:, max(0, at - reach) : until]
             opposite[w] = swing.max() >= settings.blink_max_swing * min(abs(strongest_left[w]), abs(strongest_right[w]))
         flags = together & big & steep & ~opposite
         for start, end in _spans(flags, starts, settings.window_s):

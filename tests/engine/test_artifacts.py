@@ -63,3 +63,32 @@ def test_frontal_slow_waves_of_n3_drawn_as_recorded_are_not_blinks():
     for seed in range(10):
         data, channels = simulated_page(state="n3", seed=100 + seed, montage="as_recorded")
         assert [a for a in find_artifacts(data, SFREQ, channels) if a["type"] == "eog"] == [], seed
+
+
+def _frontopolar_swing(first_uv: float, then_uv: float, seed: int) -> tuple[np.ndarray, list[str]]:
+    """A simulated awake page (average montage) with two half-waves at Fp1/Fp2 from 4 s - 0.3 s
+    of ``first_uv`` then 0.4 s of ``then_uv`` - fading to a third at F3/Fz/F4 as a blink does."""
+    from cerebragloss.signals import TEN_TWENTY, apply_montage
+
+    wave = np.zeros(int(10 * SFREQ))
+    first, middle, last = int(4.0 * SFREQ), int(4.3 * SFREQ), int(4.7 * SFREQ)
+    wave[first:middle] = first_uv * np.sin(np.linspace(0, np.pi, middle - first))
+    wave[middle:last] = then_uv * np.sin(np.linspace(0, np.pi, last - middle))
+    data, channels = simulated_page(seed=seed, montage="as_recorded")
+    for electrode, gain in (("Fp1", 1.0), ("Fp2", 1.0), ("F3", 0.33), ("Fz", 0.33), ("F4", 0.33), ("F7", 0.5), ("F8", 0.5)):
+        data[channels.index(electrode)] += gain * wave
+    average = apply_montage(data, list(TEN_TWENTY), "average")
+    return average.data, average.channels
+
+
+def test_a_blink_with_an_undershoot_is_a_blink_and_a_frontopolar_swing_that_starts_negative_is_not():
+    # After a blink (positive at Fp1/Fp2) the eyes may settle below rest: a real blink on the
+    # eegmmidb run swung back by ~0.5 of itself, was refused as a blink, and its spread to F3/Fz
+    # was kept as a polyspike. A K-complex seen at Fp1/Fp2 swings the other way too, but its
+    # negative wave comes first.
+    for seed in range(5):
+        data, channels = _frontopolar_swing(200.0, -150.0, seed)
+        blinks = [a for a in find_artifacts(data, SFREQ, channels) if a["type"] == "eog" and a["start_s"] <= 4.15 <= a["end_s"]]
+        assert blinks, seed
+        data, channels = _frontopolar_swing(-200.0, 150.0, seed)
+        assert [a for a in find_artifacts(data, SFREQ, channels) if a["type"] == "eog"] == [], seed
