@@ -436,24 +436,31 @@ BLINK_SPREAD_DETECTION = {"class": "polyspike", "channels": ["F3-AVG", "Fz-AVG"]
                           "confidence": 0.31, "source": "detector"}  # fmt: skip
 
 
-def test_a_real_blinks_spread_to_f3_and_fz_is_not_a_polyspike(shared_eeg):
+def _real_page(shared_eeg, name: str, montage: str, start_s: float, amplitude: float = 1.0, tempo: float = 1.0):
+    """``(page, context)``: the page of a shared recording starting at ``start_s`` (seconds of the
+    recording as played), played at ``amplitude`` and ``tempo`` as `score_engine --stress` does."""
     from dataclasses import replace
 
-    from cerebragloss.engine.annotate import EngineSettings, annotate
-    from cerebragloss.engine.cleaning import CleaningSettings
     from cerebragloss.engine.sleep import SleepSettings, recording_contexts
     from cerebragloss.signals import read_recording, segments_from_recording
 
-    recording = read_recording(shared_eeg / "edf" / "test_edf_overlapping_annotations.edf")
-    quieter = replace(recording, data=recording.data * 0.6)
-    pages = list(segments_from_recording(quieter, "average"))
-    assert pages[11].start_s == 110.0
-    context = recording_contexts(quieter, pages, SleepSettings())[11]
-    (decision,) = [d for d in annotate(pages[11], events=[BLINK_SPREAD_DETECTION], context=context)["findings"]["decisions"]
+    recording = read_recording(shared_eeg / name)
+    played = replace(recording, data=recording.data * amplitude, sfreq=recording.sfreq * tempo)
+    pages = list(segments_from_recording(played, montage))
+    (index,) = [i for i, page in enumerate(pages) if page.start_s == start_s]
+    return pages[index], recording_contexts(played, pages, SleepSettings())[index]
+
+
+def test_a_real_blinks_spread_to_f3_and_fz_is_not_a_polyspike(shared_eeg):
+    from cerebragloss.engine.annotate import EngineSettings, annotate
+    from cerebragloss.engine.cleaning import CleaningSettings
+
+    page, context = _real_page(shared_eeg, "edf/test_edf_overlapping_annotations.edf", "average", 110.0, amplitude=0.6)
+    (decision,) = [d for d in annotate(page, events=[BLINK_SPREAD_DETECTION], context=context)["findings"]["decisions"]
                    if d["class"] == "polyspike"]  # fmt: skip
     assert decision["decision"] == "dropped" and decision["reason"].startswith("the spread of an eye artifact: 98 uV on F3-AVG while Fp"), decision
     without = EngineSettings(cleaning=CleaningSettings(eye_spread_min_ratio=1e9))
-    (decision,) = [d for d in annotate(pages[11], events=[BLINK_SPREAD_DETECTION], settings=without, context=context)["findings"]["decisions"]
+    (decision,) = [d for d in annotate(page, events=[BLINK_SPREAD_DETECTION], settings=without, context=context)["findings"]["decisions"]
                    if d["class"] == "polyspike"]  # fmt: skip
     assert decision["decision"] == "kept", decision
 
@@ -515,20 +522,12 @@ HELD_DEFLECTIONS = [
 
 @pytest.mark.parametrize("montage, page_start_s, event, channel", HELD_DEFLECTIONS)
 def test_a_real_held_deflection_read_as_a_spike_and_slow_wave_has_no_pointed_peak(shared_eeg, montage, page_start_s, event, channel):
-    from dataclasses import replace
-
     from cerebragloss.engine.annotate import EngineSettings, annotate
     from cerebragloss.engine.cleaning import CleaningSettings
-    from cerebragloss.engine.sleep import SleepSettings, recording_contexts
-    from cerebragloss.signals import read_recording, segments_from_recording
 
-    recording = read_recording(shared_eeg / "eegmat" / "Subject00_1.edf")
-    slower = replace(recording, sfreq=recording.sfreq * 0.85)
-    pages = list(segments_from_recording(slower, montage))
-    (index,) = [i for i, page in enumerate(pages) if page.start_s == page_start_s]
-    context = recording_contexts(slower, pages, SleepSettings())[index]
+    page, context = _real_page(shared_eeg, "eegmat/Subject00_1.edf", montage, page_start_s, tempo=0.85)
     for settings, expected in ((None, "dropped"), (EngineSettings(cleaning=CleaningSettings(pointed_min_standout=0.0)), "kept")):
-        (decision,) = [d for d in annotate(pages[index], events=[event], settings=settings, context=context)["findings"]["decisions"]
+        (decision,) = [d for d in annotate(page, events=[event], settings=settings, context=context)["findings"]["decisions"]
                        if d["class"] == event["class"]]  # fmt: skip
         assert decision["decision"] == expected, decision
         if expected == "dropped":
@@ -546,18 +545,10 @@ UNDERSHOOT_SPREAD = [
 
 
 def test_the_spread_of_a_real_blink_with_an_undershoot_is_not_a_polyspike(shared_eeg):
-    from dataclasses import replace
-
     from cerebragloss.engine.annotate import annotate
-    from cerebragloss.engine.sleep import SleepSettings, recording_contexts
-    from cerebragloss.signals import read_recording, segments_from_recording
 
-    recording = read_recording(shared_eeg / "edf" / "test_edf_overlapping_annotations.edf")
-    quieter = replace(recording, data=recording.data * 0.6)
-    pages = list(segments_from_recording(quieter, "average"))
-    assert pages[6].start_s == 60.0
-    context = recording_contexts(quieter, pages, SleepSettings())[6]
-    findings = annotate(pages[6], events=UNDERSHOOT_SPREAD, context=context)["findings"]
+    page, context = _real_page(shared_eeg, "edf/test_edf_overlapping_annotations.edf", "average", 60.0, amplitude=0.6)
+    findings = annotate(page, events=UNDERSHOOT_SPREAD, context=context)["findings"]
     decisions = [d for d in findings["decisions"] if d["class"] == "polyspike"]
     assert findings["epileptiform"] == [] and len(decisions) == 2, decisions
     assert all(d["decision"] == "dropped" and d["reason"].startswith("the spread of an eye artifact") for d in decisions), decisions
