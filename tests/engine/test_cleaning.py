@@ -140,6 +140,20 @@ def test_a_40_uv_electrode_step_on_a_real_recording_is_not_called_a_spike(shared
             assert decision["decision"] == "dropped" and findings["epileptiform"] == []
 
 
+def _focal_discharges(montage: str = "longitudinal_bipolar"):
+    """12 simulated focal discharges of each epileptiform class on awake pages: ``(label, seed,
+    focus, data, channels, event)``, the event on the channels through the focus electrode."""
+    for label in ("spike", "sharp_wave", "spike_and_slow_wave", "sharp_and_slow_wave", "polyspike"):
+        rng = np.random.default_rng(11)
+        for seed in range(12):
+            discharge = make_event(label, 4.0, SFREQ, POSITIONS, rng)
+            data, channels = simulated_page([discharge], seed=seed, montage=montage)
+            focus = max(discharge.gains, key=lambda e: discharge.gains[e])
+            event = {"class": label, "channels": [c for c in channels if focus in c.split("-")], "start_s": discharge.onset_s,
+                     "end_s": discharge.offset_s, "confidence": 0.5}  # fmt: skip
+            yield label, seed, focus, data, channels, event
+
+
 def test_focal_discharges_are_rarely_taken_for_electrode_steps():
     # The simulator's focal discharges have little field (neighbours at 0.1-0.3 of the focus): only
     # their time course tells them from a step on one electrode. Measured on 60 per class: one
@@ -147,16 +161,9 @@ def test_focal_discharges_are_rarely_taken_for_electrode_steps():
     from cerebragloss.engine.cleaning import CleaningSettings, electrode_step
 
     called = []
-    for label in ("spike", "sharp_wave", "spike_and_slow_wave", "sharp_and_slow_wave", "polyspike"):
-        rng = np.random.default_rng(11)
-        for seed in range(12):
-            discharge = make_event(label, 4.0, SFREQ, POSITIONS, rng)
-            data, channels = simulated_page([discharge], seed=seed)
-            focus = max(discharge.gains, key=lambda e: discharge.gains[e])
-            event = {"class": label, "channels": [c for c in channels if focus in c.split("-")], "start_s": discharge.onset_s,
-                     "end_s": discharge.offset_s, "confidence": 0.5}  # fmt: skip
-            if electrode_step(data, SFREQ, channels, event, CleaningSettings()) is not None:
-                called.append((label, seed, focus))
+    for label, seed, focus, data, channels, event in _focal_discharges():
+        if electrode_step(data, SFREQ, channels, event, CleaningSettings()) is not None:
+            called.append((label, seed, focus))
     assert len(called) <= 1, called
 
 
@@ -190,16 +197,9 @@ def test_muscle_bursts_are_told_from_discharges(montage):
     from cerebragloss.signals.transients import make_muscle_burst
 
     called = []
-    for label in ("spike", "sharp_wave", "spike_and_slow_wave", "sharp_and_slow_wave", "polyspike"):
-        rng = np.random.default_rng(11)
-        for seed in range(12):
-            discharge = make_event(label, 4.0, SFREQ, POSITIONS, rng)
-            data, channels = simulated_page([discharge], seed=seed, montage=montage)
-            focus = max(discharge.gains, key=lambda e: discharge.gains[e])
-            event = {"class": label, "channels": [c for c in channels if focus in c.split("-")], "start_s": discharge.onset_s,
-                     "end_s": discharge.offset_s}  # fmt: skip
-            if muscle_burst(data, SFREQ, channels, event, CleaningSettings()) is not None:
-                called.append((label, seed, focus))
+    for label, seed, focus, data, channels, event in _focal_discharges(montage):
+        if muscle_burst(data, SFREQ, channels, event, CleaningSettings()) is not None:
+            called.append((label, seed, focus))
     assert called == []
     rng, bursts_called = np.random.default_rng(5), 0
     for seed in range(12):
@@ -478,17 +478,10 @@ def test_discharges_have_a_pointed_peak_and_a_held_step_has_none(montage):
     settings = CleaningSettings()
     width, needed = settings.pointed_max_width_s, settings.pointed_min_standout
     pointed = []
-    for label in ("spike", "sharp_wave", "spike_and_slow_wave", "sharp_and_slow_wave", "polyspike"):
-        rng = np.random.default_rng(11)
-        for seed in range(12):
-            discharge = make_event(label, 4.0, SFREQ, POSITIONS, rng)
-            data, channels = simulated_page([discharge], seed=seed, montage=montage)
-            background = analyse_background(data, SFREQ, channels)
-            focus = max(discharge.gains, key=lambda e: discharge.gains[e])
-            event = {"class": label, "channels": [c for c in channels if focus in c.split("-")], "start_s": discharge.onset_s,
-                     "end_s": discharge.offset_s}  # fmt: skip
-            if _standout(data, SFREQ, channels, event, background)[0] >= 1.75:
-                pointed.append(_pointed_standout(data, SFREQ, channels, event, background, width)[0])
+    for _, _, _, data, channels, event in _focal_discharges(montage):
+        background = analyse_background(data, SFREQ, channels)
+        if _standout(data, SFREQ, channels, event, background)[0] >= 1.75:
+            pointed.append(_pointed_standout(data, SFREQ, channels, event, background, width)[0])
     assert len(pointed) >= 40 and min(pointed) >= needed, sorted(pointed)[:5]
     held = []
     for seed, electrode in enumerate(("F8", "Fp2", "O1", "T7", "C4")):
