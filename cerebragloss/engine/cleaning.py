@@ -55,6 +55,9 @@ from cerebragloss.labels import EPILEPTIFORM_CLASSES, SLEEP_CLASSES
 from cerebragloss.signals.montage import LONGITUDINAL_BIPOLAR, TRANSVERSE_BIPOLAR
 from cerebragloss.signals.positions import electrode_positions
 
+#: montages whose channels are differences of neighbouring electrodes
+BIPOLAR_MONTAGES = ("longitudinal_bipolar", "transverse_bipolar")
+
 
 @dataclass(frozen=True)
 class CleaningSettings:
@@ -248,7 +251,7 @@ def dipole_estimate(data: np.ndarray, sfreq: float, channels: list[str], montage
     if near:
         around = {e for c in near for e in electrodes_of(c)}
         peaks = {c: v for c, v in peaks.items() if set(electrodes_of(c)) & around} or peaks
-    if montage in ("longitudinal_bipolar", "transverse_bipolar"):
+    if montage in BIPOLAR_MONTAGES:
         pairs = LONGITUDINAL_BIPOLAR if montage == "longitudinal_bipolar" else TRANSVERSE_BIPOLAR
         best = None
         for (a, b), (c, d) in zip(pairs, pairs[1:], strict=False):
@@ -418,10 +421,15 @@ def not_cerebral(data: np.ndarray, sfreq: float, channels: list[str], event: dic
     return None
 
 
+def _ongoing(background: dict) -> dict[str, float]:
+    """Each channel's ongoing amplitude (half peak-to-peak) from the page's background analysis."""
+    return {c: v["amplitude_uv"] for c, v in background.get("channels", {}).items()}
+
+
 def _standout(data: np.ndarray, sfreq: float, channels: list[str], event: dict, background: dict) -> tuple[float, str, float, float]:
     """(ratio, channel, peak uV, ongoing uV) of the event's channel that stands out most."""
     peaks = np.abs(_signed_peaks(_window(data, sfreq, event["start_s"], event["end_s"])))
-    ongoing = {c: v["amplitude_uv"] for c, v in background.get("channels", {}).items()}
+    ongoing = _ongoing(background)
     best = (0.0, "", 0.0, 0.0)
     for channel in event["channels"]:
         if channel in channels:
@@ -437,10 +445,11 @@ def _pointed_standout(data: np.ndarray, sfreq: float, channels: list[str], event
     against its channel's ongoing amplitude: a peak inside the event no wider than ``max_width_s``
     at half its prominence, the prominence taken within ``context_s`` around it (a sharp wave's
     own span: over a longer one, a background wave on a held step rises by the whole step)."""
-    pad, context = int(0.4 * sfreq), int(context_s * sfreq) | 1
+    context = int(context_s * sfreq) | 1
+    pad = context // 2 + 1  # a peak's prominence and width are measured within its context
     first, last = int(round(event["start_s"] * sfreq)), int(round(event["end_s"] * sfreq))
     lo, hi = max(0, first - pad), min(data.shape[1], last + pad)
-    ongoing = {c: v["amplitude_uv"] for c, v in background.get("channels", {}).items()}
+    ongoing = _ongoing(background)
     best = (0.0, "", 0.0)
     for channel in event["channels"]:
         if channel not in channels:
@@ -636,9 +645,9 @@ def clean_events(
         if not from_signal and len(event["channels"]) == 1 and event.get("confidence", 1.0) < settings.isolated_min_confidence:
             channel = event["channels"][0]
             peaks = dict(zip(channels, np.abs(_signed_peaks(_window(data, sfreq, event["start_s"], event["end_s"]))), strict=True))
-            ongoing = {c: v["amplitude_uv"] for c, v in background.get("channels", {}).items()}
+            ongoing = _ongoing(background)
             neighbours = _neighbours(channel, channels)
-            bipolar = montage in ("longitudinal_bipolar", "transverse_bipolar")
+            bipolar = montage in BIPOLAR_MONTAGES
             ratio = settings.support_ratio if bipolar else settings.referential_support_ratio
             above = settings.support_above_background if bipolar else settings.referential_support_above_background
             support = [n for n in neighbours if peaks[n] >= ratio * peaks[channel] and peaks[n] >= above * ongoing.get(n, 0.0)]
