@@ -41,6 +41,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.signal import butter, sosfiltfilt
 
 from cerebragloss.engine.background import electrodes_of
 from cerebragloss.signals.channels import is_derivation
@@ -90,6 +91,14 @@ class SleepSettings:
     min_context_s: float = 60.0
     #: YASA's staging reads 30 s epochs with +-2.5 min of context; below 5 minutes it refuses
     staging_min_s: float = 300.0
+    #: pages known to be awake - scored W in the recording's hypnogram, or W by the staging
+    #: classifier at least this sure (cleaning's ``awake_min_staging_probability``) - are left out
+    #: of the spindle search and of its relative threshold, as YASA's ``hypno``/``include`` do: a
+    #: waking C3's alpha and mu raise the threshold for the sleep around it (:func:`spindle_search_mask`)
+    wake_min_probability: float = 0.8
+    #: a page whose sigma band is this many times the quieter pages' throughout is left out of the
+    #: spindle search too (:func:`sigma_busy_pages`)
+    spindle_busy_ratio: float = 2.5
     #: the signal searched: ``referential`` (see :func:`detection_montage`: the common average
     #: over a full cap, else each electrode as recorded) whatever montage the page is drawn in,
     #: each event then put on the page channels involving its electrodes; or ``page``, the page's
@@ -124,13 +133,34 @@ def broad_band(sfreq: float) -> tuple[float, float]:
     return (1.0, min(30.0, 0.45 * sfreq))
 
 
-def detect_spindles(data: np.ndarray, sfreq: float, channels: list[str], settings: SleepSettings) -> list[dict]:
-    """Spindles per channel (times in seconds from the start of ``data``)."""
+def unit_spread(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(data / spread, spread)``: each channel divided by its robust spread (SD of its middle
+    90 %), so that a relative threshold is relative at any amplitude. YASA caps its spindle
+    moving-RMS threshold at 10 uV ("artefacts during wake"): on spinky_c3_test the threshold
+    (mean + 3.5 SD) is 6.2 uV, so the cap takes over on a head 1.6x louder, and played at x2 the
+    file gave 30 spindles at precision 0.53 instead of 19 at 0.79. Channels YASA would refuse as
+    flat or saturated (spread outside 0.1-1000 uV) are left as they are, for it to refuse."""
+    from yasa.others import trimbothstd
+
+    spread = np.atleast_1d(trimbothstd(data, cut=0.05))
+    spread = np.where((spread > 0.1) & (spread < 1e3), spread, 1.0)
+    return data / spread[:, None], spread
+
+
+def detect_spindles(data: np.ndarray, sfreq: float, channels: list[str], settings: SleepSettings,
+                    asleep: np.ndarray | None = None) -> list[dict]:  # fmt: skip
+    """Spindles per channel (times in seconds from the start of ``data``), thresholds relative to
+    each channel's own signal at any amplitude (:func:`unit_spread`); with ``asleep`` (a bool per
+    sample), only there, thresholds from there."""
     import yasa
 
     _quiet_yasa()
+    scaled, spread = unit_spread(np.atleast_2d(np.asarray(data, dtype=np.float64)))
+    if asleep is not None and not asleep.any():
+        return []
+    hypno = None if asleep is None or asleep.all() else np.where(asleep, 2, 0)
     found = yasa.spindles_detect(
-        np.asarray(data, dtype=np.float64), sfreq, ch_names=list(channels), freq_sp=settings.spindle_band_hz,
+        scaled, sfreq, ch_names=list(channels), hypno=hypno, include=(2,), freq_sp=settings.spindle_band_hz,
         freq_broad=broad_band(sfreq), duration=settings.spindle_duration_s,
         thresh={"rel_pow": None, "corr": settings.spindle_min_correlation, "rms": settings.spindle_rms_sd}, verbose="error",
     )  # fmt: skip
@@ -141,9 +171,22 @@ def detect_spindles(data: np.ndarray, sfreq: float, channels: list[str], setting
         events.append({
             "class": "sleep_spindle", "channels": [row.Channel], "start_s": round(float(row.Start), 3),
             "end_s": round(float(row.End), 3), "confidence": _confidence(row.RelPower, 0.1, 0.5), "source": "yasa",
-            "frequency_hz": round(float(row.Frequency), 2), "amplitude_uv": round(float(row.Amplitude) / 2, 1),
+            "frequency_hz": round(float(row.Frequency), 2), "amplitude_uv": round(float(row.Amplitude) * spread[list(channels).index(row.Channel)] / 2, 1),
         })  # fmt: skip
     return events
+
+
+#: EEG read for a K-complex's background: below every mains frequency (50/60 Hz) and most muscle
+BELOW_MAINS_HZ = 30.0
+
+
+def below_mains(data: np.ndarray, sfreq: float) -> np.ndarray:
+    """``data`` low-passed at :data:`BELOW_MAINS_HZ` (zero phase; unchanged where the recording
+    holds nothing above it)."""
+    edge = BELOW_MAINS_HZ
+    if edge >= 0.45 * sfreq or data.shape[-1] < 50:
+        return data
+    return sosfiltfilt(butter(4, edge, fs=sfreq, output="sos"), data, axis=-1)
 
 
 def _ongoing_amplitude(signal: np.ndarray, sfreq: float, centre_s: float, span_s: float = 15.0) -> float:
@@ -184,6 +227,10 @@ def detect_slow_waves(data: np.ndarray, sfreq: float, channels: list[str], setti
                   for r in table.itertuples()]  # fmt: skip
     not_eyes = [c for c in channels if not set(electrodes_of(c)) <= EYE_ELECTRODES]
     searched = set(not_eyes or channels)
+    # the background a K-complex stands out of, and its field, are read below the mains: 10 uV
+    # of 50 Hz widens every 1 s window's peak-to-peak by 20 uV, and on spinky_c3_kcomplex it hid
+    # one of the two K-complexes found (both with 30 uV of 50 Hz and a slow drift)
+    slow = below_mains(data, sfreq)
     k_complexes = []
     for wave in slow_waves:
         if wave["channel"] not in searched:
@@ -194,11 +241,11 @@ def detect_slow_waves(data: np.ndarray, sfreq: float, channels: list[str], setti
         if neighbours:
             continue
         row = channels.index(wave["channel"])
-        ongoing = _ongoing_amplitude(data[row], sfreq, (wave["start_s"] + wave["end_s"]) / 2)
+        ongoing = _ongoing_amplitude(slow[row], sfreq, (wave["start_s"] + wave["end_s"]) / 2)
         standout = wave["peak_to_peak_uv"] / 2 / max(ongoing, 1e-6)
         if standout < settings.kcomplex_standout:
             continue
-        if len(channels) >= 3 and not _has_field(data, sfreq, channels, wave, settings.kcomplex_field_ratio):
+        if len(channels) >= 3 and not _has_field(slow, sfreq, channels, wave, settings.kcomplex_field_ratio):
             continue
         k_complexes.append({
             "class": "k_complex", "channels": [wave["channel"]], "start_s": wave["start_s"], "end_s": wave["end_s"],
@@ -223,17 +270,22 @@ def merge_across_channels(events: list[dict]) -> list[dict]:
     return sorted(merged, key=lambda e: (e["start_s"], e["class"]))
 
 
-def detect_sleep_transients(data: np.ndarray, sfreq: float, channels: list[str], settings: SleepSettings | None = None) -> dict:
+def detect_sleep_transients(data: np.ndarray, sfreq: float, channels: list[str], settings: SleepSettings | None = None,
+                            asleep: np.ndarray | None = None, why: str = "") -> dict:  # fmt: skip
     """Spindles and K-complexes (events of the SegmentAnnotation, ``source: yasa``) and slow
-    waves over ``data`` ``[channels, samples]`` (uV): ``{"events", "slow_waves", "context_s", "note"}``."""
+    waves over ``data`` ``[channels, samples]`` (uV): ``{"events", "slow_waves", "context_s", "note"}``.
+    ``asleep``: a bool per sample (:func:`spindle_search_mask`; spindles are searched, and their
+    thresholds set, only where True), ``why`` says where it is False and why."""
     settings = settings or SleepSettings()
     data = np.nan_to_num(np.asarray(data, dtype=np.float64))
     context_s = data.shape[-1] / sfreq
     k_complexes, slow_waves = detect_slow_waves(data, sfreq, channels, settings)
-    events = merge_across_channels(detect_spindles(data, sfreq, channels, settings) + k_complexes)
-    note = (f"detected on {context_s:.0f} s of signal: shorter than the {settings.min_context_s:.0f} s "
-            "the relative thresholds are meant for" if context_s < settings.min_context_s else "")  # fmt: skip
-    return {"events": events, "slow_waves": slow_waves, "context_s": round(context_s, 1), "note": note}
+    events = merge_across_channels(detect_spindles(data, sfreq, channels, settings, asleep) + k_complexes)
+    notes = [f"detected on {context_s:.0f} s of signal: shorter than the {settings.min_context_s:.0f} s "
+             "the relative thresholds are meant for"] if context_s < settings.min_context_s else []  # fmt: skip
+    if asleep is not None and not asleep.all():
+        notes.append(why or f"spindles not searched on {(~asleep).sum() / sfreq:.0f} s")
+    return {"events": events, "slow_waves": slow_waves, "context_s": round(context_s, 1), "note": "; ".join(notes)}
 
 
 #: a common average of fewer electrodes holds much of a wide sleep transient itself: on simulated
@@ -363,6 +415,47 @@ def stages_from_classifier(data_uv: np.ndarray, sfreq: float, electrodes: list[s
     return stages, confidences, electrode
 
 
+def known_awake(state: dict, settings: SleepSettings) -> bool:
+    """A page the recording itself says is awake: scored W, or W by the staging classifier at
+    least ``settings.wake_min_probability`` sure (the page rule is not used: it reads one page)."""
+    if state.get("stage") != "W":
+        return False
+    return state.get("source") != "yasa_staging" or state.get("probability", 0.0) >= settings.wake_min_probability
+
+
+def sigma_busy_pages(data: np.ndarray, sfreq: float, pages: int, settings: SleepSettings) -> np.ndarray:
+    """Per page of ``data`` (``pages`` equal pages): whether its sigma band is busy throughout -
+    the page's median 0.3 s sigma RMS at least ``settings.spindle_busy_ratio`` times the quieter
+    pages' (25th percentile), on most channels. A spindle is a burst over a quiet sigma
+    background; muscle, a mu rhythm or fast alpha that fill a page are not, and left in they
+    raise the relative threshold for the whole window (YASA's is the mean moving RMS + k SD)."""
+    if pages < 4:
+        return np.zeros(pages, dtype=bool)
+    low, high = settings.spindle_band_hz
+    sigma = sosfiltfilt(butter(4, (low - 1.0, min(high + 1.0, 0.45 * sfreq)), btype="band", fs=sfreq, output="sos"), data, axis=-1)
+    block = max(1, int(round(0.3 * sfreq)))
+    per_page = sigma.shape[-1] // pages // block
+    blocks = sigma[:, : pages * per_page * block].reshape(sigma.shape[0], pages, per_page, block)
+    median_rms = np.median(np.sqrt((blocks**2).mean(axis=-1)), axis=-1)  # [channels, pages]
+    quiet = np.maximum(np.percentile(median_rms, 25, axis=1, keepdims=True), 1e-9)
+    return np.median(median_rms / quiet >= settings.spindle_busy_ratio, axis=0) >= 0.5
+
+
+def spindle_search_mask(states: list[dict], data: np.ndarray, sfreq: float, settings: SleepSettings) -> tuple[np.ndarray | None, str]:
+    """``(asleep, why)``: a bool per sample of ``data`` (the consecutive pages of ``states``),
+    False on pages :func:`known_awake` and on pages whose sigma band is busy throughout
+    (:func:`sigma_busy_pages`); None when every page is searched."""
+    pages = len(states)
+    awake = np.array([known_awake(state, settings) for state in states])
+    busy = sigma_busy_pages(data, sfreq, pages, settings) & ~awake
+    if not (awake.any() or busy.any()):
+        return None, ""
+    per_page = data.shape[-1] / pages
+    page_of_sample = np.minimum((np.arange(data.shape[-1]) / per_page).astype(int), pages - 1)
+    why = [f"{n} page{'s' if n > 1 else ''} {what}" for n, what in ((awake.sum(), "staged awake"), (busy.sum(), "busy in the sigma band throughout")) if n]
+    return ~(awake | busy)[page_of_sample], "spindles not searched on " + " and ".join(why)
+
+
 def sleep_states(recording, page_starts: list[float], duration_s: float, settings: SleepSettings | None = None) -> list[dict]:
     """``{"stage", "source"[, "probability", "channel"]}`` per page (see the module docstring);
     ``stage`` is None where neither a hypnogram nor the classifier speaks (the page rule then
@@ -414,10 +507,12 @@ def recording_contexts(recording, segments: list, settings: SleepSettings | None
             searched = detection_montage(recording.electrodes) if settings.signal == "referential" else first.montage
             if searched != first.montage:
                 data, sfreq, channels = montage_span(recording, searched, first.start_s, len(run) * duration)
-                whole = on_page_channels(detect_sleep_transients(data, sfreq, channels, settings), first.channels)
             else:
-                joined = np.concatenate([segments[i].data for i in run], axis=1)
-                whole = detect_sleep_transients(joined, first.sfreq, first.channels, settings)
+                data, sfreq, channels = np.concatenate([segments[i].data for i in run], axis=1), first.sfreq, first.channels
+            asleep, why = spindle_search_mask([states[i] for i in run], data, sfreq, settings)
+            whole = detect_sleep_transients(data, sfreq, channels, settings, asleep, why)
+            if searched != first.montage:
+                whole = on_page_channels(whole, first.channels)
             for i in run:
                 found[i] = events_of_page(whole, segments[i].start_s - first.start_s, duration)
     return [{"sleep": f, "sleep_state": s} for f, s in zip(found, states, strict=True)]

@@ -217,13 +217,15 @@ def test_muscle_bursts_are_told_from_discharges(montage):
 ALPHA_DETECTION = {"class": "polyspike", "channels": ["P8-O2"], "start_s": 0.823, "end_s": 1.114, "confidence": 0.34, "source": "detector"}
 
 
-def test_a_real_alpha_burst_read_as_a_polyspike_is_measured_inside_the_posterior_rhythm(shared_eeg):
-    # The burst holds 0.80 of its 1-30 Hz power within +-2 Hz of the page's PDR, 0.61 within
-    # +-1.5 Hz: with the narrower band it was not seen as rhythm, and its 2.1x standout kept it.
+def test_a_real_alpha_burst_read_as_a_polyspike_is_measured_against_the_alpha_around_it(shared_eeg):
+    # The burst holds 0.82 of its 1-30 Hz power within +-2 Hz of the page's PDR. Until the spindle
+    # search's thresholds were made relative at any amplitude, the O2 alpha burst around it
+    # (0.4-1.6 s) was also found as a sleep spindle on P8-O2/P4-O2 and left out of the page's
+    # background: the ongoing amplitude read 27 uV and the polyspike stood 2.1x (kept with a
+    # +-1.5 Hz rhythm band); read with the alpha around it, the ongoing is 43 uV and it stands 1.3x.
     from dataclasses import replace
 
-    from cerebragloss.engine.annotate import EngineSettings, annotate
-    from cerebragloss.engine.cleaning import CleaningSettings
+    from cerebragloss.engine.annotate import annotate
     from cerebragloss.engine.sleep import SleepSettings, recording_contexts
     from cerebragloss.signals import read_recording, segments_from_recording
 
@@ -231,14 +233,12 @@ def test_a_real_alpha_burst_read_as_a_polyspike_is_measured_inside_the_posterior
     louder = replace(recording, data=recording.data * 1.3)
     pages = list(segments_from_recording(louder, "longitudinal_bipolar"))
     context = recording_contexts(louder, pages, SleepSettings())[0]  # as tools/annotate.py sees page 0
+    assert not [e for e in context["sleep"]["events"] if "P8-O2" in e["channels"] and e["start_s"] < ALPHA_DETECTION["end_s"]]
     findings = annotate(pages[0], events=[ALPHA_DETECTION], context=context)["findings"]
     (decision,) = [d for d in findings["decisions"] if d["class"] == "polyspike"]
-    assert decision["decision"] == "dropped" and "Hz posterior rhythm (80% of its power on P8-O2)" in decision["reason"], decision
+    assert decision["decision"] == "dropped" and "Hz posterior rhythm (82% of its power on P8-O2)" in decision["reason"], decision
+    assert "1.3x its ongoing 43 uV" in decision["reason"], decision
     assert findings["epileptiform"] == []
-    narrow = EngineSettings(cleaning=CleaningSettings(rhythm_halfwidth_hz=1.5))
-    (decision,) = [d for d in annotate(pages[0], events=[ALPHA_DETECTION], settings=narrow, context=context)["findings"]["decisions"]
-                   if d["class"] == "polyspike"]  # fmt: skip
-    assert decision["decision"] == "kept", decision
 
 
 #: What the default detector reports on the BioSemi recording bdf/multiple_annotation_chans.bdf
@@ -319,8 +319,8 @@ def test_spindles_on_eyes_open_awake_eeg_are_questioned(shared_eeg):
     recording = read_recording(shared_eeg / "eegbci" / "S001R03.edf")
     annotations = engine_annotations(recording, "average")
     assert findings_in_recording_time(annotations, ("sleep_spindle",)) == []  # 7 kept before
-    questioned = [e for a in annotations for e in a["findings"]["events"] if e["class"] == "sleep_spindle" and e.get("questioned")]
-    reasons = [d["reason"] for a in annotations for d in a["findings"]["decisions"] if d["decision"] == "questioned"]
+    questioned = [e for a in annotations for e in a["findings"].get("events", []) if e["class"] == "sleep_spindle" and e.get("questioned")]
+    reasons = [d["reason"] for a in annotations for d in a["findings"].get("decisions", []) if d["decision"] == "questioned"]
     assert len(questioned) >= 5 and sum("blink" in r for r in reasons) >= 5, reasons
 
 
