@@ -429,10 +429,10 @@ def sigma_busy_pages(data: np.ndarray, sfreq: float, pages: int, settings: Sleep
     pages' (25th percentile), on most channels. A spindle is a burst over a quiet sigma
     background; muscle, a mu rhythm or fast alpha that fill a page are not, and left in they
     raise the relative threshold for the whole window (YASA's is the mean moving RMS + k SD)."""
-    if pages < 4:
+    low, high = settings.spindle_band_hz[0] - 1.0, min(settings.spindle_band_hz[1] + 1.0, 0.45 * sfreq)
+    if pages < 4 or high <= low:  # too few pages to tell the quieter ones; no sigma band at all
         return np.zeros(pages, dtype=bool)
-    low, high = settings.spindle_band_hz
-    sigma = sosfiltfilt(butter(4, (low - 1.0, min(high + 1.0, 0.45 * sfreq)), btype="band", fs=sfreq, output="sos"), data, axis=-1)
+    sigma = sosfiltfilt(butter(4, (low, high), btype="band", fs=sfreq, output="sos"), data, axis=-1)
     block = max(1, int(round(0.3 * sfreq)))
     per_page = sigma.shape[-1] // pages // block
     blocks = sigma[:, : pages * per_page * block].reshape(sigma.shape[0], pages, per_page, block)

@@ -345,3 +345,89 @@ def planted_steps_table(rows: list[dict], step_uv: float, name: str, decay_s: fl
         lines.append(f"| {montage:<20} | {sum(r['findings'] > 0 for r in mine):>14} of {len(mine):<8} | {sum(r['findings'] for r in mine):>8} | "
                      f"{sum(r['near_steps'] for r in mine):>11} | {worst:>24.2f} |")  # fmt: skip
     return "\n".join(lines)
+
+
+#: Other recordings than the scored ones at hand (``--sleep-stress``): the public scored sleep
+#: data the engine meets elsewhere is sampled at 50-256 Hz (a DREAMS spindle excerpt at 50 Hz),
+#: is louder or quieter (reference, age), carries mains interference, and holds wake between the
+#: sleep. Each variant keeps the expert's events, so the scores stay comparable.
+SLEEP_RATES_HZ = (50.0, 100.0, 128.0, 256.0)
+SLEEP_AMPLITUDES = (0.5, 2.0)
+SLEEP_MAINS = ((50.0, 10.0), (60.0, 10.0))  #: (Hz, uV amplitude)
+#: how much of a healthy awake recording is played before and after the scored sleep
+AWAKE_AROUND_S = 120.0
+
+
+def sleep_variants(recording, awake: list) -> list[tuple[str, object, float]]:
+    """``(name, recording, shift_s)`` per variant of a scored sleep recording (``shift_s``: where
+    its scored events now start): resampled, scaled, with mains added, and with
+    :data:`AWAKE_AROUND_S` of each awake recording in ``awake`` that has its electrodes played on
+    either side (same electrodes, common mean taken away)."""
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    def resampled(data: np.ndarray, old: float, new: float) -> np.ndarray:
+        ratio = Fraction(new / old).limit_denominator(1000)
+        return resample_poly(data, ratio.numerator, ratio.denominator, axis=-1)
+
+    variants = [("as scored", recording, 0.0)]
+    variants += [(f"sampled at {rate:g} Hz", replace(recording, data=resampled(recording.data, recording.sfreq, rate), sfreq=rate), 0.0)
+                 for rate in SLEEP_RATES_HZ if rate != recording.sfreq]  # fmt: skip
+    variants += [(f"amplitude x{gain:g}", replace(recording, data=recording.data * gain), 0.0) for gain in SLEEP_AMPLITUDES]
+    t = np.arange(recording.data.shape[1]) / recording.sfreq
+    variants += [(f"{amplitude:g} uV of {mains:g} Hz", replace(recording, data=recording.data + amplitude * np.sin(2 * np.pi * mains * t)), 0.0)
+                 for mains, amplitude in SLEEP_MAINS]  # fmt: skip
+    for other in awake:
+        if not set(recording.electrodes) <= set(other.electrodes):
+            continue
+        rows = [other.electrodes.index(e) for e in recording.electrodes]
+        piece = resampled(other.data[rows], other.sfreq, recording.sfreq)[:, : int(AWAKE_AROUND_S * recording.sfreq)]
+        piece = piece - piece.mean(axis=1, keepdims=True)
+        joined = np.concatenate([piece, recording.data, piece], axis=1)
+        variants.append((f"{other.recording} awake around", replace(recording, data=joined, annotations=[]), piece.shape[1] / recording.sfreq))
+    return variants
+
+
+def stressed_sleep_scores(folder: str | Path, detector=None, settings=None, progress: bool = True) -> list[dict]:
+    """Engine and YASA-default scores (as :func:`score_real`) of every scored sleep recording
+    under ``folder`` in every :func:`sleep_variants` variant: ``{"recording", "variant",
+    "engine", "yasa"}``."""
+    from tqdm.auto import tqdm
+
+    from cerebragloss.signals import read_recording
+
+    folder = Path(folder)
+    awake_paths = awake_recordings(folder)
+    awake = [read_awake(p) for p in awake_paths]
+    jobs = []
+    for path in sorted(p for p in folder.rglob("*.edf") if p not in awake_paths):
+        try:
+            recording = read_recording(path)
+        except Exception:  # noqa: BLE001 - test files of odd formats: not scored recordings
+            continue
+        if truth := scored_events(path, recording):
+            jobs += [(path.stem, truth, *variant) for variant in sleep_variants(recording, awake)]
+    rows = []
+    for name, truth, variant, recording, shift in tqdm(jobs, desc="stressed sleep recordings", disable=not progress):
+        moved = [dict(e, start_s=e["start_s"] + shift, end_s=e["end_s"] + shift) for e in truth]
+        annotations = engine_annotations(recording, "auto", detector, settings)
+        engine = score_events([moved], [findings_in_recording_time(annotations, SCORED_CLASSES)], 0.2, SCORED_CLASSES)
+        rows.append({"recording": name, "variant": variant, "engine": engine,
+                     "yasa": score_events([moved], [yasa_defaults(recording)], 0.2, SCORED_CLASSES)})  # fmt: skip
+    return rows
+
+
+def sleep_stress_table(rows: list[dict]) -> str:
+    """Spindle and K-complex F1 (found) of the engine and of YASA's defaults per recording and variant."""
+    lines = ["Scored sleep recordings as other recordings (time IoU >= 0.2, one-to-one): F1 (found)",
+             f"| {'recording':<20} | {'variant':<46} | {'class':<13} | {'truth':>5} | {'engine':>11} | {'YASA defaults':>13} |",
+             f"|{'-' * 22}|{'-' * 48}|{'-' * 15}|{'-' * 7}|{'-' * 13}|{'-' * 15}|"]  # fmt: skip
+    for row in rows:
+        for label in SCORED_CLASSES:
+            e, y = row["engine"][label], row["yasa"][label]
+            truth = e.true_positives + e.false_negatives
+            if truth:
+                engine, yasa = (f"{s.f1:.2f} ({s.true_positives + s.false_positives})" for s in (e, y))
+                lines.append(f"| {row['recording']:<20} | {row['variant']:<46} | {label:<13} | {truth:>5} | {engine:>11} | {yasa:>13} |")
+    return "\n".join(lines)
