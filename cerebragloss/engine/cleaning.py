@@ -51,6 +51,7 @@ import numpy as np
 from scipy.signal import butter, find_peaks, sosfiltfilt
 
 from cerebragloss.engine.background import electrodes_of
+from cerebragloss.engine.sleep import known_awake
 from cerebragloss.labels import EPILEPTIFORM_CLASSES, SLEEP_CLASSES
 from cerebragloss.signals.montage import LONGITUDINAL_BIPOLAR, TRANSVERSE_BIPOLAR
 from cerebragloss.signals.positions import electrode_positions
@@ -571,8 +572,7 @@ def is_awake(background: dict, sleep_state: dict | None, settings: CleaningSetti
             if source == "yasa_staging" and alpha and settings.awake_alpha_overrides_staging:
                 return True, f"{page_rule} although the staging classifier says {stage}"
             return False, ""
-        sure = source != "yasa_staging" or sleep_state.get("probability", 1.0) >= settings.awake_min_staging_probability
-        if sure:
+        if known_awake(sleep_state, settings.awake_min_staging_probability):
             return True, f"stage W ({source})"
         return alpha, (f"stage W ({source}, probability {sleep_state['probability']:.2f}) and {page_rule}" if alpha else "")
     return alpha, page_rule

@@ -154,10 +154,10 @@ def detect_spindles(data: np.ndarray, sfreq: float, channels: list[str], setting
     sample), only there, thresholds from there."""
     import yasa
 
-    _quiet_yasa()
-    scaled, spread = unit_spread(np.atleast_2d(np.asarray(data, dtype=np.float64)))
     if asleep is not None and not asleep.any():
         return []
+    _quiet_yasa()
+    scaled, spread = unit_spread(np.atleast_2d(np.asarray(data, dtype=np.float64)))
     hypno = None if asleep is None or asleep.all() else np.where(asleep, 2, 0)
     found = yasa.spindles_detect(
         scaled, sfreq, ch_names=list(channels), hypno=hypno, include=(2,), freq_sp=settings.spindle_band_hz,
@@ -415,12 +415,13 @@ def stages_from_classifier(data_uv: np.ndarray, sfreq: float, electrodes: list[s
     return stages, confidences, electrode
 
 
-def known_awake(state: dict, settings: SleepSettings) -> bool:
+def known_awake(state: dict, min_probability: float) -> bool:
     """A page the recording itself says is awake: scored W, or W by the staging classifier at
-    least ``settings.wake_min_probability`` sure (the page rule is not used: it reads one page)."""
+    least ``min_probability`` sure (the page rule is not used: it reads one page). Cleaning's
+    ``is_awake`` asks the same of a page's stage."""
     if state.get("stage") != "W":
         return False
-    return state.get("source") != "yasa_staging" or state.get("probability", 0.0) >= settings.wake_min_probability
+    return state.get("source") != "yasa_staging" or state.get("probability", 1.0) >= min_probability
 
 
 def sigma_busy_pages(data: np.ndarray, sfreq: float, pages: int, settings: SleepSettings) -> np.ndarray:
@@ -446,7 +447,7 @@ def spindle_search_mask(states: list[dict], data: np.ndarray, sfreq: float, sett
     False on pages :func:`known_awake` and on pages whose sigma band is busy throughout
     (:func:`sigma_busy_pages`); None when every page is searched."""
     pages = len(states)
-    awake = np.array([known_awake(state, settings) for state in states])
+    awake = np.array([known_awake(state, settings.wake_min_probability) for state in states])
     busy = sigma_busy_pages(data, sfreq, pages, settings) & ~awake
     if not (awake.any() or busy.any()):
         return None, ""

@@ -363,13 +363,7 @@ def sleep_variants(recording, awake: list) -> list[tuple[str, object, float]]:
     its scored events now start): resampled, scaled, with mains added, and with
     :data:`AWAKE_AROUND_S` of each awake recording in ``awake`` that has its electrodes played on
     either side (same electrodes, common mean taken away)."""
-    from fractions import Fraction
-
-    from scipy.signal import resample_poly
-
-    def resampled(data: np.ndarray, old: float, new: float) -> np.ndarray:
-        ratio = Fraction(new / old).limit_denominator(1000)
-        return resample_poly(data, ratio.numerator, ratio.denominator, axis=-1)
+    from cerebragloss.signals.filters import resample as resampled
 
     variants = [("as scored", recording, 0.0)]
     variants += [(f"sampled at {rate:g} Hz", replace(recording, data=resampled(recording.data, recording.sfreq, rate), sfreq=rate), 0.0)
