@@ -45,6 +45,9 @@ _PREFIXES = ("EEG", "POL", "EEG1", "EEG2")
 _REFERENCE_SUFFIXES = {"REF", "LE", "RE", "AR", "AV", "AVG", "CAR", "REF1", "LINKED", "CZREF", "CLE", "LER", "LM", "LMR",
                        "A1A2", "M1M2", "A1+A2", "M1+M2"}  # fmt: skip
 _LINKED_PAIR = re.compile(r"\(([AM])1\+\1?2\)/2")
+# PSG exports glue the ear or mastoid reference on with no separator: `C3A2`, `C4A1`, `O1M2`
+# (Compumedics, the CAP sleep database).
+_GLUED_REFERENCE = re.compile(r"^([A-Z]{1,3}\d{1,2}|[A-Z]{1,3}Z)([AM][12])$")
 
 # Non-EEG channel types by name fragment. Checked on the upper-cased, prefix-free name.
 _TYPE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -115,6 +118,9 @@ def classify_channel(name: str, mne_type: str | None = None) -> ChannelInfo:
     'T7'
     """
     upper, parts = _label_parts(name)
+    glued = _GLUED_REFERENCE.match(parts[0]) if len(parts) == 1 else None
+    if glued and glued.group(1) in _CANONICAL_BY_UPPER and _CANONICAL_BY_UPPER[glued.group(1)] not in REFERENCE_ELECTRODES:
+        return ChannelInfo(name, "eeg", _CANONICAL_BY_UPPER[glued.group(1)])
 
     if len(parts) == 1 or (len(parts) == 2 and parts[1] in _REFERENCE_SUFFIXES):
         canonical = _CANONICAL_BY_UPPER.get(parts[0]) if parts else None

@@ -341,6 +341,25 @@ def test_spindles_are_searched_where_the_sigma_band_is_quiet_between_them(shared
     assert score.f1 >= 0.7, (score.precision, score.recall)
 
 
+@pytest.mark.shared_data
+def test_the_quieter_pages_of_the_sigma_band_are_read_among_the_pages_searched(shared_eeg):
+    # Two minutes of awake BioSemi C3 on either side of spinky_c3_test, scored W: quieter in sigma
+    # than the N2 between, they set the "quieter pages" and 9 N2 pages were called busy (9 of the
+    # 20 spindles lost). Read among the 30 pages searched, no N2 page is busy.
+    from cerebragloss.evaluation.engine_real import read_awake
+    from cerebragloss.signals.filters import resample
+
+    _, data, sfreq = _page_signal(shared_eeg, "spinky_c3_test")
+    awake = read_awake(shared_eeg / "bdf" / "multiple_annotation_chans.bdf")
+    quiet = resample(awake.data[awake.electrodes.index("C3")][None], awake.sfreq, sfreq)[0, : int(120 * sfreq)]
+    joined = np.concatenate([quiet - quiet.mean(), data[0], quiet - quiet.mean()])[None]
+    states = [{"stage": "W", "source": "hypnogram"}] * 12 + [{"stage": "N2", "source": "hypnogram"}] * 30 + [{"stage": "W", "source": "hypnogram"}] * 12
+    asleep, why = spindle_search_mask(states, joined, sfreq, NO_STAGING)
+    assert why == "spindles not searched on 24 pages staged awake"
+    page = int(10 * sfreq)
+    assert asleep[12 * page : 42 * page].all() and not asleep[: 12 * page].any() and not asleep[42 * page :].any()
+
+
 def test_pages_the_recording_says_are_awake_are_not_searched_for_spindles():
     # scored W, or W by the staging classifier at least wake_min_probability sure; an unsure W is
     # searched (cleaning questions its spindles if the page looks awake)

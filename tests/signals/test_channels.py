@@ -32,6 +32,10 @@ from cerebragloss.signals import TEN_TWENTY, canonical_electrode, classify_chann
         ("C3-A1A2", "C3"),
         ("C3-(A1+A2)/2", "C3"),
         ("EEG Cz-(M1+M2)/2", "Cz"),
+        ("C3A2", "C3"),  # reference glued on (Compumedics, CAP sleep database)
+        ("EEG C4A1", "C4"),
+        ("CZA1", "Cz"),
+        ("O1M2", "O1"),
     ],
 )
 def test_spellings_map_to_one_canonical_label(recorded, canonical):
@@ -57,6 +61,8 @@ def test_spellings_map_to_one_canonical_label(recorded, canonical):
         ("Fp1-F7", "bipolar"),
         ("EEG A1-REF", "reference"),
         ("acc1", "misc"),
+        ("A1A2", "misc"),  # ear to ear glued: no scalp electrode
+        ("B12", "misc"),  # a BioSemi ABC position, not C1 + A2 or the like
         ("sine 8 Hz", "misc"),
     ],
 )
