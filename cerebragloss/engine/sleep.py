@@ -488,6 +488,15 @@ def sleep_states(recording, page_starts: list[float], duration_s: float, setting
 PAGES_PER_WINDOW = 180
 
 
+def detection_windows(run: list[int], most: int = PAGES_PER_WINDOW) -> list[list[int]]:
+    """A run of consecutive pages cut into the fewest windows of at most ``most`` pages, of equal
+    length (within a page): cut greedily, a 30 min recording with one page more left that page
+    alone, its thresholds set by its own 10 s."""
+    count = -(-len(run) // most)
+    edges = np.linspace(0, len(run), count + 1).round().astype(int)
+    return [run[a:b] for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
 def recording_contexts(recording, segments: list, settings: SleepSettings | None = None) -> list[dict]:
     """Per page of one recording (``segments`` in order, as cut by ``segments_from_recording``):
     ``{"sleep": events_of_page(...) or None, "sleep_state": {...}}`` for ``annotate(context=...)``.
@@ -503,12 +512,11 @@ def recording_contexts(recording, segments: list, settings: SleepSettings | None
     if settings.detect:
         runs: list[list[int]] = []
         for index, segment in enumerate(segments):
-            joins = runs and abs(segments[runs[-1][-1]].start_s + duration - segment.start_s) < 1e-6 and len(runs[-1]) < PAGES_PER_WINDOW
-            if joins:
+            if runs and abs(segments[runs[-1][-1]].start_s + duration - segment.start_s) < 1e-6:
                 runs[-1].append(index)
             else:
                 runs.append([index])
-        for run in runs:
+        for run in (window for run in runs for window in detection_windows(run)):
             first = segments[run[0]]
             searched = detection_montage(recording.electrodes) if settings.signal == "referential" else first.montage
             if searched != first.montage:

@@ -360,6 +360,17 @@ def test_the_quieter_pages_of_the_sigma_band_are_read_among_the_pages_searched(s
     assert asleep[12 * page : 42 * page].all() and not asleep[: 12 * page].any() and not asleep[42 * page :].any()
 
 
+def test_a_recording_is_searched_in_windows_of_equal_length():
+    # cut greedily, a recording one page longer than a window left that page alone, with thresholds
+    # relative to its own 10 s
+    from cerebragloss.engine.sleep import PAGES_PER_WINDOW, detection_windows
+
+    for pages, sizes in ((30, [30]), (PAGES_PER_WINDOW, [180]), (PAGES_PER_WINDOW + 1, [91, 90]), (2 * PAGES_PER_WINDOW + 1, [121, 120, 120])):
+        windows = detection_windows(list(range(pages)))
+        assert sorted(map(len, windows), reverse=True) == sizes
+        assert [page for window in windows for page in window] == list(range(pages))
+
+
 def test_pages_the_recording_says_are_awake_are_not_searched_for_spindles():
     # scored W, or W by the staging classifier at least wake_min_probability sure; an unsure W is
     # searched (cleaning questions its spindles if the page looks awake)
