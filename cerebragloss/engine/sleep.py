@@ -99,6 +99,9 @@ class SleepSettings:
     #: a page whose sigma band is this many times the quieter pages' throughout is left out of the
     #: spindle search too (:func:`sigma_busy_pages`)
     spindle_busy_ratio: float = 2.5
+    #: subtract the heartbeat (ECG picked up by an ear or mastoid reference) before searching: each
+    #: QRS rings in the sigma band (:mod:`cerebragloss.signals.cardiac`)
+    remove_heartbeat: bool = True
     #: the signal searched: ``referential`` (see :func:`detection_montage`: the common average
     #: over a full cap, else each electrode as recorded) whatever montage the page is drawn in,
     #: each event then put on the page channels involving its electrodes; or ``page``, the page's
@@ -276,13 +279,17 @@ def detect_sleep_transients(data: np.ndarray, sfreq: float, channels: list[str],
     waves over ``data`` ``[channels, samples]`` (uV): ``{"events", "slow_waves", "context_s", "note"}``.
     ``asleep``: a bool per sample (:func:`spindle_search_mask`; spindles are searched, and their
     thresholds set, only where True), ``why`` says where it is False and why."""
+    from cerebragloss.signals.cardiac import remove_heartbeat
+
     settings = settings or SleepSettings()
     data = np.nan_to_num(np.asarray(data, dtype=np.float64))
     context_s = data.shape[-1] / sfreq
+    data, heartbeat = remove_heartbeat(data, sfreq) if settings.remove_heartbeat else (data, "")
     k_complexes, slow_waves = detect_slow_waves(data, sfreq, channels, settings)
     events = merge_across_channels(detect_spindles(data, sfreq, channels, settings, asleep) + k_complexes)
     notes = [f"detected on {context_s:.0f} s of signal: shorter than the {settings.min_context_s:.0f} s "
              "the relative thresholds are meant for"] if context_s < settings.min_context_s else []  # fmt: skip
+    notes += [heartbeat] if heartbeat else []
     if asleep is not None and not asleep.all():
         notes.append(why or f"spindles not searched on {(~asleep).sum() / sfreq:.0f} s")
     return {"events": events, "slow_waves": slow_waves, "context_s": round(context_s, 1), "note": "; ".join(notes)}
@@ -516,17 +523,17 @@ def recording_contexts(recording, segments: list, settings: SleepSettings | None
                 runs[-1].append(index)
             else:
                 runs.append([index])
-        for run in (window for run in runs for window in detection_windows(run)):
-            first = segments[run[0]]
+        for window in (piece for run in runs for piece in detection_windows(run)):
+            first = segments[window[0]]
             searched = detection_montage(recording.electrodes) if settings.signal == "referential" else first.montage
             if searched != first.montage:
-                data, sfreq, channels = montage_span(recording, searched, first.start_s, len(run) * duration)
+                data, sfreq, channels = montage_span(recording, searched, first.start_s, len(window) * duration)
             else:
-                data, sfreq, channels = np.concatenate([segments[i].data for i in run], axis=1), first.sfreq, first.channels
-            asleep, why = spindle_search_mask([states[i] for i in run], data, sfreq, settings)
+                data, sfreq, channels = np.concatenate([segments[i].data for i in window], axis=1), first.sfreq, first.channels
+            asleep, why = spindle_search_mask([states[i] for i in window], data, sfreq, settings)
             whole = detect_sleep_transients(data, sfreq, channels, settings, asleep, why)
             if searched != first.montage:
                 whole = on_page_channels(whole, first.channels)
-            for i in run:
+            for i in window:
                 found[i] = events_of_page(whole, segments[i].start_s - first.start_s, duration)
     return [{"sleep": f, "sleep_state": s} for f, s in zip(found, states, strict=True)]

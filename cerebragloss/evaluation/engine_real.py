@@ -354,16 +354,18 @@ def planted_steps_table(rows: list[dict], step_uv: float, name: str, decay_s: fl
 SLEEP_RATES_HZ = (50.0, 100.0, 128.0, 256.0)
 SLEEP_AMPLITUDES = (0.5, 2.0)
 SLEEP_MAINS = ((50.0, 10.0), (60.0, 10.0))  #: (Hz, uV amplitude)
+SLEEP_ECG_UV = (15.0, 60.0)  #: R-peak amplitudes of ECG picked up by the reference
 #: how much of a healthy awake recording is played before and after the scored sleep
 AWAKE_AROUND_S = 120.0
 
 
 def sleep_variants(recording, awake: list) -> list[tuple[str, object, float]]:
     """``(name, recording, shift_s)`` per variant of a scored sleep recording (``shift_s``: where
-    its scored events now start): resampled, scaled, with mains added, and with
+    its scored events now start): resampled, scaled, with mains or ECG added, and with
     :data:`AWAKE_AROUND_S` of each awake recording in ``awake`` that has its electrodes played on
     either side (same electrodes, common mean taken away)."""
     from cerebragloss.signals.filters import resample as resampled
+    from cerebragloss.signals.simulate import cardiac_artifact
 
     variants = [("as scored", recording, 0.0)]
     variants += [(f"sampled at {rate:g} Hz", replace(recording, data=resampled(recording.data, recording.sfreq, rate), sfreq=rate), 0.0)
@@ -372,6 +374,8 @@ def sleep_variants(recording, awake: list) -> list[tuple[str, object, float]]:
     t = np.arange(recording.data.shape[1]) / recording.sfreq
     variants += [(f"{amplitude:g} uV of {mains:g} Hz", replace(recording, data=recording.data + amplitude * np.sin(2 * np.pi * mains * t)), 0.0)
                  for mains, amplitude in SLEEP_MAINS]  # fmt: skip
+    variants += [(f"{r_peak:g} uV of ECG", replace(recording, data=recording.data + cardiac_artifact(len(t), recording.sfreq, r_peak)), 0.0)
+                 for r_peak in SLEEP_ECG_UV]  # fmt: skip
     for other in awake:
         if not set(recording.electrodes) <= set(other.electrodes):
             continue

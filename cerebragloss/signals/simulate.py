@@ -134,6 +134,29 @@ def simulate_background(
     return data
 
 
+#: ECG as an EEG electrode picks it up: (amplitude relative to R, delay from R in s, width in s) of
+#: the P, Q, R, S and T waves, the sum-of-Gaussians beat of ECGSYN (McSharry et al. 2003, IEEE
+#: TBME 50:289), with its 0.1-0.3 s QRS-to-T spacing at a resting rate
+_ECG_WAVES = ((0.15, -0.2, 0.025), (-0.12, -0.03, 0.008), (1.0, 0.0, 0.01), (-0.3, 0.03, 0.01), (0.3, 0.25, 0.05))
+
+
+def cardiac_artifact(samples: int, sfreq: float, r_peak_uv: float, beats_per_min: float = 66.0,
+                     variability: float = 0.04, seed: int = 0) -> np.ndarray:  # fmt: skip
+    """ECG picked up by an EEG electrode (an ear or mastoid reference picks up 5-50 uV of it):
+    ``samples`` values (uV) of beats at ``beats_per_min``, each period varying by ``variability``
+    (SD, share of the period; resting beat-to-beat variation is a few percent)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(samples) / sfreq
+    signal = np.zeros(samples)
+    beat = 0.5
+    while beat < samples / sfreq:
+        for height, delay, width in _ECG_WAVES:
+            first, last = max(0, int((beat + delay - 5 * width) * sfreq)), min(samples, int((beat + delay + 5 * width) * sfreq) + 1)
+            signal[first:last] += height * np.exp(-0.5 * ((t[first:last] - beat - delay) / width) ** 2)
+        beat += 60.0 / beats_per_min * (1.0 + variability * rng.standard_normal())
+    return r_peak_uv * signal
+
+
 def write_edf(path: str | Path, data_uv: np.ndarray, sfreq: float, channel_names: list[str], *, annotations=()) -> Path:
     """Write ``[channels, samples]`` microvolts as EDF+ (through MNE's exporter)."""
     import mne

@@ -314,6 +314,25 @@ def test_mains_interference_hides_no_sleep_transient_found_on_the_signal(shared_
 
 
 @pytest.mark.shared_data
+def test_a_heartbeat_picked_up_by_the_reference_hides_no_spindle(shared_eeg):
+    # 60 uV of ECG: each QRS rings in the sigma band and raises the relative threshold; searched
+    # with it, 5 spindles are found (F1 0.32 in the engine); the heartbeat is subtracted first
+    from cerebragloss.signals.simulate import cardiac_artifact
+
+    _, data, sfreq = _page_signal(shared_eeg, "spinky_c3_test")
+    beating = data + cardiac_artifact(data.shape[1], sfreq, 60.0)[None]
+    truth = _scored(shared_eeg, "spinky_c3_test", "sleep_spindle")
+    scores = {}
+    for remove in (False, True):
+        found = detect_sleep_transients(beating, sfreq, ["C3"], replace(NO_STAGING, remove_heartbeat=remove))
+        spindles = [e for e in found["events"] if e["class"] == "sleep_spindle"]
+        scores[remove] = score_events([truth], [spindles], 0.2, ("sleep_spindle",))["sleep_spindle"]
+    assert "heartbeat (ECG) subtracted from 1 of 1 channels" in found["note"]
+    assert scores[False].f1 < 0.5, "the ECG no longer hides spindles: this test needs a louder heartbeat"
+    assert scores[True].f1 >= 0.7, (scores[True].precision, scores[True].recall)
+
+
+@pytest.mark.shared_data
 def test_spindles_are_searched_where_the_sigma_band_is_quiet_between_them(shared_eeg):
     # Two minutes of a motor-task C3 (eegbci, mu and muscle: its sigma band 4.7x sleep's) on either
     # side of spinky_c3_test raised YASA's relative threshold (mean moving RMS + 3.5 SD over all
