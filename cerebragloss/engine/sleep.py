@@ -44,6 +44,7 @@ import numpy as np
 from scipy.signal import butter, sosfiltfilt
 
 from cerebragloss.engine.background import electrodes_of
+from cerebragloss.signals.cardiac import remove_heartbeat
 from cerebragloss.signals.channels import is_derivation
 
 #: Channels whose slow deflections are mostly the eyes' (see the module docstring).
@@ -279,8 +280,6 @@ def detect_sleep_transients(data: np.ndarray, sfreq: float, channels: list[str],
     waves over ``data`` ``[channels, samples]`` (uV): ``{"events", "slow_waves", "context_s", "note"}``.
     ``asleep``: a bool per sample (:func:`spindle_search_mask`; spindles are searched, and their
     thresholds set, only where True), ``why`` says where it is False and why."""
-    from cerebragloss.signals.cardiac import remove_heartbeat
-
     settings = settings or SleepSettings()
     data = np.nan_to_num(np.asarray(data, dtype=np.float64))
     context_s = data.shape[-1] / sfreq

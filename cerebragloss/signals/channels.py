@@ -119,8 +119,9 @@ def classify_channel(name: str, mne_type: str | None = None) -> ChannelInfo:
     """
     upper, parts = _label_parts(name)
     glued = _GLUED_REFERENCE.match(parts[0]) if len(parts) == 1 else None
-    if glued and glued.group(1) in _CANONICAL_BY_UPPER and _CANONICAL_BY_UPPER[glued.group(1)] not in REFERENCE_ELECTRODES:
-        return ChannelInfo(name, "eeg", _CANONICAL_BY_UPPER[glued.group(1)])
+    site = _CANONICAL_BY_UPPER.get(glued.group(1)) if glued else None
+    if site is not None and site not in REFERENCE_ELECTRODES:
+        return ChannelInfo(name, "eeg", site)
 
     if len(parts) == 1 or (len(parts) == 2 and parts[1] in _REFERENCE_SUFFIXES):
         canonical = _CANONICAL_BY_UPPER.get(parts[0]) if parts else None
