@@ -275,15 +275,17 @@ def merge_across_channels(events: list[dict]) -> list[dict]:
 
 
 def detect_sleep_transients(data: np.ndarray, sfreq: float, channels: list[str], settings: SleepSettings | None = None,
-                            asleep: np.ndarray | None = None, why: str = "") -> dict:  # fmt: skip
+                            asleep: np.ndarray | None = None, why: str = "", ecg: np.ndarray | None = None) -> dict:  # fmt: skip
     """Spindles and K-complexes (events of the SegmentAnnotation, ``source: yasa``) and slow
     waves over ``data`` ``[channels, samples]`` (uV): ``{"events", "slow_waves", "context_s", "note"}``.
     ``asleep``: a bool per sample (:func:`spindle_search_mask`; spindles are searched, and their
-    thresholds set, only where True), ``why`` says where it is False and why."""
+    thresholds set, only where True), ``why`` says where it is False and why. ``ecg``: the
+    recording's ECG channel over the same samples (:func:`ecg_span`), which times the heartbeat
+    that is subtracted first."""
     settings = settings or SleepSettings()
     data = np.nan_to_num(np.asarray(data, dtype=np.float64))
     context_s = data.shape[-1] / sfreq
-    data, heartbeat = remove_heartbeat(data, sfreq) if settings.remove_heartbeat else (data, "")
+    data, heartbeat = remove_heartbeat(data, sfreq, ecg) if settings.remove_heartbeat else (data, "")
     k_complexes, slow_waves = detect_slow_waves(data, sfreq, channels, settings)
     events = merge_across_channels(detect_spindles(data, sfreq, channels, settings, asleep) + k_complexes)
     notes = [f"detected on {context_s:.0f} s of signal: shorter than the {settings.min_context_s:.0f} s "
@@ -325,6 +327,21 @@ def montage_span(recording, montage: str, start_s: float, span_s: float) -> tupl
     derived = apply_montage(piece.data, piece.electrodes, montage)
     offset = int(round((start_s - first / recording.sfreq) * piece.sfreq))
     return derived.data[:, offset : offset + int(round(span_s * piece.sfreq))], piece.sfreq, derived.channels
+
+
+def ecg_span(recording, start_s: float, span_s: float, sfreq: float) -> np.ndarray | None:
+    """The recording's first ECG channel (uV) from ``start_s`` for ``span_s`` seconds at ``sfreq``
+    (its samples aligned with :func:`montage_span`'s and the pages'), or None when it has none."""
+    from cerebragloss.signals.filters import resample
+
+    lead = next((a for a in recording.aux if a.kind == "ecg"), None)
+    if lead is None:
+        return None
+    first = int(round(start_s * recording.sfreq))
+    volts = np.asarray(lead.data[first : first + int(round(span_s * recording.sfreq))], dtype=np.float64)
+    piece = resample(volts[None] * 1e6, recording.sfreq, sfreq)[0]  # aux biosignals are in V
+    wanted = int(round(span_s * sfreq))
+    return np.pad(piece[:wanted], (0, max(0, wanted - len(piece))), mode="edge") if len(piece) else None
 
 
 def on_page_channels(found: dict, page_channels: list[str]) -> dict:
@@ -530,7 +547,8 @@ def recording_contexts(recording, segments: list, settings: SleepSettings | None
             else:
                 data, sfreq, channels = np.concatenate([segments[i].data for i in window], axis=1), first.sfreq, first.channels
             asleep, why = spindle_search_mask([states[i] for i in window], data, sfreq, settings)
-            whole = detect_sleep_transients(data, sfreq, channels, settings, asleep, why)
+            ecg = ecg_span(recording, first.start_s, data.shape[1] / sfreq, sfreq)
+            whole = detect_sleep_transients(data, sfreq, channels, settings, asleep, why, ecg)
             if searched != first.montage:
                 whole = on_page_channels(whole, first.channels)
             for i in window:

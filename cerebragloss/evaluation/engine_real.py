@@ -361,10 +361,12 @@ AWAKE_AROUND_S = 120.0
 
 def sleep_variants(recording, awake: list) -> list[tuple[str, object, float]]:
     """``(name, recording, shift_s)`` per variant of a scored sleep recording (``shift_s``: where
-    its scored events now start): resampled, scaled, with mains or ECG added, and with
+    its scored events now start): resampled, scaled, with mains or ECG added (and the ECG with an
+    ECG channel beside it), and with
     :data:`AWAKE_AROUND_S` of each awake recording in ``awake`` that has its electrodes played on
     either side (same electrodes, common mean taken away)."""
     from cerebragloss.signals.filters import resample as resampled
+    from cerebragloss.signals.io import AuxChannel
     from cerebragloss.signals.simulate import cardiac_artifact
 
     variants = [("as scored", recording, 0.0)]
@@ -376,6 +378,11 @@ def sleep_variants(recording, awake: list) -> list[tuple[str, object, float]]:
                  for mains, amplitude in SLEEP_MAINS]  # fmt: skip
     variants += [(f"{r_peak:g} uV of ECG", replace(recording, data=recording.data + cardiac_artifact(len(t), recording.sfreq, r_peak)), 0.0)
                  for r_peak in SLEEP_ECG_UV]  # fmt: skip
+    # the same heartbeat, with the ECG channel a polysomnogram records beside the EEG (1 mV QRS and
+    # 20 uV of its own noise, in V as read from a file)
+    lead = cardiac_artifact(len(t), recording.sfreq, 1000.0) + 20.0 * np.random.default_rng(5).standard_normal(len(t))
+    variants += [(f"{name}, with an ECG channel", replace(beating, aux=[*beating.aux, AuxChannel("ECG", "ecg", lead * 1e-6)]), 0.0)
+                 for name, beating, _ in variants[-len(SLEEP_ECG_UV):]]  # fmt: skip
     for other in awake:
         if not set(recording.electrodes) <= set(other.electrodes):
             continue

@@ -97,7 +97,7 @@ def test_a_sleep_lab_recording_counts_as_awake_only_before_lights_off(shared_eeg
 
 @pytest.mark.shared_data
 def test_scored_sleep_is_played_as_other_recordings_with_its_events_where_they_now_are(shared_eeg):
-    # `score_engine --real --sleep-stress`: resampled, scaled, with mains or ECG, and between awake EEG
+    # `score_engine --real --sleep-stress`: resampled, scaled, with mains or ECG (and an ECG channel), and between awake EEG
     from cerebragloss.evaluation.engine_real import AWAKE_AROUND_S, read_awake, sleep_variants
 
     recording = read_recording(shared_eeg / "sleep" / "spinky_c3_kcomplex.edf")
@@ -105,13 +105,19 @@ def test_scored_sleep_is_played_as_other_recordings_with_its_events_where_they_n
     variants = {name: (variant, shift) for name, variant, shift in sleep_variants(recording, awake)}
     assert list(variants) == ["as scored", "sampled at 50 Hz", "sampled at 100 Hz", "sampled at 128 Hz", "sampled at 256 Hz",
                               "amplitude x0.5", "amplitude x2", "10 uV of 50 Hz", "10 uV of 60 Hz", "15 uV of ECG", "60 uV of ECG",
-                              "Subject00_1 awake around"]  # fmt: skip
+                              "15 uV of ECG, with an ECG channel", "60 uV of ECG, with an ECG channel", "Subject00_1 awake around"]  # fmt: skip
     low, _ = variants["sampled at 50 Hz"]
     assert low.sfreq == 50.0 and low.data.shape[1] == recording.data.shape[1] // 20
     hum, _ = variants["10 uV of 50 Hz"]
     assert np.ptp(hum.data - recording.data) == pytest.approx(20.0, abs=0.01)
     heart, _ = variants["60 uV of ECG"]
     assert (heart.data - recording.data).max() == pytest.approx(60.0, rel=0.1)  # the R peaks
+    with_lead, _ = variants["60 uV of ECG, with an ECG channel"]
+    assert np.array_equal(with_lead.data, heart.data) and [(a.name, a.kind) for a in with_lead.aux] == [("ECG", "ecg")]
+    # the lead beats with the heartbeat in the EEG: its R peaks (1 mV, in V) where the EEG's are
+    lead = with_lead.aux[0].data
+    assert lead.max() == pytest.approx(1e-3, rel=0.1)
+    assert np.corrcoef(lead, heart.data[0] - recording.data[0])[0, 1] > 0.9
     around, shift = variants["Subject00_1 awake around"]
     assert shift == AWAKE_AROUND_S and around.electrodes == ["C3"]
     middle = int(shift * recording.sfreq)

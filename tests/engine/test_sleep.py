@@ -285,6 +285,31 @@ def _page_signal(shared_eeg, name: str) -> tuple:
 
 
 @pytest.mark.shared_data
+def test_the_recordings_ecg_channel_times_the_heartbeat_taken_out_of_the_eeg(shared_eeg):
+    # 20 uV of ECG in C3: timed on the EEG itself, 13 % of the beats are a QRS wave off (spindles and
+    # beta of the QRS's size) and the misplaced template leaves spindle F1 at 0.65; a chest lead
+    # (ECG channel, in V, with its own noise) times every beat, as in a polysomnogram
+    from cerebragloss.signals.io import AuxChannel
+    from cerebragloss.signals.simulate import cardiac_artifact
+
+    recording = read_recording(shared_eeg / "sleep" / "spinky_c3_test.edf")
+    samples = recording.data.shape[1]
+    beating = replace(recording, data=recording.data + cardiac_artifact(samples, recording.sfreq, 20.0)[None])
+    noise = 20.0 * np.random.default_rng(5).standard_normal(samples)
+    lead = AuxChannel("ECG", "ecg", (cardiac_artifact(samples, recording.sfreq, 1000.0) + noise) * 1e-6)
+    truth = _scored(shared_eeg, "spinky_c3_test", "sleep_spindle")
+    scores, notes = {}, {}
+    for name, case in (("eeg", beating), ("lead", replace(beating, aux=[lead]))):
+        annotations = _annotated(case)
+        scores[name] = score_events([truth], [_kept(annotations, "sleep_spindle")], 0.2, ("sleep_spindle",))["sleep_spindle"]
+        notes[name] = {a["sleep_signal"].get("note", "") for a in annotations}
+    assert all("beats from the ECG channel" in note for note in notes["lead"]), notes["lead"]
+    assert all("beats from the EEG" in note for note in notes["eeg"]), notes["eeg"]
+    assert scores["lead"].f1 >= 0.75, scores["lead"]  # 0.77 with no ECG at all
+    assert scores["eeg"].f1 < scores["lead"].f1, "the EEG now times the beats as well as the lead: raise the bar"
+
+
+@pytest.mark.shared_data
 def test_a_louder_head_gets_the_same_spindles(shared_eeg):
     # YASA caps its relative RMS threshold at 10 uV; spinky_c3_test's is 6.2 uV, so at x2 the cap
     # decided and 28 spindles were found instead of 19 (precision 0.79 -> 0.53 in the engine)
