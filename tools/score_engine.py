@@ -20,8 +20,9 @@ the healthy awake recordings, and the PDR per recording against a Welch referenc
 each awake recording as other heads would (amplitude x0.6-1.6, tempo x0.85-1.15; see
 ``engine_real.STRESS_VARIANTS``) and counts the false epileptiform findings per variant and montage.
 --sleep-stress scores each scored sleep recording as other recordings would be (sampled at 50-256
-Hz, amplitude x0.5/x2, 10 uV of 50/60 Hz mains, and 2 min of each awake recording with its
-electrodes on either side; ``engine_real.sleep_variants``), the engine's and YASA's defaults alike.
+Hz, amplitude x0.5/x2, 10 uV of 50/60 Hz mains, 15/60 uV of ECG without and with an ECG channel,
+and 2 min of each awake recording with its electrodes on either side; ``engine_real.sleep_variants``),
+the engine's and YASA's defaults alike.
 """
 
 from __future__ import annotations

@@ -547,7 +547,7 @@ def recording_contexts(recording, segments: list, settings: SleepSettings | None
             else:
                 data, sfreq, channels = np.concatenate([segments[i].data for i in window], axis=1), first.sfreq, first.channels
             asleep, why = spindle_search_mask([states[i] for i in window], data, sfreq, settings)
-            ecg = ecg_span(recording, first.start_s, data.shape[1] / sfreq, sfreq)
+            ecg = ecg_span(recording, first.start_s, data.shape[1] / sfreq, sfreq) if settings.remove_heartbeat else None
             whole = detect_sleep_transients(data, sfreq, channels, settings, asleep, why, ecg)
             if searched != first.montage:
                 whole = on_page_channels(whole, first.channels)

@@ -367,7 +367,7 @@ def sleep_variants(recording, awake: list) -> list[tuple[str, object, float]]:
     either side (same electrodes, common mean taken away)."""
     from cerebragloss.signals.filters import resample as resampled
     from cerebragloss.signals.io import AuxChannel
-    from cerebragloss.signals.simulate import cardiac_artifact
+    from cerebragloss.signals.simulate import cardiac_artifact, chest_ecg
 
     variants = [("as scored", recording, 0.0)]
     variants += [(f"sampled at {rate:g} Hz", replace(recording, data=resampled(recording.data, recording.sfreq, rate), sfreq=rate), 0.0)
@@ -376,13 +376,12 @@ def sleep_variants(recording, awake: list) -> list[tuple[str, object, float]]:
     t = np.arange(recording.data.shape[1]) / recording.sfreq
     variants += [(f"{amplitude:g} uV of {mains:g} Hz", replace(recording, data=recording.data + amplitude * np.sin(2 * np.pi * mains * t)), 0.0)
                  for mains, amplitude in SLEEP_MAINS]  # fmt: skip
-    variants += [(f"{r_peak:g} uV of ECG", replace(recording, data=recording.data + cardiac_artifact(len(t), recording.sfreq, r_peak)), 0.0)
-                 for r_peak in SLEEP_ECG_UV]  # fmt: skip
-    # the same heartbeat, with the ECG channel a polysomnogram records beside the EEG (1 mV QRS and
-    # 20 uV of its own noise, in V as read from a file)
-    lead = cardiac_artifact(len(t), recording.sfreq, 1000.0) + 20.0 * np.random.default_rng(5).standard_normal(len(t))
-    variants += [(f"{name}, with an ECG channel", replace(beating, aux=[*beating.aux, AuxChannel("ECG", "ecg", lead * 1e-6)]), 0.0)
-                 for name, beating, _ in variants[-len(SLEEP_ECG_UV):]]  # fmt: skip
+    beating = [(f"{r_peak:g} uV of ECG", replace(recording, data=recording.data + cardiac_artifact(len(t), recording.sfreq, r_peak)))
+               for r_peak in SLEEP_ECG_UV]  # fmt: skip
+    variants += [(name, variant, 0.0) for name, variant in beating]
+    # the same heartbeats with the ECG channel a polysomnogram records beside the EEG
+    lead = AuxChannel("ECG", "ecg", chest_ecg(len(t), recording.sfreq))
+    variants += [(f"{name}, with an ECG channel", replace(variant, aux=[*variant.aux, lead]), 0.0) for name, variant in beating]
     for other in awake:
         if not set(recording.electrodes) <= set(other.electrodes):
             continue

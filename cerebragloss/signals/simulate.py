@@ -157,6 +157,14 @@ def cardiac_artifact(samples: int, sfreq: float, r_peak_uv: float, beats_per_min
     return r_peak_uv * signal
 
 
+def chest_ecg(samples: int, sfreq: float, noise_uv: float = 20.0, seed: int = 5) -> np.ndarray:
+    """The ECG channel a polysomnogram records beside the EEG, in V as read from a file: a 1 mV QRS
+    beating with :func:`cardiac_artifact` of the same ``samples`` and ``sfreq`` (same beat times),
+    and ``noise_uv`` of its own white noise."""
+    noise = noise_uv * np.random.default_rng(seed).standard_normal(samples)
+    return (cardiac_artifact(samples, sfreq, 1000.0) + noise) * 1e-6
+
+
 def write_edf(path: str | Path, data_uv: np.ndarray, sfreq: float, channel_names: list[str], *, annotations=()) -> Path:
     """Write ``[channels, samples]`` microvolts as EDF+ (through MNE's exporter)."""
     import mne

@@ -290,13 +290,12 @@ def test_the_recordings_ecg_channel_times_the_heartbeat_taken_out_of_the_eeg(sha
     # beta of the QRS's size) and the misplaced template leaves spindle F1 at 0.65; a chest lead
     # (ECG channel, in V, with its own noise) times every beat, as in a polysomnogram
     from cerebragloss.signals.io import AuxChannel
-    from cerebragloss.signals.simulate import cardiac_artifact
+    from cerebragloss.signals.simulate import cardiac_artifact, chest_ecg
 
     recording = read_recording(shared_eeg / "sleep" / "spinky_c3_test.edf")
     samples = recording.data.shape[1]
     beating = replace(recording, data=recording.data + cardiac_artifact(samples, recording.sfreq, 20.0)[None])
-    noise = 20.0 * np.random.default_rng(5).standard_normal(samples)
-    lead = AuxChannel("ECG", "ecg", (cardiac_artifact(samples, recording.sfreq, 1000.0) + noise) * 1e-6)
+    lead = AuxChannel("ECG", "ecg", chest_ecg(samples, recording.sfreq))
     truth = _scored(shared_eeg, "spinky_c3_test", "sleep_spindle")
     scores, notes = {}, {}
     for name, case in (("eeg", beating), ("lead", replace(beating, aux=[lead]))):
