@@ -22,9 +22,13 @@ on a plateau (0.71-0.78 over correlation 0.55-0.65 and RMS 3.0-4.0 SD).
 A slow wave is a K-complex when it stands alone: no other slow wave on that channel within
 ``kcomplex_isolation_s`` (trains of slow waves are N3 delta, not K-complexes; AASM: a K-complex is
 "well delineated ... standing out from the background"), and it is at least
-``kcomplex_standout`` times the channel's ongoing amplitude around it. Frontopolar and
-anterior-temporal channels (Fp1, Fp2, F7, F8) are not searched for K-complexes where other channels
-exist: their slow deflections are mostly eye movements, which an awake recording is full of.
+``kcomplex_standout`` times the channel's ongoing amplitude around it. Candidates are YASA's slow
+waves (0.3-1.5 Hz) and the waves of a wider band (``kcomplex_band_hz``, 0.5-4 Hz) that overlap
+none of them, with the same AASM amplitudes: a K-complex's sharp negative wave loses most of its
+amplitude in 0.3-1.5 Hz. They are searched on frontal and central channels where the recording
+has any (:data:`KCOMPLEX_ELECTRODES`), else on any but the frontopolar and anterior-temporal ones
+(Fp1, Fp2, F7, F8) where others exist: their slow deflections are mostly eye movements, which an
+awake recording is full of.
 
 Sleep stages come, in order of trust, from the recording's own hypnogram annotations (EDF+
 ``Sleep stage W/N1/N2/N3/R``, also the R&K ``Sleep stage 1-4`` of Sleep-EDF), else from YASA's
@@ -55,6 +59,12 @@ EYE_ELECTRODES = frozenset({"Fp1", "Fp2", "F7", "F8"})
 #: below this rate the page rule decides.
 STAGING_MIN_SFREQ = 80.0
 CENTRAL_ELECTRODES = frozenset({"C3", "C4", "Cz"})
+#: K-complexes are searched on channels through these where the recording has any: they are
+#: frontocentral (AASM: "usually maximal ... using frontal derivations"; scored on F4-M1 and
+#: C4-M1), and the slow wave after a temporal or occipital sharp wave, or an electrode pop there,
+#: is not one. Measured on simulated N2 searched as recorded (19 electrodes, 10 subjects x 3 min,
+#: 54 K-complexes), with the 0.5-4 Hz band: found where none was drawn 15 -> 3, all 20 found kept (see detect_slow_waves)
+KCOMPLEX_ELECTRODES = frozenset({"F3", "Fz", "F4", "C3", "Cz", "C4"})
 #: Staging electrodes, best first: YASA's classifier was trained on central EEG (C4-M1 / C3-M2).
 STAGING_ELECTRODES = ("C4", "C3", "Cz", "F4", "F3", "Fz", "P4", "P3", "Pz", "O2", "O1")
 
@@ -78,6 +88,13 @@ class SleepSettings:
     #: slow waves (YASA ``sw_detect`` defaults: AASM amplitude criteria of slow waves)
     slow_wave_negative_uv: tuple[float, float] = (40.0, 200.0)
     slow_wave_peak_to_peak_uv: tuple[float, float] = (75.0, 350.0)
+    #: K-complexes are also looked for in this band, with the same amplitude criteria: YASA finds
+    #: slow waves in 0.3-1.5 Hz, where a K-complex's sharp negative wave (a 0.25-0.5 s half-wave)
+    #: loses most of its amplitude. Measured: the simulator's K-complexes keep ~40 % of their
+    #: negative peak there, and of the three scored in spinky_c3_kcomplex.edf (211, 96 and 80 uV
+    #: peak-to-peak in 0.5-4 Hz, as the data's README gives them) the 80 uV one is 61 uV there,
+    #: under the 75 uV asked (see :func:`detect_slow_waves` for the figures)
+    kcomplex_band_hz: tuple[float, float] = (0.5, 4.0)
     #: a K-complex stands alone (see the module docstring)
     kcomplex_isolation_s: float = 3.0
     #: half its peak-to-peak over the channel's median 1 s half peak-to-peak within +-15 s; N2
@@ -180,6 +197,8 @@ def detect_spindles(data: np.ndarray, sfreq: float, channels: list[str], setting
     return events
 
 
+#: YASA's slow-wave band (``sw_detect``'s default), where the AASM amplitude criteria are applied
+SLOW_WAVE_BAND_HZ = (0.3, 1.5)
 #: EEG read for a K-complex's background: below every mains frequency (50/60 Hz) and most muscle
 BELOW_MAINS_HZ = 30.0
 
@@ -215,28 +234,41 @@ def _has_field(data: np.ndarray, sfreq: float, channels: list[str], wave: dict, 
 
 
 def detect_slow_waves(data: np.ndarray, sfreq: float, channels: list[str], settings: SleepSettings) -> tuple[list[dict], list[dict]]:
-    """``(k_complexes, slow_waves)``: every slow wave per channel, and the isolated ones that
-    stand out of their background as K-complex events (see the module docstring)."""
+    """``(k_complexes, slow_waves)``: every slow wave per channel (YASA's 0.3-1.5 Hz), and the
+    isolated waves that stand out of their background as K-complex events (see the module
+    docstring), looked for among the slow waves and the waves of ``settings.kcomplex_band_hz``
+    that overlap none of them. Measured (one-to-one at time IoU >= 0.2), simulated N2 (26
+    subjects x 3 min, 110 K-complexes), before -> after the wider band and the frontocentral
+    channels: on the common average (the engine's signal on a full cap) 28 -> 62 found, 1 -> 6
+    found where none was drawn (F1 0.40 -> 0.70); as recorded 40 -> 51, 4 -> 6 (0.52 -> 0.61);
+    spinky_c3_kcomplex 2 -> 3 of 3."""
     import yasa
 
     _quiet_yasa()
     data = np.asarray(data, dtype=np.float64)
-    found = yasa.sw_detect(data, sfreq, ch_names=list(channels), amp_neg=settings.slow_wave_negative_uv,
-                           amp_ptp=settings.slow_wave_peak_to_peak_uv, verbose="error")  # fmt: skip
-    if found is None:
-        return [], []
-    table = found.summary()
-    slow_waves = [{"channel": r.Channel, "start_s": round(float(r.Start), 3), "end_s": round(float(r.End), 3),
-                   "peak_to_peak_uv": round(float(r.PTP), 1), "frequency_hz": round(float(r.Frequency), 2)}
-                  for r in table.itertuples()]  # fmt: skip
+
+    def waves(band: tuple[float, float]) -> list[dict]:
+        found = yasa.sw_detect(data, sfreq, ch_names=list(channels), freq_sw=band, amp_neg=settings.slow_wave_negative_uv,
+                               amp_ptp=settings.slow_wave_peak_to_peak_uv, verbose="error")  # fmt: skip
+        return [] if found is None else [
+            {"channel": r.Channel, "start_s": round(float(r.Start), 3), "end_s": round(float(r.End), 3),
+             "peak_to_peak_uv": round(float(r.PTP), 1), "frequency_hz": round(float(r.Frequency), 2)}
+            for r in found.summary().itertuples()
+        ]  # fmt: skip
+
+    slow_waves = waves(SLOW_WAVE_BAND_HZ)
+    low, high = settings.kcomplex_band_hz[0], min(settings.kcomplex_band_hz[1], 0.45 * sfreq)
+    candidates = slow_waves + [w for w in waves((low, high)) if not any(
+        s["channel"] == w["channel"] and s["start_s"] < w["end_s"] and s["end_s"] > w["start_s"] for s in slow_waves)]  # fmt: skip
     not_eyes = [c for c in channels if not set(electrodes_of(c)) <= EYE_ELECTRODES]
-    searched = set(not_eyes or channels)
+    frontocentral = [c for c in not_eyes if set(electrodes_of(c)) & KCOMPLEX_ELECTRODES]
+    searched = set(frontocentral or not_eyes or channels)
     # the background a K-complex stands out of, and its field, are read below the mains: 10 uV
     # of 50 Hz widens every 1 s window's peak-to-peak by 20 uV, and on spinky_c3_kcomplex it hid
     # one of the two K-complexes found (both with 30 uV of 50 Hz and a slow drift)
     slow = below_mains(data, sfreq)
     k_complexes = []
-    for wave in slow_waves:
+    for wave in candidates:
         if wave["channel"] not in searched:
             continue
         neighbours = [w for w in slow_waves if w is not wave and w["channel"] == wave["channel"]
