@@ -284,24 +284,40 @@ def test_spindles_of_a_full_cap_are_searched_on_the_average_whatever_montage_the
 def test_k_complexes_are_looked_for_where_their_sharp_wave_keeps_its_amplitude(tmp_path):
     """YASA's slow-wave band (0.3-1.5 Hz) keeps ~40 % of a K-complex's 0.25-0.4 s negative wave,
     so most of the simulator's K-complexes (75-220 uV peak-to-peak) fell under the AASM amplitude
-    there; they are also looked for in 0.5-4 Hz. Searched on the common average of simulated N2."""
+    there; they are also looked for in 0.5-4 Hz, where they need only half of it (the standout
+    decides). Searched on the common average of simulated N2."""
     from cerebragloss.engine.sleep import detect_slow_waves, merge_across_channels, montage_span
     from cerebragloss.signals.simulate import SimulationSettings, simulate_recordings
 
     paths = simulate_recordings(tmp_path, subjects=5, minutes=2.0, seed=5, prefix="kcsim", settings=SimulationSettings(
         states=["n2"], artifacts_per_page=0.0))  # fmt: skip
-    truths, found = [], {"slow-wave band only": [], "default": []}
+    slow_waves_only = SleepSettings(kcomplex_band_hz=(0.3, 1.5), kcomplex_negative_uv=(40.0, 200.0), kcomplex_peak_to_peak_uv=(75.0, 350.0))
+    truths, found = [], {"slow waves only": [], "default": []}
     for path in paths:
         recording = read_recording(path)
         truth = json.loads(Path(str(path).removesuffix(".edf") + ".events.json").read_text())["events"]
         truths.append([{"class": e["class"], "start_s": e["onset_s"], "end_s": e["offset_s"]} for e in truth if e["class"] == "k_complex"])
         data, sfreq, channels = montage_span(recording, "average", 0.0, recording.duration_s)
-        for name, settings in (("slow-wave band only", SleepSettings(kcomplex_band_hz=(0.3, 1.5))), ("default", SleepSettings())):
+        for name, settings in (("slow waves only", slow_waves_only), ("default", SleepSettings())):
             found[name].append(merge_across_channels(detect_slow_waves(data, sfreq, channels, settings)[0]))
     scores = {name: score_events(truths, f, 0.2, ["k_complex"])["k_complex"] for name, f in found.items()}
     assert sum(map(len, truths)) >= 20
-    assert scores["default"].recall >= scores["slow-wave band only"].recall + 0.2, scores  # 0.60 against 0.20
-    assert scores["default"].precision >= 0.8 and scores["default"].f1 >= 0.6, scores
+    assert scores["default"].recall >= scores["slow waves only"].recall + 0.4, scores  # 0.75 against 0.20
+    assert scores["default"].precision >= 0.8 and scores["default"].f1 >= 0.8, scores
+
+
+@pytest.mark.shared_data
+def test_a_quieter_head_keeps_its_k_complexes(shared_eeg):
+    """The AASM gives a K-complex no amplitude, only that it stands out: played at half its
+    amplitude, spinky_c3_kcomplex keeps two of its three (96 and 211 uV peak-to-peak become 48 and
+    105; with the slow waves' 75 uV asked, only the largest was found)."""
+    from cerebragloss.engine.sleep import detect_slow_waves
+
+    recording = read_recording(shared_eeg / "sleep" / "spinky_c3_kcomplex.edf")
+    truth = _scored(shared_eeg, "spinky_c3_kcomplex", "k_complex")
+    found = detect_slow_waves(recording.data * 0.5, recording.sfreq, recording.electrodes, SleepSettings())[0]
+    score = score_events([truth], [found], 0.2, ("k_complex",))["k_complex"]
+    assert score.true_positives >= 2 and score.false_positives == 0, score
 
 
 def _page_signal(shared_eeg, name: str) -> tuple:
