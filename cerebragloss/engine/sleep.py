@@ -91,10 +91,11 @@ class SleepSettings:
     slow_wave_negative_uv: tuple[float, float] = (40.0, 200.0)
     slow_wave_peak_to_peak_uv: tuple[float, float] = (75.0, 350.0)
     #: K-complexes are also looked for in this band: YASA finds slow waves in 0.3-1.5 Hz, where a
-    #: K-complex's sharp negative wave (a 0.25-0.5 s half-wave) loses most of its amplitude. Measured: the simulator's K-complexes keep ~40 % of their
-    #: negative peak there, and of the three scored in spinky_c3_kcomplex.edf (211, 96 and 80 uV
-    #: peak-to-peak in 0.5-4 Hz, as the data's README gives them) the 80 uV one is 61 uV there,
-    #: under the 75 uV asked (see :func:`detect_slow_waves` for the figures)
+    #: K-complex's sharp negative wave (a 0.25-0.5 s half-wave) loses most of its amplitude.
+    #: Measured: the simulator's K-complexes keep ~40 % of their negative peak there, and of the
+    #: three scored in spinky_c3_kcomplex.edf (211, 96 and 80 uV peak-to-peak in 0.5-4 Hz, as the
+    #: data's README gives them) the 80 uV one is 61 uV there, under the 75 uV asked (see
+    #: :func:`detect_slow_waves` for the figures)
     kcomplex_band_hz: tuple[float, float] = (0.5, 4.0)
     #: ...needing half the slow waves' amplitude: the AASM gives a K-complex no amplitude, only
     #: that it stands out of the background (``kcomplex_standout`` decides), and a head's

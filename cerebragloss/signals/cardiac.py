@@ -7,10 +7,10 @@ from 0.77 to 0.65 and 60 uV to 0.32: each QRS rings in the sigma filter and rais
 statistics the spindle threshold is relative to (``python tools/score_engine.py --real
 ../shared/data/eeg --sleep-stress`` plays it).
 
-The beat is found by its regularity, not by a separate ECG channel (sleep excerpts often carry
-one EEG channel only): the 10-40 Hz envelope of the signal repeats at the heart's period, which
-its autocorrelation finds; the beats are the envelope peaks one period apart, aligned on the
-median QRS. The cardiac
+The beats are timed on the recording's ECG channel where it has one that beats, else on the
+EEG itself by its regularity (sleep excerpts often carry one EEG channel only): the QRS band's
+(:data:`QRS_BAND_HZ`) envelope repeats at the heart's period, which its autocorrelation finds;
+the beats are the envelope peaks one period apart, aligned on the median QRS. The cardiac
 waveform of each channel is the median of the signal around its beats (EEG, not locked to the
 heart, averages away), subtracted at every beat - the average artifact subtraction that EEG-fMRI
 and EEG-ECG work has used since Allen et al. 1998 (NeuroImage 8:229). A channel whose template
