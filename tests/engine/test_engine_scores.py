@@ -61,12 +61,17 @@ def test_stressed_awake_recordings_report_findings_in_the_original_recordings_ti
     # recording: it must be reported at 91.6 s of the original one, where the same source would
     # be in any other variant, or the table could not tell one source from two.
     # (Its earlier pin, an F3-Fz polyspike at 97.9 s in the transverse montage, went when blinks
-    # were first found in that montage.)
+    # were first found in that montage. The spike itself goes with the weak-detection rule, which
+    # is switched off here: the test is about time, test_cleaning's about that rule.)
     from cerebragloss.detection.detector import DEFAULT_WEIGHTS, WaveformDetector
+    from cerebragloss.engine.annotate import EngineSettings
+    from cerebragloss.engine.cleaning import CleaningSettings
     from cerebragloss.evaluation.engine_real import stress_table, stressed_awake_false_alarms
 
+    before_weak_rule = EngineSettings(cleaning=CleaningSettings(weak_max_confidence=0.0))
     rows = stressed_awake_false_alarms([shared_eeg / "eegbci" / "S001R03.edf"], variants=((0.6, 1.0), (0.6, 0.85)),
-                                       detector=WaveformDetector(DEFAULT_WEIGHTS), montages=("longitudinal_bipolar",), progress=False)  # fmt: skip
+                                       detector=WaveformDetector(DEFAULT_WEIGHTS), settings=before_weak_rule,
+                                       montages=("longitudinal_bipolar",), progress=False)  # fmt: skip
     assert [(r["amplitude"], r["tempo"]) for r in rows] == [(0.6, 1.0), (0.6, 0.85)]
     # 125 s: 12 full pages as recorded, 14 played at 0.85 (147 s)
     assert [round(r["minutes"] * 6) for r in rows] == [12, 14]
