@@ -6,6 +6,7 @@
     python tools/score_engine.py --real ../shared/data/eeg --plant-steps 40   # electrode steps planted in an awake one
     python tools/score_engine.py --real ../shared/data/eeg --plant-steps 40 --decay 0.2   # pops instead
     python tools/score_engine.py --real ../shared/data/eeg --stress   # awake ones as other heads (amplitude x tempo)
+    python tools/score_engine.py --real ../shared/data/eeg --stress --mirror   # ...mirrored left-right
     python tools/score_engine.py --real ../shared/data/eeg --sleep-stress   # scored sleep ones as other recordings
 
 Simulates recordings with events and artifacts (or uses --recordings), runs the engine on every
@@ -18,7 +19,9 @@ With --real DIR, scores the engine (default detector) on real recordings instead
 defaults on every recording with scored events, epileptiform findings per minute per montage on
 the healthy awake recordings, and the PDR per recording against a Welch reference. --stress plays
 each awake recording as other heads would (amplitude x0.6-1.6, tempo x0.85-1.15; see
-``engine_real.STRESS_VARIANTS``) and counts the false epileptiform findings per variant and montage.
+``engine_real.STRESS_VARIANTS``) and counts the false epileptiform findings per variant and montage;
+with --mirror each recording is first mirrored left-right (``engine_real.mirrored``), a check of
+rules set on the recordings as they are.
 --sleep-stress scores each scored sleep recording as other recordings would be (sampled at 50-256
 Hz, amplitude x0.5/x2, 10 uV of 50/60 Hz mains, 15/60 uV of ECG without and with an ECG channel,
 and 2 min of each awake recording with its electrodes on either side; ``engine_real.sleep_variants``),
@@ -57,9 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plant-in", default="eegmat/Subject00_1.edf", help="awake recording under --real for --plant-steps")
     parser.add_argument("--decay", type=float, metavar="S", help="with --plant-steps: pops that decay with this time constant instead of steps")
     parser.add_argument("--stress", action="store_true", help="with --real: instead, false alarms on amplitude x tempo variants of the awake recordings")
+    parser.add_argument("--mirror", action="store_true",
+                        help="with --stress: each awake recording mirrored left-right first (the rules meet them as new heads)")
     parser.add_argument("--sleep-stress", action="store_true",
                         help="with --real: instead, spindle/K-complex scores of the scored sleep recordings resampled, scaled, with mains, and between awake EEG")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.mirror and not (args.real and args.stress):
+        parser.error("--mirror is a variant of --real DIR --stress")
 
     use_local_caches()
     if args.real:
@@ -81,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                 stressed_awake_false_alarms,
             )
 
-            print(stress_table(stressed_awake_false_alarms(awake_recordings(args.real), detector=detector)))
+            print(stress_table(stressed_awake_false_alarms(awake_recordings(args.real), detector=detector, mirror=args.mirror)))
             return 0
         if args.sleep_stress:
             from cerebragloss.evaluation.engine_real import (

@@ -259,16 +259,35 @@ def real_table(result: dict) -> str:
 STRESS_VARIANTS = ((0.6, 1.0), (1.6, 1.0), (1.0, 0.85), (1.0, 1.15), (0.6, 0.85), (0.6, 1.15), (1.6, 0.85), (1.6, 1.15))
 
 
+def mirrored(recording):
+    """``recording`` as the mirror-image head would give it: every electrode's signal under its
+    homologue's name (10-10 numbers odd on the left, even on the right: Fp1 <-> Fp2, F7 <-> F8,
+    A1 <-> A2), midline electrodes unchanged. An asymmetry, an artifact or a wave that a rule was
+    set on lands on the other side and on other rows of every page: the rules meet the same
+    recordings as new ones (``score_engine --real --stress --mirror``)."""
+
+    def homologue(name: str) -> str:
+        match = re.fullmatch(r"([A-Za-z]+?)(\d+)", name)
+        if match is None:
+            return name
+        number = int(match.group(2))
+        return f"{match.group(1)}{number + 1 if number % 2 else number - 1}"
+
+    return replace(recording, electrodes=[homologue(name) for name in recording.electrodes])
+
+
 def stressed_awake_false_alarms(paths: list[str | Path], variants=STRESS_VARIANTS, detector=None, settings=None,
-                                montages=MONTAGES, progress: bool = True) -> list[dict]:  # fmt: skip
+                                montages=MONTAGES, progress: bool = True, mirror: bool = False) -> list[dict]:  # fmt: skip
     """:func:`awake_false_alarm_row` on every (amplitude, tempo) variant of every healthy awake
-    recording in ``paths`` (:data:`STRESS_VARIANTS`), each row with ``amplitude``, ``tempo`` and
-    ``findings``: ``(seconds into the original recording, class, channels, confidence)`` of every
-    epileptiform finding kept."""
+    recording in ``paths`` (:data:`STRESS_VARIANTS`; ``mirror``: each recording :func:`mirrored`
+    first), each row with ``amplitude``, ``tempo``, ``mirrored`` and ``findings``: ``(seconds into
+    the original recording, class, channels, confidence)`` of every epileptiform finding kept."""
     from tqdm.auto import tqdm
 
     rows = []
     originals = {path: read_awake(path) for path in paths}  # each file read once, not once per variant
+    if mirror:
+        originals = {path: mirrored(recording) for path, recording in originals.items()}
     jobs = [(path, amplitude, tempo) for path in paths for amplitude, tempo in variants]
     for path, amplitude, tempo in tqdm(jobs, desc="stressed awake recordings", disable=not progress):
         original = originals[path]
@@ -277,7 +296,7 @@ def stressed_awake_false_alarms(paths: list[str | Path], variants=STRESS_VARIANT
             row, annotations = awake_false_alarm_row(recording, montage, detector, settings)
             row["findings"] = [(round(f["start_s"] * tempo, 2), f["class"], ",".join(f["channels"]), round(f["confidence"], 2))
                                for f in findings_in_recording_time(annotations, EPILEPTIFORM_CLASSES)]  # fmt: skip
-            rows.append({**row, "amplitude": amplitude, "tempo": tempo})
+            rows.append({**row, "amplitude": amplitude, "tempo": tempo, "mirrored": mirror})
     return rows
 
 
@@ -285,7 +304,8 @@ def stress_table(rows: list[dict], limit: float = 0.1) -> str:
     """Cells (recording x variant x montage) above ``limit`` findings per minute, per montage and
     in all, then every finding (time in the original recording)."""
     montages = list(dict.fromkeys(r["montage"] for r in rows))
-    lines = [f"Healthy awake EEG, amplitude x tempo variants ({len({(r['amplitude'], r['tempo']) for r in rows})} per recording): "
+    mirror = ", mirrored left-right" if any(r.get("mirrored") for r in rows) else ""
+    lines = [f"Healthy awake EEG{mirror}, amplitude x tempo variants ({len({(r['amplitude'], r['tempo']) for r in rows})} per recording): "
              f"epileptiform findings after cleaning (all false)",
              f"| {'montage':<20} | {'cells':>5} | {'cells > ' + format(limit, 'g') + '/min':>14} | {'findings':>8} | {'minutes':>7} | {'per min':>7} |",
              f"|{'-' * 22}|{'-' * 7}|{'-' * 16}|{'-' * 10}|{'-' * 9}|{'-' * 9}|"]  # fmt: skip

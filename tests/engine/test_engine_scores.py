@@ -83,6 +83,28 @@ def test_stressed_awake_recordings_report_findings_in_the_original_recordings_ti
 
 
 @pytest.mark.shared_data
+def test_a_mirrored_recording_carries_each_electrodes_signal_under_its_homologues_name(shared_eeg):
+    from cerebragloss.evaluation.engine_real import mirrored, read_awake, stress_table, stressed_awake_false_alarms
+
+    recording = read_recording(shared_eeg / "eegmat" / "Subject00_1.edf")
+    mirror = mirrored(recording)
+    row = {name: recording.data[i] for i, name in enumerate(recording.electrodes)}
+    mirror_row = {name: mirror.data[i] for i, name in enumerate(mirror.electrodes)}
+    assert sorted(mirror.electrodes) == sorted(recording.electrodes)
+    for left, right in (("Fp1", "Fp2"), ("F7", "F8"), ("T7", "T8"), ("P3", "P4"), ("O1", "O2")):
+        assert np.array_equal(mirror_row[right], row[left]) and np.array_equal(mirror_row[left], row[right])
+    assert np.array_equal(mirror_row["Cz"], row["Cz"]) and np.array_equal(mirror_row["Fz"], row["Fz"])
+    assert mirrored(mirror).electrodes == recording.electrodes
+    # the BioSemi recording's ear electrodes swap too; its 12 electrodes are all 10-20 names
+    biosemi = read_awake(shared_eeg / "bdf" / "multiple_annotation_chans.bdf")
+    assert [mirrored(biosemi).electrodes[biosemi.electrodes.index(e)] for e in ("A1", "C3", "Pz")] == ["A2", "C4", "Pz"]
+    # --stress --mirror: rows say so, and the table's title too
+    rows = stressed_awake_false_alarms([shared_eeg / "eegmat" / "Subject00_2.edf"], variants=((1.0, 1.0),),
+                                       montages=("average",), progress=False, mirror=True)  # fmt: skip
+    assert [r["mirrored"] for r in rows] == [True] and stress_table(rows).startswith("Healthy awake EEG, mirrored left-right, ")
+
+
+@pytest.mark.shared_data
 def test_a_sleep_lab_recording_counts_as_awake_only_before_lights_off(shared_eeg):
     # bdf/multiple_annotation_chans.bdf: 247 s, strong alpha until "Ligths-Off#1" at 194.8 s, then
     # drowsy pages where the engine reports K-complexes; only the wake before it is healthy awake EEG.
