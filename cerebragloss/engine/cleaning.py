@@ -20,7 +20,8 @@ Three steps, each decision recorded with its reason (``findings["decisions"]``):
    deflection a channel of a blink or gaze artifact at that moment deflects the same way and
    more (a blink is largest at Fp1/Fp2 and fades through F3/Fz/F4, where its peak may be read
    as a polyspike; masking only covers the artifact's own channels).
-   An epileptiform detection must **stand out of the background** (IFCN 2017): its largest
+   An epileptiform detection must **stand out of the background** (IFCN 2017; more so where the
+   detector barely found it, or where it lies inside the posterior rhythm): its largest
    deflection, and also its **pointed peak** - a spike or sharp wave lasts under 200 ms, while a
    step or a slow eye movement that holds its level draws a steep edge and a plateau the detector
    reads as a spike and its slow wave.
@@ -111,7 +112,7 @@ class CleaningSettings:
     #: stronger signal evidence, and on healthy EEG, where discharges are rare, a barely found box
     #: in a barely standing-out wave is mostly background. Measured with the default detector:
     #: every false finding of ``score_engine --real --stress`` (7 in 160 cells) was found at
-    #: 0.25-0.33 and stood 1.77-2.27x but an electrode step (6.0x), and a simulated discharge laid
+    #: 0.25-0.33 and stood 1.77-2.27x but one held F3 deflection (6.0x), and a simulated discharge laid
     #: on eegmat Subject00_1 made the detector box the background beside it at 0.36 (2.16x). Of
     #: the simulated discharges found without this rule (each of the four montages counted), 22
     #: of 1,142 are lost: 15 of 712 on simulated awake pages (3 seeds x 12 subjects x 1 min), 2 of

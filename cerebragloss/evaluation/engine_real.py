@@ -273,7 +273,8 @@ def mirrored(recording):
         number = int(match.group(2))
         return f"{match.group(1)}{number + 1 if number % 2 else number - 1}"
 
-    return replace(recording, electrodes=[homologue(name) for name in recording.electrodes])
+    return replace(recording, electrodes=[homologue(name) for name in recording.electrodes],
+                   channel_map={recorded: homologue(name) for recorded, name in recording.channel_map.items()})
 
 
 def stressed_awake_false_alarms(paths: list[str | Path], variants=STRESS_VARIANTS, detector=None, settings=None,

@@ -84,7 +84,12 @@ def test_stressed_awake_recordings_report_findings_in_the_original_recordings_ti
 
 @pytest.mark.shared_data
 def test_a_mirrored_recording_carries_each_electrodes_signal_under_its_homologues_name(shared_eeg):
-    from cerebragloss.evaluation.engine_real import mirrored, read_awake, stress_table, stressed_awake_false_alarms
+    from cerebragloss.evaluation.engine_real import (
+        mirrored,
+        read_awake,
+        stress_table,
+        stressed_awake_false_alarms,
+    )
 
     recording = read_recording(shared_eeg / "eegmat" / "Subject00_1.edf")
     mirror = mirrored(recording)
@@ -95,6 +100,7 @@ def test_a_mirrored_recording_carries_each_electrodes_signal_under_its_homologue
         assert np.array_equal(mirror_row[right], row[left]) and np.array_equal(mirror_row[left], row[right])
     assert np.array_equal(mirror_row["Cz"], row["Cz"]) and np.array_equal(mirror_row["Fz"], row["Fz"])
     assert mirrored(mirror).electrodes == recording.electrodes
+    assert {mirror.channel_map[label] for label, name in recording.channel_map.items() if name == "Fp1"} == {"Fp2"}
     # the BioSemi recording's ear electrodes swap too; its 12 electrodes are all 10-20 names
     biosemi = read_awake(shared_eeg / "bdf" / "multiple_annotation_chans.bdf")
     assert [mirrored(biosemi).electrodes[biosemi.electrodes.index(e)] for e in ("A1", "C3", "Pz")] == ["A2", "C4", "Pz"]
