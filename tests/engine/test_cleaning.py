@@ -583,3 +583,17 @@ def test_a_barely_found_wave_that_barely_stands_out_is_not_a_discharge(shared_ee
     # the code before (no confidence rule) kept it, and so does the rule for a box found surely
     assert decision(event, weak_max_confidence=0.0)["decision"] == "kept", decision(event, weak_max_confidence=0.0)
     assert decision(event | {"confidence": 0.5})["decision"] == "kept"
+
+
+def test_a_standout_reason_names_its_bar_and_nothing_else(shared_eeg):
+    # eegmat Subject00_1, page 0-10 s, average: a box the detector gives 0.06 on Fz-AVG (1.3x),
+    # on a page with a posterior rhythm the box does not share. The reason used to end with the
+    # rhythm powers' numpy array: "(< 1.75)[ 3.5722e+05]".
+    from cerebragloss.engine.annotate import annotate
+
+    page, context = _real_page(shared_eeg, "eegmat/Subject00_1.edf", "average", 0.0)
+    event = {"class": "polyspike", "channels": ["Fz-AVG"], "start_s": 0.848, "end_s": 1.123, "confidence": 0.9, "source": "detector"}
+    findings = annotate(page, events=[event], context=context)["findings"]
+    assert findings["awake_background"]  # the page has its alpha PDR
+    (decision,) = [d for d in findings["decisions"] if d["class"] == "polyspike"]
+    assert decision["decision"] == "dropped" and decision["reason"].endswith("uV (< 1.75)"), decision
