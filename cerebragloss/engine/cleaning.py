@@ -615,6 +615,7 @@ def clean_events(
     kept, kept_decisions = [], []
     for index, event in standing.items():
         from_signal = event.get("source", "detector") != "detector"
+        confidence = event.get("confidence", 1.0)
         masking = [a for a in artifacts if set(a["channels"]) & set(event["channels"]) and _covers(a, event, settings)
                    and not (from_signal and a["type"] in FILTERED_BY_SIGNAL_DETECTORS)]  # fmt: skip
         if masking:
@@ -636,7 +637,6 @@ def clean_events(
             standout, where, peak, ongoing = _standout(common_free if rereferenced else data, sfreq, channels, event, background)
             # each rule that asks more of it, with its reason; the highest bar decides
             bars = [(settings.epileptiform_min_standout, "")]
-            confidence = event.get("confidence", 1.0)
             if not from_signal and confidence < settings.weak_max_confidence:
                 bars.append((settings.weak_min_standout, f", found at confidence {confidence:.2f} (< {settings.weak_max_confidence})"))
             pdr = background.get("posterior_dominant_rhythm", {})
@@ -667,7 +667,7 @@ def clean_events(
                                             + "a spike or sharp wave lasts under 200 ms"})  # fmt: skip
                 continue
         support: list[str] = []
-        if not from_signal and len(event["channels"]) == 1 and event.get("confidence", 1.0) < settings.isolated_min_confidence:
+        if not from_signal and len(event["channels"]) == 1 and confidence < settings.isolated_min_confidence:
             channel = event["channels"][0]
             peaks = dict(zip(channels, np.abs(_signed_peaks(_window(data, sfreq, event["start_s"], event["end_s"]))), strict=True))
             ongoing = _ongoing(background)
@@ -679,11 +679,11 @@ def clean_events(
             if not support:
                 decisions.append({"event": index, "class": event["class"], "decision": "dropped",
                                   "reason": f"single channel {channel} with no field in {', '.join(neighbours) or 'any neighbour'} "
-                                            f"(confidence {event.get('confidence', 1.0):.2f} < {settings.isolated_min_confidence})"})  # fmt: skip
+                                            f"(confidence {confidence:.2f} < {settings.isolated_min_confidence})"})  # fmt: skip
                 continue
         finding = dict(event)
         field = (f"found on the signal ({event['source']})" if from_signal
-                 else f"field in {', '.join(support)}" if len(event["channels"]) == 1 and event.get("confidence", 1.0) < settings.isolated_min_confidence
+                 else f"field in {', '.join(support)}" if len(event["channels"]) == 1 and confidence < settings.isolated_min_confidence
                  else f"on {len(event['channels'])} channels" if len(event["channels"]) > 1 else "confident single-channel detection")  # fmt: skip
         decision = {"event": index, "class": event["class"], "decision": "kept", "reason": f"no artifact on its channels; {field}"}
         if event["class"] in SLEEP_CLASSES and awake:
