@@ -33,7 +33,7 @@ def open_page(recording: str | Path, start_s: float, montage: str = "auto", dete
     """Render the page of ``recording`` at ``start_s`` in ``montage`` (``auto``: the best the
     recording allows) and annotate it with the engine. ``page_settings`` (filters, flags,
     geometry): a model's from ``settings.page_for_model``; default ``PageSettings()``."""
-    from cerebragloss.detection.detector import DEFAULT_WEIGHTS, WaveformDetector
+    from cerebragloss.detection.detector import DEFAULT_WEIGHTS, WaveformDetector, detect_recording
     from cerebragloss.detection.draw import draw_boxes
     from cerebragloss.engine.annotate import EngineSettings, annotate
     from cerebragloss.engine.sleep import PAGES_PER_WINDOW, recording_contexts
@@ -59,7 +59,9 @@ def open_page(recording: str | Path, start_s: float, montage: str = "auto", dete
     page = render_segment(window[before], page_settings.render)
     events = None
     if detector:
-        events = WaveformDetector(DEFAULT_WEIGHTS if detector == "default" else detector).detect([page])[0]
+        weights = DEFAULT_WEIGHTS if detector == "default" else detector
+        events = detect_recording(WaveformDetector(weights), data, [page.segment], [page], filters=page_settings.filters,
+                                  flag_settings=page_settings.flags, render_settings=page_settings.render)[0]  # fmt: skip
     annotation = annotate(page.segment, page, events, settings, context)
     kept = (annotation.get("findings") or {}).get("events") or []
     # signal-domain events (spindles from the trace, ...) have no pixel box to draw

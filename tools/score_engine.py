@@ -5,7 +5,7 @@
     python tools/score_engine.py --real ../shared/data/eeg         # real recordings (see below)
     python tools/score_engine.py --real ../shared/data/eeg --plant-steps 40   # electrode steps planted in an awake one
     python tools/score_engine.py --real ../shared/data/eeg --plant-steps 40 --decay 0.2   # pops instead
-    python tools/score_engine.py --real ../shared/data/eeg --stress   # awake ones as other heads (amplitude x tempo)
+    python tools/score_engine.py --real ../shared/data/eeg --stress   # awake ones as other heads (amplitude x tempo) and paged from 2.5/5/7.5 s
     python tools/score_engine.py --real ../shared/data/eeg --stress --mirror   # ...mirrored left-right
     python tools/score_engine.py --real ../shared/data/eeg --sleep-stress   # scored sleep ones as other recordings
 
@@ -18,8 +18,8 @@ With --real DIR, scores the engine (default detector) on real recordings instead
 (``cerebragloss.evaluation.engine_real``): spindle/K-complex P/R/F1 of the engine and of YASA's
 defaults on every recording with scored events, epileptiform findings per minute per montage on
 the healthy awake recordings, and the PDR per recording against a Welch reference. --stress plays
-each awake recording as other heads would (amplitude x0.6-1.6, tempo x0.85-1.15; see
-``engine_real.STRESS_VARIANTS``) and counts the false epileptiform findings per variant and montage;
+each awake recording as other heads would (amplitude x0.6-1.6, tempo x0.85-1.15) and paged from
+2.5, 5 and 7.5 s in (see ``engine_real.STRESS_VARIANTS``), and counts the false epileptiform findings per variant and montage;
 with --mirror each recording is first mirrored left-right (``engine_real.mirrored``), a check of
 rules set on the recordings as they are.
 --sleep-stress scores each scored sleep recording as other recordings would be (sampled at 50-256
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plant-steps", type=float, metavar="UV", help="with --real: instead, plant UV electrode steps on each electrode of --plant-in")
     parser.add_argument("--plant-in", default="eegmat/Subject00_1.edf", help="awake recording under --real for --plant-steps")
     parser.add_argument("--decay", type=float, metavar="S", help="with --plant-steps: pops that decay with this time constant instead of steps")
-    parser.add_argument("--stress", action="store_true", help="with --real: instead, false alarms on amplitude x tempo variants of the awake recordings")
+    parser.add_argument("--stress", action="store_true", help="with --real: instead, false alarms on amplitude x tempo variants and page offsets of the awake recordings")
     parser.add_argument("--mirror", action="store_true",
                         help="with --stress: each awake recording mirrored left-right first (the rules meet them as new heads)")
     parser.add_argument("--sleep-stress", action="store_true",

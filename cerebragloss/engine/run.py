@@ -77,6 +77,7 @@ def _init_worker(weights: str | None, settings: AnnotateSettings, threads: int |
 
 def _annotate_recording(job: tuple[str, str]) -> dict:
     """Annotate every page of one recording into its part files; returns its summary."""
+    from cerebragloss.detection.detector import detect_recording
     from cerebragloss.render import render_segment
     from cerebragloss.signals import (
         MontageError,
@@ -101,7 +102,10 @@ def _annotate_recording(job: tuple[str, str]) -> dict:
         pages = [render_segment(s, settings.page.render) for s in segments]
     except (RecordingError, MontageError, ValueError, OSError) as error:
         return {"file": str(path), "status": "error", "error": str(error).split(f"{path}: ", 1)[-1]}
-    events = detector.detect(pages) if detector is not None else [None] * len(pages)
+    events = [None] * len(pages)
+    if detector is not None:
+        events = detect_recording(detector, recording, segments, pages, filters=settings.page.filters,
+                                  flag_settings=settings.page.flags, render_settings=settings.page.render)  # fmt: skip
     # Sleep transients and stages need the recording around each page (engine/sleep.py).
     contexts = recording_contexts(recording, segments, settings.engine.sleep)
     lines = []

@@ -597,3 +597,57 @@ def test_a_standout_reason_names_its_bar_and_nothing_else(shared_eeg):
     assert findings["awake_background"]  # the page has its alpha PDR
     (decision,) = [d for d in findings["decisions"] if d["class"] == "polyspike"]
     assert decision["decision"] == "dropped" and decision["reason"].endswith("uV (< 1.75)"), decision
+
+
+@pytest.mark.shared_data
+def test_a_box_the_page_cut_half_a_page_later_does_not_give_is_not_a_discharge(shared_eeg):
+    # The BioSemi's wake, mirrored left-right and paged from 2.5 s (a --stress --mirror variant),
+    # its first 80 s: on the page from 62.5 s of the recording the default detector boxes a
+    # spike-and-slow-wave over F3/Fz/F4-AVG at 0.49; the page cut 5 s later, where the same waves
+    # lie mid-page, gives nothing there even at 0.05. One look kept it as a discharge.
+    from dataclasses import replace
+
+    from cerebragloss.detection.detector import DEFAULT_WEIGHTS, DetectorSettings, WaveformDetector
+    from cerebragloss.evaluation.engine_real import (
+        cropped,
+        engine_annotations,
+        mirrored,
+        read_awake,
+    )
+
+    recording = cropped(mirrored(read_awake(shared_eeg / "bdf" / "multiple_annotation_chans.bdf")), 2.5)
+    end = int(80 * recording.sfreq)
+    recording = replace(recording, data=recording.data[:, :end], aux=[replace(a, data=a.data[:end]) for a in recording.aux])
+
+    def page_at_60_s(second_look_s):
+        detector = WaveformDetector(DEFAULT_WEIGHTS, DetectorSettings(second_look_s=second_look_s))
+        (page,) = [a for a in engine_annotations(recording, "average", detector) if a["start_s"] == 60.0]
+        (decision,) = [d for d in page["findings"]["decisions"] if d["class"] == "spike_and_slow_wave"]
+        return page["events"][decision["event"]], decision
+
+    event, decision = page_at_60_s(None)
+    assert "second_look" not in event and decision["decision"] == "kept", decision
+    event, decision = page_at_60_s(5.0)
+    assert event["channels"] == ["F3-AVG", "Fz-AVG", "F4-AVG"] and event["second_look"] == {"shift_s": 5.0, "confidence": 0.0}, event
+    assert decision["decision"] == "dropped", decision
+    assert decision["reason"] == f"not found again on the page cut 5 s later: confidence {event['confidence']:.2f} here, 0.00 there (mean < 0.25)"
+
+
+def test_a_detection_found_again_keeps_its_place_and_one_the_second_cut_misses_is_marked():
+    # look_again on hand-made events: recording time is page start + event time; only
+    # epileptiform events are looked at again, only where a shifted page holds them whole,
+    # and a sighting must share a channel and overlap in time.
+    from cerebragloss.detection.detector import look_again
+
+    def event(label, start_s, end_s, channels, confidence):
+        return {"class": label, "start_s": start_s, "end_s": end_s, "channels": channels, "confidence": confidence}
+
+    found = [[event("spike", 9.0, 9.2, ["F3-C3"], 0.6), event("sleep_spindle", 3.0, 4.0, ["C3-P3"], 0.5)],
+             [event("polyspike", 2.0, 2.4, ["F4-C4"], 0.3), event("sharp_wave", 6.0, 6.2, ["T7-P7"], 0.4)]]  # fmt: skip
+    again = [[event("spike_and_slow_wave", 3.9, 4.3, ["F3-C3", "C3-P3"], 0.45), event("spike", 7.0, 7.2, ["Fp2-F4"], 0.9)]]
+    look_again(found, [0.0, 10.0], again, [(5.0, 15.0)], 5.0)
+    spike, spindle = found[0]
+    polyspike, sharp = found[1]
+    assert spike["second_look"] == {"shift_s": 5.0, "confidence": 0.45}  # 9.0-9.2 s against 8.9-9.3 s, F3-C3 shared
+    assert polyspike["second_look"] == {"shift_s": 5.0, "confidence": 0.0}  # the F4 spike there is on another channel
+    assert "second_look" not in spindle and "second_look" not in sharp  # a sleep transient; 16 s lies past the shifted page

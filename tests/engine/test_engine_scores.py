@@ -63,14 +63,16 @@ def test_stressed_awake_recordings_report_findings_in_the_original_recordings_ti
     # (Its earlier pin, an F3-Fz polyspike at 97.9 s in the transverse montage, went when blinks
     # were first found in that montage. The spike itself goes with the weak-detection rule, which
     # is switched off here: the test is about time, test_cleaning's about that rule.)
-    from cerebragloss.detection.detector import DEFAULT_WEIGHTS, WaveformDetector
+    # The second look is off too: it drops this spike (test_cleaning has its rule).
+    from cerebragloss.detection.detector import DEFAULT_WEIGHTS, DetectorSettings, WaveformDetector
     from cerebragloss.engine.annotate import EngineSettings
     from cerebragloss.engine.cleaning import CleaningSettings
     from cerebragloss.evaluation.engine_real import stress_table, stressed_awake_false_alarms
 
     before_weak_rule = EngineSettings(cleaning=CleaningSettings(weak_max_confidence=0.0))
+    one_look = WaveformDetector(DEFAULT_WEIGHTS, DetectorSettings(second_look_s=None))
     rows = stressed_awake_false_alarms([shared_eeg / "eegbci" / "S001R03.edf"], variants=((0.6, 1.0), (0.6, 0.85)),
-                                       detector=WaveformDetector(DEFAULT_WEIGHTS), settings=before_weak_rule,
+                                       detector=one_look, settings=before_weak_rule,
                                        montages=("longitudinal_bipolar",), progress=False)  # fmt: skip
     assert [(r["amplitude"], r["tempo"]) for r in rows] == [(0.6, 1.0), (0.6, 0.85)]
     # 125 s: 12 full pages as recorded, 14 played at 0.85 (147 s)
@@ -80,6 +82,26 @@ def test_stressed_awake_recordings_report_findings_in_the_original_recordings_ti
     assert any(91.3 < second < 91.9 for second in seconds), rows
     table = stress_table(rows)
     assert "| longitudinal_bipolar |     2 |              1 |" in table and "(91.6" in table, table
+
+
+@pytest.mark.shared_data
+def test_a_recording_paged_from_later_reports_its_findings_in_the_original_recordings_time(shared_eeg):
+    # eegmat Subject00_1 paged from 5 s in: the default detector boxes a slow negative F3 wave
+    # with alpha on it at 12.85 s as a spike-and-slow-wave (0.42 there, on the cut 5 s later
+    # too; paged from 0 s, 0.17: not kept). It must be reported at 12.85 s of the recording as
+    # recorded, and the row must say where the pages started.
+    from cerebragloss.detection.detector import DEFAULT_WEIGHTS, WaveformDetector
+    from cerebragloss.evaluation.engine_real import stress_table, stressed_awake_false_alarms
+
+    rows = stressed_awake_false_alarms([shared_eeg / "eegmat" / "Subject00_1.edf"], variants=((1.0, 1.0), (1.0, 1.0, 5.0)),
+                                       detector=WaveformDetector(DEFAULT_WEIGHTS), montages=("average",), progress=False)  # fmt: skip
+    assert [(r["offset_s"], round(r["minutes"] * 6)) for r in rows] == [(0.0, 18), (5.0, 17)]
+    assert rows[0]["findings"] == []
+    ((second, label, channels, _),) = rows[1]["findings"]
+    assert (label, channels) == ("spike_and_slow_wave", "F3-AVG") and 12.75 < second < 12.95, rows
+    table = stress_table(rows)
+    assert table.startswith("Healthy awake EEG, amplitude x tempo variants and page offsets (2 per recording)"), table
+    assert "Subject00_1 x1 tempo x1 from 5 s average: (12.85" in table, table
 
 
 @pytest.mark.shared_data
