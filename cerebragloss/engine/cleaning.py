@@ -131,7 +131,7 @@ class CleaningSettings:
     #: counted) 2.4 % / 2.2 % were given under 0.1 on the other cut (median 0.66); of the 15 false
     #: findings on the healthy awake recordings (5 recordings, plain and mirrored, x1, 8 amplitude x
     #: tempo variants and page offsets 2.5 / 5 / 7.5 s, 4 montages: 480 cells) 8, three of them
-    #: found at 0.46-0.76 on their own cut and under 0.05 on the other. False findings 15 -> 7,
+    #: found at 0.41-0.76 on their own cut and under 0.05 on the other. False findings 15 -> 7,
     #: discharges found 942 -> 923 of 1,924 (the mean of the two confidences >= 0.25 instead: 8 and
     #: 918; both cuts >= 0.25: 4 and 883)
     second_look_min_confidence: float = 0.1
