@@ -26,8 +26,9 @@ Three steps, each decision recorded with its reason (``findings["decisions"]``):
    step or a slow eye movement that holds its level draws a steep edge and a plateau the detector
    reads as a spike and its slow wave.
    An image detection must be **found again on the page cut half a page later** (its
-   ``second_look``, ``detection.detector.detect_recording``), if less surely. The detector's boxes on background waves come and go with
-   where the page happens to cut the recording; a discharge is seen on both cuts.
+   ``second_look``, ``detection.detector.detect_recording``), if less surely. The detector's
+   boxes on background waves come and go with where the page happens to cut the recording; a
+   discharge is seen on both cuts.
 2. **Spatial pruning.** Cerebral potentials have a field: they reach neighbouring channels. A
    detection on a single channel whose neighbours show no deflection at that moment is dropped
    unless the detector is very sure.
@@ -640,8 +641,8 @@ def clean_events(
             decisions.append({"event": index, "class": event["class"], "decision": "masked",
                               "reason": f"inside {worst['type']} (score {worst['score']:.1f}) on {', '.join(shared)}"})  # fmt: skip
             continue
-        look = event.get("second_look")
-        if event["class"] in EPILEPTIFORM_CLASSES and look and look["confidence"] < settings.second_look_min_confidence:
+        look = event.get("second_look")  # epileptiform image detections only (detection.detector.look_again)
+        if look and look["confidence"] < settings.second_look_min_confidence:
             decisions.append({"event": index, "class": event["class"], "decision": "dropped",
                               "reason": f"not found again on the page cut {abs(look['shift_s']):g} s {'later' if look['shift_s'] > 0 else 'earlier'}: confidence {confidence:.2f} here, "
                                         f"{look['confidence']:.2f} there (< {settings.second_look_min_confidence})"})  # fmt: skip

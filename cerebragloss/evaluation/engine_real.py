@@ -145,6 +145,16 @@ def awake_recordings(folder: str | Path) -> list[Path]:
     return sorted(p for g in AWAKE_PATTERNS for p in Path(folder).glob(g))
 
 
+def cropped(recording, start_s: float = 0.0, end_s: float | None = None):
+    """``recording`` from ``start_s`` (to ``end_s``): signals, auxiliary channels and the
+    annotations that start inside, their onsets from the new start."""
+    first = int(round(start_s * recording.sfreq))
+    last = None if end_s is None else int(end_s * recording.sfreq)
+    kept = [a for a in recording.annotations if a.onset_s >= start_s and (end_s is None or a.onset_s < end_s)]
+    return replace(recording, data=recording.data[:, first:last], aux=[replace(a, data=a.data[first:last]) for a in recording.aux],
+                   annotations=[replace(a, onset_s=a.onset_s - start_s) for a in kept])  # fmt: skip
+
+
 def read_awake(path: str | Path):
     """A healthy awake recording, up to its first lights-off annotation where it has one (a sleep
     lab records wake before it; drowsiness and sleep may follow)."""
@@ -152,11 +162,7 @@ def read_awake(path: str | Path):
 
     recording = read_recording(path)
     off = min((a.onset_s for a in recording.annotations if LIGHTS_OFF.search(a.description)), default=None)
-    if off is None:
-        return recording
-    end = int(off * recording.sfreq)
-    return replace(recording, data=recording.data[:, :end], aux=[replace(a, data=a.data[:end]) for a in recording.aux],
-                   annotations=[a for a in recording.annotations if a.onset_s < off])  # fmt: skip
+    return recording if off is None else cropped(recording, end_s=off)
 
 
 def awake_false_alarm_row(recording, montage: str, detector=None, settings=None) -> tuple[dict, list[dict]]:
@@ -265,12 +271,6 @@ def real_table(result: dict) -> str:
 STRESS_VARIANTS = ((0.6, 1.0), (1.6, 1.0), (1.0, 0.85), (1.0, 1.15), (0.6, 0.85), (0.6, 1.15), (1.6, 0.85), (1.6, 1.15),
                    (1.0, 1.0, 2.5), (1.0, 1.0, 5.0), (1.0, 1.0, 7.5))  # fmt: skip
 
-
-def cropped(recording, start_s: float):
-    """``recording`` from ``start_s`` on (signals, auxiliary channels and annotations)."""
-    first = int(round(start_s * recording.sfreq))
-    return replace(recording, data=recording.data[:, first:], aux=[replace(a, data=a.data[first:]) for a in recording.aux],
-                   annotations=[replace(a, onset_s=a.onset_s - start_s) for a in recording.annotations if a.onset_s >= start_s])  # fmt: skip
 
 
 def mirrored(recording):
