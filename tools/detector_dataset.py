@@ -2,7 +2,7 @@
 
     python tools/detector_dataset.py RECORDING... --out DIR [--labels LABELS.csv] [--montage NAME]
                                      [--val-fraction F] [--seed S] [--config PAGE_SETTINGS.yaml] [--set ...]
-                                     [--vary [--variants N] [--variants-per-page M] [--electrode-counts 1,4,8,19] [--grid]]
+                                     [--vary [--variants N] [--variants-per-page M] [--electrode-counts 1,4,8,19] [--grid] [--random-offsets]]
     python tools/detector_dataset.py RECORDINGS_DIR --audit DATASET_DIR [--imgsz 640]
                                      # label audit: box sizes at the network size, invisible boxes
     python tools/detector_dataset.py RECORDINGS_DIR... --relabel DATASET_DIR... --out DIR [--min-background-ratio R]
@@ -15,7 +15,8 @@ annotations naming a waveform class ("spike: C3 C4"). Writes DIR/images, DIR/lab
 DIR/data.yaml, DIR/boxes.jsonl and DIR/dataset.json; prints boxes per class and split.
 --val-fraction 1 makes a held-out test set. --vary draws each recording's pages in varied
 montages, electrode subsets and sensitivities (PageVariety); --grid draws every (montage, electrode
-count) pair a recording allows, for a held-out table by montage and channel count.
+count) pair a recording allows, for a held-out table by montage and channel count;
+--random-offsets cuts each variant's pages from a random start in the first page (not with --grid).
 """
 
 from __future__ import annotations
@@ -49,8 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants-per-page", type=int, default=1, help="variants each page is drawn in (--vary)")
     parser.add_argument("--electrode-counts", default=None, help="comma-separated electrode counts to draw from (--vary)")
     parser.add_argument("--grid", action="store_true", help="every (montage, electrode count) a recording allows (--vary)")
+    parser.add_argument("--random-offsets", action="store_true",
+                        help="cut each variant's pages from a random start within the first page (--vary, not --grid)")
     add_settings_options(parser, "page settings (as tools/render.py)", "filters.notch_hz=50")
     args = parser.parse_args(argv)
+    if args.random_offsets and args.grid:
+        parser.error("--random-offsets would move the --grid pages, whose cells runs are compared on")
 
     use_local_caches()
     if args.audit:
@@ -71,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings_from_options(parser, PageSettings, args)
     variety = None
     if args.vary or args.grid:
-        variety = PageVariety(variants=args.variants, variants_per_page=args.variants_per_page, grid=args.grid, seed=args.seed)
+        variety = PageVariety(variants=args.variants, variants_per_page=args.variants_per_page, grid=args.grid, seed=args.seed,
+                              random_offsets=args.random_offsets)  # fmt: skip
         if args.electrode_counts:
             variety.electrode_counts = [int(k) for k in args.electrode_counts.split(",")]
     report = write_yolo_dataset(

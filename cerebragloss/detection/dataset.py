@@ -32,6 +32,9 @@ from cerebragloss.detection.truth import (
 )
 from cerebragloss.labels import WAVEFORM_CLASSES
 
+#: the length of a dataset page (the engine's page)
+PAGE_S = 10.0
+
 #: Spellings experts and vendors use for the 9 classes (lower-case, punctuation as spaces).
 CLASS_ALIASES: dict[str, str] = {
     "spike": "spike",
@@ -147,7 +150,8 @@ class PageVariety:
     template head (a few-channel recording covers one region, as a sleep montage's C3/C4/O1 do),
     with ``k`` drawn from ``electrode_counts`` and capped by what the recording has. ``grid``
     replaces the random draw by every (montage, electrode count) pair the recording allows, in
-    order: the held-out table's cells.
+    order: the held-out table's cells. ``random_offsets`` cuts each variant's pages from its own
+    start in [0, one page) instead of from 0 s.
     """
 
     montages: list[str] = field(default_factory=lambda: ["as_recorded", "average", "longitudinal_bipolar", "transverse_bipolar"])
@@ -158,6 +162,11 @@ class PageVariety:
     variants_per_page: int = 1
     grid: bool = False
     seed: int = 0
+    #: a recording reaches the engine cut wherever its lab started it, and the detector's boxes on
+    #: real background waves came and went with where the page cut them (README, second look):
+    #: each variant's pages start at a random time in the first page, so one background is seen
+    #: under several cuts. Off in the held-out grid, whose pages stay comparable between runs
+    random_offsets: bool = False
 
 
 @dataclass(frozen=True)
@@ -165,6 +174,8 @@ class PageVariant:
     montage: str
     electrodes: tuple[str, ...]
     sensitivity_uv_per_mm: float
+    #: where the variant's first page starts in the recording
+    offset_s: float = 0.0
 
 
 def _nearest_electrodes(electrodes: list[str], count: int, rng) -> list[str]:
@@ -313,6 +324,8 @@ def write_yolo_dataset(
 
     index_lines = []
     rng = np.random.default_rng(variety.seed if variety is not None else seed)
+    # offsets from their own generator: the variants stay those drawn without them
+    offset_rng = np.random.default_rng([variety.seed if variety is not None else seed, 1])
     for recording in tqdm(recordings, desc="dataset", unit="recording", disable=not progress):
         truth_file = truth_path(recording.path)
         if truth_file.exists():
@@ -336,6 +349,8 @@ def write_yolo_dataset(
             share = 1
         else:
             variants = page_variants(recording.electrodes, variety, rng)
+            if variety.random_offsets and not variety.grid:
+                variants = [replace(v, offset_s=round(float(offset_rng.uniform(0.0, PAGE_S)), 2)) for v in variants]
             share = min(variety.variants_per_page, len(variants))
             if not variants:
                 report.skipped[str(recording.path)] = "no montage possible on its electrodes"
@@ -346,7 +361,8 @@ def write_yolo_dataset(
                 rows = [recording.electrodes.index(e) for e in variant.electrodes]
                 subset = replace(recording, data=recording.data[rows], electrodes=list(variant.electrodes))
             render = replace(page_settings.render, sensitivity_uv_per_mm=variant.sensitivity_uv_per_mm)
-            segments = segments_from_recording(subset, variant.montage, filters=page_settings.filters, flag_settings=page_settings.flags)
+            segments = segments_from_recording(subset, variant.montage, filters=page_settings.filters, flag_settings=page_settings.flags,
+                                               duration_s=PAGE_S, start_s=variant.offset_s)  # fmt: skip
             for index, segment in enumerate(segments):
                 # page i is drawn in variants i*share .. i*share+share-1 (mod the number of variants)
                 if (number - index * share) % len(variants) >= share:

@@ -239,3 +239,32 @@ def test_relabelling_gives_the_writers_boxes_back_and_a_stricter_rule_keeps_only
     assert strict["box_settings"]["min_background_ratio"] == 1.0 and strict["relabelled_from"] == [str(written)]
     image = next((written / "images" / "train").glob("*.png"))
     assert (tmp_path / "strict" / "images" / "train" / image.name).read_bytes() == image.read_bytes()
+
+
+def test_random_offsets_cut_each_variants_pages_later_and_their_boxes_follow_the_events(simulated, tmp_path):
+    """``random_offsets`` draws the same variants, but each variant's pages start at its own time
+    within the first page; every box still sits on its truth event (margin included) in recording
+    time, so the labels follow the cut."""
+    from cerebragloss.detection.dataset import PAGE_S, PageVariety
+    from cerebragloss.detection.truth import BoxSettings
+    from cerebragloss.signals.simulate import truth_path
+
+    def pages(folder, **options):
+        write_yolo_dataset(simulated, folder, val_fraction=0.4, seed=0, variety=PageVariety(variants=3, seed=1, **options), progress=False)
+        return [json.loads(line) for line in (folder / "boxes.jsonl").read_text().splitlines()]
+
+    plain, moved = pages(tmp_path / "plain"), pages(tmp_path / "moved", random_offsets=True)
+    kinds = lambda index: {(p["recording"], p["montage"], p["electrodes"], p["sensitivity_uv_per_mm"]) for p in index}  # noqa: E731
+    assert kinds(moved) == kinds(plain)  # the same variants, drawn at other cuts
+    assert all(p["start_s"] % PAGE_S == 0 for p in plain)
+    offsets = {round(p["start_s"] % PAGE_S, 2) for p in moved}
+    assert len(offsets) >= 5 and all(0 <= o < PAGE_S for o in offsets)  # 5 recordings x 3 variants, each its own cut
+    margin = BoxSettings().margin_s
+    truth = {path.stem: json.loads(truth_path(path).read_text())["events"] for path in simulated}
+    boxes = [(p, b) for p in moved for b in p["boxes"]]
+    assert len(boxes) > 20
+    for page, box in boxes:
+        start, end = page["start_s"] + box["start_s"], page["start_s"] + box["end_s"]
+        assert -1e-6 <= box["start_s"] and box["end_s"] <= PAGE_S + 1e-6
+        assert any(e["class"] == box["label"] and e["onset_s"] - margin - 0.01 <= start and end <= e["offset_s"] + margin + 0.01
+                   for e in truth[page["recording"]]), (page["page"], box)  # fmt: skip
