@@ -323,9 +323,10 @@ def write_yolo_dataset(
         (out_dir / "labels" / name).mkdir(parents=True, exist_ok=True)
 
     index_lines = []
-    rng = np.random.default_rng(variety.seed if variety is not None else seed)
+    draw_seed = variety.seed if variety is not None else seed
+    rng = np.random.default_rng(draw_seed)
     # offsets from their own generator: the variants stay those drawn without them
-    offset_rng = np.random.default_rng([variety.seed if variety is not None else seed, 1])
+    offset_rng = np.random.default_rng([draw_seed, 1])
     for recording in tqdm(recordings, desc="dataset", unit="recording", disable=not progress):
         truth_file = truth_path(recording.path)
         if truth_file.exists():
