@@ -16,7 +16,7 @@ mkdir -p "$OUT"
 # trains on what it has and says so). Fine-tunes the default detector on device 0 for MINUTES at
 # each size in DETECTOR_IMGSZ (default "640"; "640 1344" trains both at once, sharing the GPU and
 # the CPU workers), with decoded pages cached in RAM. Back in $OUT: detector_SIZE.pt with its
-# coverage file, results_SIZE.csv, train_SIZE.log. DETECTOR_START (weights to start from; default
+# coverage file, results_SIZE.csv, train_SIZE.log (NAME for DETECTOR_RUNS, below). DETECTOR_START (weights to start from; default
 # the default detector), DETECTOR_BATCH and DETECTOR_SET ("KEY=VALUE ...", after and over the
 # defaults above, e.g. "lr0=0.0005 warmup_epochs=1 cos_lr=true lrf=0.05") change the recipe.
 # Score and promote them here on the CPU:
@@ -47,25 +47,33 @@ from cerebragloss.labels import WAVEFORM_CLASSES
 import yaml; yaml.safe_dump({'path': '$DATA_DIR', 'train': 'images/train', 'val': 'images/val',
     'names': dict(enumerate(WAVEFORM_CLASSES))}, open('$DATA_DIR/data.yaml', 'w'), sort_keys=False)" || exit 1
   HOURS=$(python3 -c "print($MINUTES / 60)")
+  # DETECTOR_RUNS: "NAME:MODEL:SIZE[:KEY=VALUE,...]" per run, all at once on the one GPU (e.g. a
+  # fine-tuning of the default beside a wider model from scratch: "fine:DEFAULT.pt:640
+  # wide:cerebragloss/detection/models/cerebragloss-yolo-wide.yaml:640:lr0=0.01,warmup_epochs=1").
+  # Unset: one fine-tuning of DETECTOR_START per size in DETECTOR_IMGSZ, named by its size.
+  start=${DETECTOR_START:-cerebragloss/detection/weights/cerebragloss-yolo-sim.pt}
+  runs=${DETECTOR_RUNS:-$(for size in ${DETECTOR_IMGSZ:-640}; do printf '%s:%s:%s ' "$size" "$start" "$size"; done)}
   pids=()
-  for size in ${DETECTOR_IMGSZ:-640}; do
+  for run_spec in $runs; do
+    IFS=: read -r name model size extra <<<"$run_spec"
     batch=$([ "$size" -gt 960 ] && echo 16 || echo 32)
-    python3 tools/train_detector.py --data "$DATA_DIR" --out "$OUT/run_$size" --device "$DEVICE" --imgsz "$size" \
-      --model "${DETECTOR_START:-cerebragloss/detection/weights/cerebragloss-yolo-sim.pt}" \
+    python3 tools/train_detector.py --data "$DATA_DIR" --out "$OUT/run_$name" --device "$DEVICE" --imgsz "$size" \
+      --model "$model" \
       --set time="$HOURS" batch="${DETECTOR_BATCH:-$batch}" workers="$WORKERS" lr0=0.001 warmup_epochs=0.2 cache=true \
-        ${DETECTOR_SET:-} \
-      > "$OUT/train_$size.log" 2>&1 &
+        ${DETECTOR_SET:-} ${extra//,/ } \
+      > "$OUT/train_$name.log" 2>&1 &
     pids+=($!)
   done
   status=0
   for pid in "${pids[@]}"; do wait "$pid" || status=1; done
-  for size in ${DETECTOR_IMGSZ:-640}; do
-    echo "== imgsz $size"; tail -14 "$OUT/train_$size.log"
-    run=$OUT/run_$size  # under $OUT, so a call cut off by its time limit still returns each epoch's weights
+  for run_spec in $runs; do
+    name=${run_spec%%:*}
+    echo "== run $name"; tail -14 "$OUT/train_$name.log"
+    run=$OUT/run_$name  # under $OUT, so a call cut off by its time limit still returns each epoch's weights
     [ -f "$run/detector.pt" ] || continue
-    cp "$run/detector.pt" "$OUT/detector_$size.pt"
-    cp "$run/detector.coverage.json" "$OUT/detector_$size.coverage.json"
-    cp "$run/train/results.csv" "$OUT/results_$size.csv"
+    cp "$run/detector.pt" "$OUT/detector_$name.pt"
+    cp "$run/detector.coverage.json" "$OUT/detector_$name.coverage.json"
+    cp "$run/train/results.csv" "$OUT/results_$name.csv"
   done
   exit $status
 fi
