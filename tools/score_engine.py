@@ -8,6 +8,7 @@
     python tools/score_engine.py --real ../shared/data/eeg --stress   # awake ones as other heads (amplitude x tempo) and paged from 2.5/5/7.5 s
     python tools/score_engine.py --real ../shared/data/eeg --stress --mirror   # ...mirrored left-right
     python tools/score_engine.py --real ../shared/data/eeg --sleep-stress   # scored sleep ones as other recordings
+    python tools/score_engine.py --discharges [--detector W.pt] [--subjects 12 --minutes 1 --seed S | --recordings DIR]
 
 Simulates recordings with events and artifacts (or uses --recordings), runs the engine on every
 page and prints: amplitude and dominant frequency against the same measures on the clean
@@ -26,6 +27,10 @@ rules set on the recordings as they are.
 Hz, amplitude x0.5/x2, 10 uV of 50/60 Hz mains, 15/60 uV of ECG without and with an ECG channel,
 and 2 min of each awake recording with its electrodes on either side; ``engine_real.sleep_variants``),
 the engine's and YASA's defaults alike.
+--discharges counts, in each montage, the simulated epileptiform discharges the engine reports
+after cleaning (awake recordings with 1.5 discharges and 1.5 short muscle bursts per page, or
+--recordings): what a cleaning rule or a detector set against the real awake check costs in found
+discharges (``engine_scores.score_discharges``).
 """
 
 from __future__ import annotations
@@ -55,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="keep the simulated recordings here (default: a temporary folder)")
     parser.add_argument("--staging", action="store_true", help="also score the sleep-staging classifier on the simulated recordings (>= 5 min each)")
     parser.add_argument("--real", help="folder of real recordings (e.g. ../shared/data/eeg)")
-    parser.add_argument("--detector", help="detector weights for --real (default: the packaged ones; 'none': without)")
+    parser.add_argument("--detector", help="detector weights for --real and --discharges (default: the packaged ones; 'none': without)")
+    parser.add_argument("--discharges", action="store_true", help="instead, simulated awake discharges found after cleaning, per montage")
     parser.add_argument("--plant-steps", type=float, metavar="UV", help="with --real: instead, plant UV electrode steps on each electrode of --plant-in")
     parser.add_argument("--plant-in", default="eegmat/Subject00_1.edf", help="awake recording under --real for --plant-steps")
     parser.add_argument("--decay", type=float, metavar="S", help="with --plant-steps: pops that decay with this time constant instead of steps")
@@ -69,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--mirror is a variant of --real DIR --stress")
 
     use_local_caches()
+    if args.discharges:
+        return discharges(args)
     if args.real:
         from cerebragloss.detection.detector import DEFAULT_WEIGHTS, WaveformDetector
         from cerebragloss.evaluation.engine_real import real_table, score_real
@@ -117,6 +125,25 @@ def main(argv: list[str] | None = None) -> int:
         print(engine_table(score_engine(recordings, args.montage)))
         if args.staging:
             print(staging_table(score_staging(recordings)))
+    return 0
+
+
+def discharges(args: argparse.Namespace) -> int:
+    from cerebragloss.detection.detector import DEFAULT_WEIGHTS, WaveformDetector
+    from cerebragloss.evaluation.engine_scores import discharge_table, score_discharges
+    from cerebragloss.labels import EPILEPTIFORM_CLASSES
+    from cerebragloss.signals.simulate import SimulationSettings, simulate_recordings
+
+    detector = WaveformDetector(args.detector or DEFAULT_WEIGHTS)
+    if args.recordings:
+        print(discharge_table(score_discharges(sorted(Path(args.recordings).glob("*.edf")), detector)))
+        return 0
+    with tempfile.TemporaryDirectory() as scratch:
+        settings = SimulationSettings(states=["awake"], events_per_page=1.5, classes=list(EPILEPTIFORM_CLASSES), muscle_bursts_per_page=1.5)
+        recordings = simulate_recordings(Path(args.out or scratch), args.subjects, args.minutes, args.seed, settings=settings,
+                                         progress=True, prefix="discharges")  # fmt: skip
+        print(f"detector: {detector.weights}")
+        print(discharge_table(score_discharges(recordings, detector)))
     return 0
 
 

@@ -212,3 +212,57 @@ def staging_table(result: dict) -> str:
     for truth, row in result["confusion"].items():
         lines.append(f"| {truth:<14} | " + " | ".join(f"{row[s]:>4}" for s in stages) + " |")
     return "\n".join(lines)
+
+
+def score_discharges(recordings: list[str | Path], detector=None, settings=None, montages: tuple[str, ...] | None = None,
+                     progress: bool = True) -> list[dict]:  # fmt: skip
+    """Simulated epileptiform discharges the engine reports after cleaning, per montage: the other
+    side of the real awake check (``engine_real.awake_false_alarms``), where every finding is
+    false. A discharge is found when a kept epileptiform finding overlaps it at time IoU >= 0.2,
+    whatever class either names (one-to-one; ``class_right`` counts those naming its class). Rows
+    ``{"montage", "discharges", "found", "class_right", "false"}`` summed over ``recordings``."""
+    import json
+
+    from tqdm.auto import tqdm
+
+    from cerebragloss.evaluation.engine_real import MONTAGES, engine_annotations, findings_in_recording_time
+    from cerebragloss.labels import EPILEPTIFORM_CLASSES
+    from cerebragloss.signals import read_recording
+
+    montages = montages or MONTAGES
+    totals = {m: {"montage": m, "discharges": 0, "found": 0, "class_right": 0, "false": 0} for m in montages}
+    for path in tqdm(recordings, desc="discharge recordings", disable=not progress):
+        path = Path(path)
+        truth = json.loads(path.with_suffix(".events.json").read_text())
+        wanted = [{"class": e["class"], "start_s": e["onset_s"], "end_s": e["offset_s"]} for e in truth["events"]
+                  if e["class"] in EPILEPTIFORM_CLASSES]  # fmt: skip
+        recording = read_recording(path)
+        for montage in montages:
+            found = findings_in_recording_time(engine_annotations(recording, montage, detector, settings), EPILEPTIFORM_CLASSES)
+            counts = discharge_counts(wanted, found)
+            totals[montage] = {"montage": montage, **{k: totals[montage][k] + counts[k] for k in counts}}
+    return list(totals.values())
+
+
+def discharge_counts(wanted: list[dict], found: list[dict]) -> dict[str, int]:
+    """``{"discharges", "found", "class_right", "false"}`` of findings against truth discharges
+    (items ``{"class", "start_s", "end_s"}``, findings with ``confidence``): found at time IoU >=
+    0.2 one-to-one whatever the class, ``class_right`` where the finding also names its class."""
+    from cerebragloss.labels import EPILEPTIFORM_CLASSES
+
+    def unnamed(events: list[dict]) -> list[dict]:
+        return [dict(e, **{"class": "discharge"}) for e in events]
+
+    anyclass = score_events([unnamed(wanted)], [unnamed(found)], 0.2, ("discharge",))["discharge"]
+    named = score_events([wanted], [found], 0.2, EPILEPTIFORM_CLASSES)
+    return {"discharges": len(wanted), "found": anyclass.true_positives, "class_right": sum(s.true_positives for s in named.values()),
+            "false": anyclass.false_positives}  # fmt: skip
+
+
+def discharge_table(rows: list[dict]) -> str:
+    lines = [f"| {'montage':<20} | {'discharges':>10} | {'found':>5} | {'recall':>6} | {'class right':>11} | {'false':>5} |",
+             f"|{'-' * 22}|{'-' * 12}|{'-' * 7}|{'-' * 8}|{'-' * 13}|{'-' * 7}|"]  # fmt: skip
+    for row in rows + [{"montage": "all", **{k: sum(r[k] for r in rows) for k in ("discharges", "found", "class_right", "false")}}]:
+        recall = row["found"] / row["discharges"] if row["discharges"] else 0.0
+        lines.append(f"| {row['montage']:<20} | {row['discharges']:>10} | {row['found']:>5} | {recall:>6.2f} | {row['class_right']:>11} | {row['false']:>5} |")
+    return "\n".join(lines)

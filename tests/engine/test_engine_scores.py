@@ -6,7 +6,10 @@ import pytest
 from cerebragloss.evaluation.engine_scores import (
     artifact_burden,
     clean_background,
+    discharge_counts,
+    discharge_table,
     engine_table,
+    score_discharges,
     score_engine,
 )
 from cerebragloss.labels import ARTIFACT_TYPES
@@ -32,6 +35,27 @@ def test_scores_on_a_small_simulated_set(tmp_path):
     for kind in ("emg", "line_noise", "flatline", "electrode_noise"):
         assert result["artifacts"][kind].f1 >= 0.7, (kind, result["artifacts"][kind])
     assert "posterior dominant rhythm within 0.5 Hz" in engine_table(result)
+
+
+def test_a_discharge_is_found_by_a_finding_of_another_class_and_a_finding_elsewhere_is_false():
+    wanted = [{"class": "spike", "start_s": 1.0, "end_s": 1.1}, {"class": "sharp_wave", "start_s": 5.0, "end_s": 5.2}]
+    found = [{"class": "sharp_and_slow_wave", "start_s": 1.0, "end_s": 1.15, "confidence": 0.9},  # the spike, misnamed
+             {"class": "sharp_wave", "start_s": 5.02, "end_s": 5.2, "confidence": 0.8},
+             {"class": "spike", "start_s": 8.0, "end_s": 8.1, "confidence": 0.7}]  # fmt: skip
+    assert discharge_counts(wanted, found) == {"discharges": 2, "found": 2, "class_right": 1, "false": 1}
+
+
+def test_simulated_awake_discharges_are_counted_per_montage_with_the_default_detector(tmp_path):
+    from cerebragloss.detection.detector import DEFAULT_WEIGHTS, WaveformDetector
+    from cerebragloss.labels import EPILEPTIFORM_CLASSES
+
+    settings = SimulationSettings(states=["awake"], events_per_page=1.5, classes=list(EPILEPTIFORM_CLASSES))
+    recordings = simulate_recordings(tmp_path, subjects=1, minutes=0.5, seed=91, settings=settings)
+    rows = score_discharges(recordings, WaveformDetector(DEFAULT_WEIGHTS), montages=("longitudinal_bipolar", "average"), progress=False)
+    assert [r["montage"] for r in rows] == ["longitudinal_bipolar", "average"]
+    for row in rows:
+        assert row["discharges"] >= 3 and 1 <= row["found"] <= row["discharges"] and row["class_right"] <= row["found"], row
+    assert "| all " in discharge_table(rows)
 
 
 @pytest.mark.slow
