@@ -225,7 +225,11 @@ def score_discharges(recordings: list[str | Path], detector=None, settings=None,
 
     from tqdm.auto import tqdm
 
-    from cerebragloss.evaluation.engine_real import MONTAGES, engine_annotations, findings_in_recording_time
+    from cerebragloss.evaluation.engine_real import (
+        MONTAGES,
+        engine_annotations,
+        findings_in_recording_time,
+    )
     from cerebragloss.labels import EPILEPTIFORM_CLASSES
     from cerebragloss.signals import read_recording
 
