@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--staging", action="store_true", help="also score the sleep-staging classifier on the simulated recordings (>= 5 min each)")
     parser.add_argument("--real", help="folder of real recordings (e.g. ../shared/data/eeg)")
     parser.add_argument("--detector", help="detector weights for --real and --discharges (default: the packaged ones; 'none': without)")
+    parser.add_argument("--confidence", type=float, help="the detector's confidence threshold (default: DetectorSettings.confidence)")
     parser.add_argument("--discharges", action="store_true", help="instead, simulated awake discharges found after cleaning, per montage")
     parser.add_argument("--plant-steps", type=float, metavar="UV", help="with --real: instead, plant UV electrode steps on each electrode of --plant-in")
     parser.add_argument("--plant-in", default="eegmat/Subject00_1.edf", help="awake recording under --real for --plant-steps")
@@ -78,10 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.discharges:
         return discharges(args)
     if args.real:
-        from cerebragloss.detection.detector import DEFAULT_WEIGHTS, WaveformDetector
         from cerebragloss.evaluation.engine_real import real_table, score_real
 
-        detector = None if args.detector == "none" else WaveformDetector(args.detector or DEFAULT_WEIGHTS)
+        detector = None if args.detector == "none" else load_detector(args)
         if args.plant_steps:
             from cerebragloss.evaluation.engine_real import planted_steps, planted_steps_table
 
@@ -128,13 +128,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def load_detector(args: argparse.Namespace):
+    from cerebragloss.detection.detector import DEFAULT_WEIGHTS, DetectorSettings, WaveformDetector
+
+    settings = DetectorSettings() if args.confidence is None else DetectorSettings(confidence=args.confidence)
+    return WaveformDetector(args.detector or DEFAULT_WEIGHTS, settings)
+
+
 def discharges(args: argparse.Namespace) -> int:
-    from cerebragloss.detection.detector import DEFAULT_WEIGHTS, WaveformDetector
     from cerebragloss.evaluation.engine_scores import discharge_table, score_discharges
     from cerebragloss.labels import EPILEPTIFORM_CLASSES
     from cerebragloss.signals.simulate import SimulationSettings, simulate_recordings
 
-    detector = WaveformDetector(args.detector or DEFAULT_WEIGHTS)
+    detector = load_detector(args)
     if args.recordings:
         print(discharge_table(score_discharges(sorted(Path(args.recordings).glob("*.edf")), detector)))
         return 0
@@ -142,7 +148,7 @@ def discharges(args: argparse.Namespace) -> int:
         settings = SimulationSettings(states=["awake"], events_per_page=1.5, classes=list(EPILEPTIFORM_CLASSES), muscle_bursts_per_page=1.5)
         recordings = simulate_recordings(Path(args.out or scratch), args.subjects, args.minutes, args.seed, settings=settings,
                                          progress=True, prefix="discharges")  # fmt: skip
-        print(f"detector: {detector.weights}")
+        print(f"detector: {detector.weights} at confidence {detector.settings.confidence}")
         print(discharge_table(score_discharges(recordings, detector)))
     return 0
 
