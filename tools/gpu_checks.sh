@@ -22,7 +22,7 @@ mkdir -p "$OUT"
 # Score and promote them here on the CPU:
 #   python tools/train_detector.py --evaluate detector_SIZE.pt --data .cache/detector/heldout_v --by-montage \
 #     --baseline cerebragloss/detection/weights/cerebragloss-yolo-sim.pt --promote --real-awake ../shared/data/eeg
-DATA_DIR=/tmp/detector_data
+DATA_DIR=${DETECTOR_DATA_DIR:-/tmp/detector_data}  # where the parts are unpacked (kept between calls in the warm window)
 unpack_parts() {
   mkdir -p "$DATA_DIR"
   for part in "$@"; do

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 TOOLS = Path(__file__).resolve().parents[2] / "tools"
 
 
@@ -100,3 +102,39 @@ def test_pack_detector_data_carries_linked_pages_and_labels_as_files(tmp_path):
         assert members[label][1].endswith("a" if "_d0_" in page else "b")
     assert members["dataset.json"][0] == "detector_part2.tar"
     assert {part for part, _ in members.values()} == {"detector_part1.tar", "detector_part2.tar"}
+
+
+@pytest.mark.slow
+def test_gpu_detector_runs_train_each_named_run_with_its_own_model_and_settings(tmp_path):
+    """tools/gpu_checks.sh --detector as the GPU call runs it, on the CPU (DETECTOR_DEVICE=cpu): two
+    DETECTOR_RUNS at once, the default weights fine-tuned and the wide model from scratch with its
+    own learning rate, each back under $OUT with its weights, coverage and results."""
+    import os
+
+    import yaml
+
+    from cerebragloss.detection.dataset import write_yolo_dataset
+    from cerebragloss.signals.simulate import SimulationSettings, simulate_recordings
+
+    recordings = simulate_recordings(tmp_path / "sim", subjects=2, minutes=0.3, seed=5, settings=SimulationSettings(events_per_page=3))
+    write_yolo_dataset(recordings, tmp_path / "data", val_fraction=0.5, progress=False)
+    packed = _run(TOOLS / "pack_detector_data.py", tmp_path / "data", "--out", tmp_path / "packed")
+    assert packed.returncode == 0, packed.stderr
+    root = TOOLS.parent
+    runs = (f"fine:{root / 'cerebragloss/detection/weights/cerebragloss-yolo-sim.pt'}:320 "
+            f"wide:{root / 'cerebragloss/detection/models/cerebragloss-yolo-wide.yaml'}:320:lr0=0.002,warmup_epochs=1")  # fmt: skip
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "OUT": str(tmp_path / "out"),
+           "DETECTOR_DEVICE": "cpu", "DETECTOR_WORKERS": "0", "DETECTOR_BATCH": "4", "DETECTOR_RUNS": runs,
+           "DETECTOR_DATA_DIR": str(tmp_path / "unpacked")}  # fmt: skip
+    result = subprocess.run(["bash", str(TOOLS / "gpu_checks.sh"), "--detector", "0.01", str(tmp_path / "packed" / "detector_part1.tar")],
+                            cwd=root, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = tmp_path / "out"
+    for name in ("fine", "wide"):
+        for kept in (f"detector_{name}.pt", f"detector_{name}.coverage.json", f"results_{name}.csv"):
+            assert (out / kept).exists(), f"{kept} not back under $OUT"
+    fine = yaml.safe_load((out / "run_fine" / "train_settings.yaml").read_text())
+    wide = yaml.safe_load((out / "run_wide" / "train_settings.yaml").read_text())
+    assert fine["model"].endswith("cerebragloss-yolo-sim.pt") and fine["lr0"] == 0.001
+    assert wide["model"].endswith("cerebragloss-yolo-wide.yaml") and wide["lr0"] == 0.002 and wide["warmup_epochs"] == 1
+    assert (out / "detector_wide.pt").stat().st_size > 2 * (out / "detector_fine.pt").stat().st_size  # 3.0 M parameters, not 0.9 M
