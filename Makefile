@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DS_BUILD_OPS := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup test test-all demo bench lint clean detector detector-data learn ablations
+.PHONY: help setup test test-all demo bench lint clean detector detector-data detector-gpu-data learn ablations
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -88,6 +88,22 @@ detector-data: setup  ## simulate and draw the detector's training and held-out 
 	$(BIN)/python tools/simulate.py --out $(DETECTOR_WORK)/heldout_sim --subjects 12 --seed 99 --prefix heldout $(SIM_DETECTOR)
 	$(BIN)/python tools/detector_dataset.py $(DETECTOR_WORK)/heldout_sim --out $(DETECTOR_WORK)/heldout --val-fraction 1 \
 		--grid --variants-per-page 4 --electrode-counts 1,4,8,19
+
+# The wide model's GPU pages (README, "On a GPU, the third time"): detector-data's, a second draw of
+# page variants of the same recordings, and three more event draws on the awake real backgrounds,
+# packed into three parts of ~50 MiB that three device calls carry (tools/gpu_checks.sh)
+detector-gpu-data: detector-data  ## the detector's GPU training pages, packed into .gpu/ for tools/gpu_checks.sh
+	rm -rf $(DETECTOR_WORK)/data_draw2 $(DETECTOR_WORK)/sim_hyb2? $(DETECTOR_WORK)/data_hyb2? .gpu
+	$(BIN)/python tools/detector_dataset.py $(DETECTOR_WORK)/sim $(DETECTOR_WORK)/sim_more --out $(DETECTOR_WORK)/data_draw2 --vary \
+		--variety-seed 7 --val-fraction 0.05 --labels $(REAL_EEG)/sleep/events.csv
+	for seed in 22 23 24; do \
+		$(BIN)/python tools/simulate.py --out $(DETECTOR_WORK)/sim_hyb$$seed --background $(AWAKE_REAL) --state awake --seed $$seed \
+			--set events_per_page=2.5 muscle_bursts_per_page=2.0 && \
+		$(BIN)/python tools/detector_dataset.py $(DETECTOR_WORK)/sim_hyb$$seed --out $(DETECTOR_WORK)/data_hyb$$seed --vary \
+			--variants-per-page 4 --val-fraction 0.05 || exit 1; \
+	done
+	$(BIN)/python tools/pack_detector_data.py $(DETECTOR_WORK)/data --add-train $(DETECTOR_WORK)/data_draw2 $(DETECTOR_WORK)/data_hyb22 \
+		$(DETECTOR_WORK)/data_hyb23 $(DETECTOR_WORK)/data_hyb24 --out .gpu --parts 3
 
 detector: detector-data  ## train the default detector further, print its held-out table, keep it if better
 	rm -rf $(DETECTOR_WORK)/run

@@ -44,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labels", default=None, help="expert labels CSV: recording, channels, start_s, end_s, class")
     parser.add_argument("--montage", default="longitudinal_bipolar")
     parser.add_argument("--val-fraction", type=float, default=0.2, help="share of subjects held out for validation")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the subject split")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the subject split (and of the page variants, unless --variety-seed)")
+    parser.add_argument("--variety-seed", type=int, default=None,
+                        help="seed of the page variants alone: another draw of montages, electrodes and sensitivities with the same split")
     parser.add_argument("--vary", action="store_true", help="vary montage, electrodes and sensitivity per page")
     parser.add_argument("--variants", type=int, default=PageVariety.variants, help="page variants per recording (--vary)")
     parser.add_argument("--variants-per-page", type=int, default=1, help="variants each page is drawn in (--vary)")
@@ -76,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings_from_options(parser, PageSettings, args)
     variety = None
     if args.vary or args.grid:
-        variety = PageVariety(variants=args.variants, variants_per_page=args.variants_per_page, grid=args.grid, seed=args.seed,
-                              random_offsets=args.random_offsets)  # fmt: skip
+        variety = PageVariety(variants=args.variants, variants_per_page=args.variants_per_page, grid=args.grid,
+                              seed=args.seed if args.variety_seed is None else args.variety_seed, random_offsets=args.random_offsets)  # fmt: skip
         if args.electrode_counts:
             variety.electrode_counts = [int(k) for k in args.electrode_counts.split(",")]
     report = write_yolo_dataset(

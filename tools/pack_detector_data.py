@@ -2,6 +2,7 @@
 """Pack a detector training set into tar parts that a GPU machine's calls can carry.
 
     python tools/pack_detector_data.py .cache/detector/data_mb_mix2 --out .gpu --parts 2
+    python tools/pack_detector_data.py .cache/detector/data --add-train .cache/detector/data_draw2 ... --out .gpu --parts 3
 
 DATA is a dataset folder or a data.yaml whose ``train``/``val`` may list several folders (as the
 mixes under .cache/detector do); its images are often links into other folders, which a call to
@@ -11,7 +12,9 @@ collide, and before that by the page's place in a seeded shuffle, the order ultr
 train in), pages shuffled across parts; the last part also holds DATA's ``dataset.json`` (the
 coverage written next to trained weights). A call carries 64 MiB in all: PNG pages do not
 compress, so a training set of ~100 MiB needs two parts, unpacked on the device by
-``bash tools/gpu_checks.sh --detector-unpack PART`` then ``--detector MINUTES``.
+``bash tools/gpu_checks.sh --detector-unpack PART`` then ``--detector MINUTES``. ``--add-train``
+adds other datasets' training pages (their validation pages would repeat DATA's validation subjects
+drawn again; `make detector-gpu-data` packs the wide model's pages so).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ def dataset_folders(data: Path) -> dict[str, list[Path]]:
     """``{split: [image folders]}`` of a dataset folder or data.yaml (paths relative to it)."""
     data_yaml = data / "data.yaml" if data.is_dir() else data
     spec = yaml.safe_load(data_yaml.read_text())
-    base = Path(spec.get("path") or data_yaml.parent)
+    base = data_yaml.parent / (spec.get("path") or ".")  # a relative path is the yaml's own folder's; an absolute one stays
     folders = {}
     for split in ("train", "val"):
         entries = spec.get(split) or []
@@ -38,8 +41,10 @@ def dataset_folders(data: Path) -> dict[str, list[Path]]:
     return folders
 
 
-def pack(data: Path, out: Path, parts: int, seed: int = 0) -> list[Path]:
+def pack(data: Path, out: Path, parts: int, seed: int = 0, add_train: list[Path] = ()) -> list[Path]:
     folders = dataset_folders(data)
+    for extra in add_train:
+        folders["train"] += dataset_folders(extra)["train"]
     pages = []  # (split, unique name, image, label or None)
     for split, image_dirs in folders.items():
         for index, image_dir in enumerate(image_dirs):
@@ -76,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data", type=Path, help="dataset folder or data.yaml")
     parser.add_argument("--out", type=Path, required=True, help="folder for the tar parts (keep it git-ignored)")
     parser.add_argument("--parts", type=int, default=1, help="number of tar parts (each a call's carry)")
+    parser.add_argument("--add-train", type=Path, nargs="+", default=[], metavar="DATA", help="other datasets whose training pages join")
     args = parser.parse_args(argv)
-    pack(args.data, args.out, args.parts)
+    pack(args.data, args.out, args.parts, add_train=args.add_train)
     return 0
 
 

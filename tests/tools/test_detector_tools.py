@@ -138,3 +138,21 @@ def test_gpu_detector_runs_train_each_named_run_with_its_own_model_and_settings(
     assert fine["model"].endswith("cerebragloss-yolo-sim.pt") and fine["lr0"] == 0.001
     assert wide["model"].endswith("cerebragloss-yolo-wide.yaml") and wide["lr0"] == 0.002 and wide["warmup_epochs"] == 1
     assert (out / "detector_wide.pt").stat().st_size > 2 * (out / "detector_fine.pt").stat().st_size  # 3.0 M parameters, not 0.9 M
+
+
+def test_pack_detector_data_adds_other_datasets_training_pages_but_not_their_validation(tmp_path):
+    """--add-train: another draw of the same subjects joins the training pages; its validation pages
+    would repeat DATA's validation subjects, so they stay behind."""
+    import tarfile
+
+    for folder in ("data", "draw2"):
+        for split in ("train", "val"):
+            for kind, suffix in (("images", ".png"), ("labels", ".txt")):
+                (tmp_path / folder / kind / split).mkdir(parents=True)
+                (tmp_path / folder / kind / split / f"{folder}_{split}{suffix}").write_text("x")
+        (tmp_path / folder / "data.yaml").write_text("path: .\ntrain: images/train\nval: images/val\nnames: {0: spike}\n")
+    result = _run(TOOLS / "pack_detector_data.py", tmp_path / "data", "--add-train", tmp_path / "draw2", "--out", tmp_path / "packed")
+    assert result.returncode == 0, result.stderr
+    with tarfile.open(tmp_path / "packed" / "detector_part1.tar") as tar:
+        images = sorted(name.split("/")[1] + ":" + name.split("_", 2)[-1] for name in tar.getnames() if name.startswith("images/"))
+    assert images == ["train:data_train.png", "train:draw2_train.png", "val:data_val.png"]
