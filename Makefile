@@ -90,10 +90,11 @@ detector-data: setup  ## simulate and draw the detector's training and held-out 
 		--grid --variants-per-page 4 --electrode-counts 1,4,8,19
 
 # The wide model's GPU pages (README, "On a GPU, the third time"): detector-data's, a second draw of
-# page variants of the same recordings, and three more event draws on the awake real backgrounds,
-# packed into three parts of ~50 MiB that three device calls carry (tools/gpu_checks.sh)
+# page variants of the same recordings, three more event draws on the awake real backgrounds, and
+# those backgrounds as other heads (x0.6 / x1.6, plain and mirrored: W2S's 912 pages), packed into
+# four parts of ~45 MiB that four device calls carry (tools/gpu_checks.sh)
 detector-gpu-data: detector-data  ## the detector's GPU training pages, packed into .gpu/ for tools/gpu_checks.sh
-	rm -rf $(DETECTOR_WORK)/data_draw2 $(DETECTOR_WORK)/sim_hyb2? $(DETECTOR_WORK)/data_hyb2? .gpu
+	rm -rf $(DETECTOR_WORK)/data_draw2 $(DETECTOR_WORK)/sim_hyb2? $(DETECTOR_WORK)/data_hyb2? $(DETECTOR_WORK)/sim_heads $(DETECTOR_WORK)/data_heads .gpu
 	$(BIN)/python tools/detector_dataset.py $(DETECTOR_WORK)/sim $(DETECTOR_WORK)/sim_more --out $(DETECTOR_WORK)/data_draw2 --vary \
 		--variety-seed 7 --val-fraction 0.05 --labels $(REAL_EEG)/sleep/events.csv
 	for seed in 22 23 24; do \
@@ -102,8 +103,13 @@ detector-gpu-data: detector-data  ## the detector's GPU training pages, packed i
 		$(BIN)/python tools/detector_dataset.py $(DETECTOR_WORK)/sim_hyb$$seed --out $(DETECTOR_WORK)/data_hyb$$seed --vary \
 			--variants-per-page 4 --val-fraction 0.05 || exit 1; \
 	done
+	for amplitude in 0.6 1.6; do for mirror in "" --mirror; do \
+		$(BIN)/python tools/simulate.py --out $(DETECTOR_WORK)/sim_heads --background $(AWAKE_REAL) --state awake --seed 25 \
+			--amplitude $$amplitude $$mirror --set events_per_page=2.5 muscle_bursts_per_page=2.0 || exit 1; \
+	done; done
+	$(BIN)/python tools/detector_dataset.py $(DETECTOR_WORK)/sim_heads --out $(DETECTOR_WORK)/data_heads --vary --variants-per-page 4 --val-fraction 0
 	$(BIN)/python tools/pack_detector_data.py $(DETECTOR_WORK)/data --add-train $(DETECTOR_WORK)/data_draw2 $(DETECTOR_WORK)/data_hyb22 \
-		$(DETECTOR_WORK)/data_hyb23 $(DETECTOR_WORK)/data_hyb24 --out .gpu --parts 3
+		$(DETECTOR_WORK)/data_hyb23 $(DETECTOR_WORK)/data_hyb24 $(DETECTOR_WORK)/data_heads --out .gpu --parts 4
 
 detector: detector-data  ## train the default detector further, print its held-out table, keep it if better
 	rm -rf $(DETECTOR_WORK)/run

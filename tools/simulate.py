@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--prefix", default="sim", help="subject id prefix (a held-out set gets its own)")
     parser.add_argument("--background", nargs="*", default=None, help="real recordings to inject events into (hybrid mode)")
+    parser.add_argument("--amplitude", type=float, default=1.0, help="scale the real backgrounds (another head's amplitude)")
+    parser.add_argument("--mirror", action="store_true", help="each background mirrored left-right (electrodes under their homologues' names)")
     parser.add_argument("--state", default="awake", help="vigilance state of the real backgrounds (decides which sleep transients may be added)")
     add_settings_options(parser, "SimulationSettings", "events_per_page=2.5 states=[n2]")
     args = parser.parse_args(argv)
@@ -43,9 +45,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     failed = 0
     for index, source in enumerate(args.background):
-        target = Path(args.out) / f"{Path(source).stem}_hybrid.edf"
+        variant = (f"_x{args.amplitude:g}" if args.amplitude != 1.0 else "") + ("_mirrored" if args.mirror else "")
+        target = Path(args.out) / f"{Path(source).stem}{variant}_hybrid.edf"
         try:
-            inject_into_recording(source, target, state=args.state, settings=settings, seed=args.seed + index)
+            inject_into_recording(source, target, state=args.state, settings=settings, seed=args.seed + index,
+                                  amplitude=args.amplitude, mirror=args.mirror)  # fmt: skip
             print(f"ok     {source} -> {target}")
         except (ValueError, OSError) as error:
             failed += 1

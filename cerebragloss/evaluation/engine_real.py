@@ -279,13 +279,7 @@ def mirrored(recording):
     A1 <-> A2), midline electrodes unchanged. An asymmetry, an artifact or a wave that a rule was
     set on lands on the other side and on other rows of every page: the rules meet the same
     recordings as new ones (``score_engine --real --stress --mirror``)."""
-
-    def homologue(name: str) -> str:
-        match = re.fullmatch(r"([A-Za-z]+?)(\d+)", name)
-        if match is None:
-            return name
-        number = int(match.group(2))
-        return f"{match.group(1)}{number + 1 if number % 2 else number - 1}"
+    from cerebragloss.signals.channels import homologue
 
     return replace(recording, electrodes=[homologue(name) for name in recording.electrodes],
                    channel_map={recorded: homologue(name) for recorded, name in recording.channel_map.items()})

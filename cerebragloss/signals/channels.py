@@ -144,6 +144,16 @@ def classify_channel(name: str, mne_type: str | None = None) -> ChannelInfo:
     return ChannelInfo(name, "misc", None)
 
 
+def homologue(electrode: str) -> str:
+    """The electrode at the mirror-image place across the midline (10-10 numbers odd on the left,
+    even on the right: Fp1 <-> Fp2, F7 <-> F8, A1 <-> A2); a midline electrode (Cz) is its own."""
+    match = re.fullmatch(r"([A-Za-z]+?)(\d+)", electrode)
+    if match is None:
+        return electrode
+    number = int(match.group(2))
+    return f"{match.group(1)}{number + 1 if number % 2 else number - 1}"
+
+
 def canonical_derivation(name: str) -> str | None:
     """``Active-Reference`` in canonical spelling for a bipolar channel between two scalp
     electrodes (``EEG Fpz-Cz`` -> ``Fpz-Cz``, ``FP1-F7`` -> ``Fp1-F7``), else None (ear-to-ear

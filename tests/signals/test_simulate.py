@@ -125,6 +125,21 @@ def test_hybrid_mode_resamples_a_slow_recording_so_spikes_have_samples(tmp_path,
     assert np.abs(hybrid.data[hybrid.electrodes.index(focus), first : first + 40]).max() > 40
 
 
+def test_a_hybrid_background_can_be_scaled_and_mirrored_as_another_heads(tmp_path, write_edf):
+    # The awake stress variants as training backgrounds: x0.6, and each left electrode's signal
+    # under its right homologue's name (C3's under C4, Fp1's under Fp2), the midline's unchanged.
+    rng = np.random.default_rng(4)
+    signals = {e: 20 * rng.normal(size=200 * 20) for e in ("Fp1", "C3", "Cz", "C4")}
+    source = write_edf(signals, name="head.edf")
+    quiet = SimulationSettings(events_per_page=0, artifacts_per_page=0)
+    out = inject_into_recording(source, tmp_path / "head_hybrid.edf", state="awake", settings=quiet, amplitude=0.6, mirror=True)
+    hybrid = read_recording(out)
+    assert sorted(hybrid.electrodes) == ["C3", "C4", "Cz", "Fp2"]
+    for original, mirrored in (("C3", "C4"), ("C4", "C3"), ("Fp1", "Fp2"), ("Cz", "Cz")):
+        assert np.abs(hybrid.data[hybrid.electrodes.index(mirrored)] - 0.6 * signals[original]).max() < 0.05, (original, mirrored)
+    assert load_truth(out)["subject"] == read_recording(source).subject  # still that person, for the subject split
+
+
 def test_hybrid_events_keep_their_whole_head_field_on_a_one_electrode_recording(tmp_path, write_edf):
     # POSTS are occipital: injected into a C3-only sleep recording they barely reach C3, rather
     # than being centred on the one electrode there is; spindles, central, do reach it.
