@@ -91,8 +91,8 @@ detector-data: setup  ## simulate and draw the detector's training and held-out 
 
 # The wide model's GPU pages (README, "On a GPU, the third time"): detector-data's, a second draw of
 # page variants of the same recordings, three more event draws on the awake real backgrounds, and
-# those backgrounds as other heads (x0.6 / x1.6, plain and mirrored: W2S's 912 pages), packed into
-# four parts of ~45 MiB that four device calls carry (tools/gpu_checks.sh)
+# those backgrounds as other heads (x0.6 / x1.6, plain and mirrored, as W2S was trained on), packed
+# into four parts of ~40 MiB that four device calls carry (tools/gpu_checks.sh)
 detector-gpu-data: detector-data  ## the detector's GPU training pages, packed into .gpu/ for tools/gpu_checks.sh
 	rm -rf $(DETECTOR_WORK)/data_draw2 $(DETECTOR_WORK)/sim_hyb2? $(DETECTOR_WORK)/data_hyb2? $(DETECTOR_WORK)/sim_heads $(DETECTOR_WORK)/data_heads .gpu
 	$(BIN)/python tools/detector_dataset.py $(DETECTOR_WORK)/sim $(DETECTOR_WORK)/sim_more --out $(DETECTOR_WORK)/data_draw2 --vary \

@@ -49,7 +49,7 @@ import yaml; yaml.safe_dump({'path': '$DATA_DIR', 'train': 'images/train', 'val'
   HOURS=$(python3 -c "print($MINUTES / 60)")
   # DETECTOR_RUNS: "NAME:MODEL:SIZE[:KEY=VALUE,...]" per run, all at once on the one GPU (e.g. a
   # fine-tuning of the default beside a wider model from scratch: "fine:DEFAULT.pt:640
-  # wide:cerebragloss/detection/models/cerebragloss-yolo-wide.yaml:640:lr0=0.01,warmup_epochs=1").
+  # wide:cerebragloss/detection/models/cerebragloss-yolo-wide.yaml:640:lr0=0.002,warmup_epochs=1").
   # Unset: one fine-tuning of DETECTOR_START per size in DETECTOR_IMGSZ, named by its size.
   start=${DETECTOR_START:-cerebragloss/detection/weights/cerebragloss-yolo-sim.pt}
   runs=${DETECTOR_RUNS:-$(for size in ${DETECTOR_IMGSZ:-640}; do printf '%s:%s:%s ' "$size" "$start" "$size"; done)}

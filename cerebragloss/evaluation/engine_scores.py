@@ -25,7 +25,7 @@ from cerebragloss.detection.evaluate import EventScore, score_events, time_iou
 from cerebragloss.engine.annotate import EngineSettings, artifacts_from_flags
 from cerebragloss.engine.artifacts import find_artifacts
 from cerebragloss.engine.background import analyse_background, power_spectrum
-from cerebragloss.labels import ARTIFACT_TYPES
+from cerebragloss.labels import ARTIFACT_TYPES, EPILEPTIFORM_CLASSES
 
 
 def clean_background(truth: dict, electrodes: list[str]) -> np.ndarray:
@@ -221,8 +221,6 @@ def score_discharges(recordings: list[str | Path], detector=None, settings=None,
     false. A discharge is found when a kept epileptiform finding overlaps it at time IoU >= 0.2,
     whatever class either names (one-to-one; ``class_right`` counts those naming its class). Rows
     ``{"montage", "discharges", "found", "class_right", "false"}`` summed over ``recordings``."""
-    import json
-
     from tqdm.auto import tqdm
 
     from cerebragloss.evaluation.engine_real import (
@@ -230,21 +228,19 @@ def score_discharges(recordings: list[str | Path], detector=None, settings=None,
         engine_annotations,
         findings_in_recording_time,
     )
-    from cerebragloss.labels import EPILEPTIFORM_CLASSES
     from cerebragloss.signals import read_recording
+    from cerebragloss.signals.simulate import load_truth
 
     montages = montages or MONTAGES
     totals = {m: {"montage": m, "discharges": 0, "found": 0, "class_right": 0, "false": 0} for m in montages}
     for path in tqdm(recordings, desc="discharge recordings", disable=not progress):
-        path = Path(path)
-        truth = json.loads(path.with_suffix(".events.json").read_text())
-        wanted = [{"class": e["class"], "start_s": e["onset_s"], "end_s": e["offset_s"]} for e in truth["events"]
+        wanted = [{"class": e["class"], "start_s": e["onset_s"], "end_s": e["offset_s"]} for e in load_truth(path)["events"]
                   if e["class"] in EPILEPTIFORM_CLASSES]  # fmt: skip
         recording = read_recording(path)
         for montage in montages:
             found = findings_in_recording_time(engine_annotations(recording, montage, detector, settings), EPILEPTIFORM_CLASSES)
-            counts = discharge_counts(wanted, found)
-            totals[montage] = {"montage": montage, **{k: totals[montage][k] + counts[k] for k in counts}}
+            for key, count in discharge_counts(wanted, found).items():
+                totals[montage][key] += count
     return list(totals.values())
 
 
@@ -252,7 +248,6 @@ def discharge_counts(wanted: list[dict], found: list[dict]) -> dict[str, int]:
     """``{"discharges", "found", "class_right", "false"}`` of findings against truth discharges
     (items ``{"class", "start_s", "end_s"}``, findings with ``confidence``): found at time IoU >=
     0.2 one-to-one whatever the class, ``class_right`` where the finding also names its class."""
-    from cerebragloss.labels import EPILEPTIFORM_CLASSES
 
     def unnamed(events: list[dict]) -> list[dict]:
         return [dict(e, **{"class": "discharge"}) for e in events]
